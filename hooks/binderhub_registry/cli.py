@@ -1,0 +1,69 @@
+"""The command line: ``main(argv=None) -> int`` with one error handler and documented exit codes
+(0 success; 1 credentials rejected or no push permission; 2 invalid input or configuration;
+3 registry or API unreachable or timed out, or an unexpected error)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+from binderhub_registry import __version__
+from binderhub_registry.errors import ExitCode, RegistrySetupError
+from binderhub_registry.progress import Progress
+
+COMMANDS = {
+    "provision": "Create or validate push credentials, prove them, and write the Secret and BinderHub settings.",
+    "check": "Prove that a docker config.json (default: the Secret provision wrote) can push.",
+    "render": "Print the BinderHub settings offline: no cloud or cluster calls.",
+    "cleanup": "Revoke what this tool created and delete its Secret and settings ConfigMap.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="binderhub-registry", description="Set up, prove and rotate the container-registry credentials of a BinderHub installation.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--values", "-f", action="append", required=True, metavar="FILE",
+                         help="values file, as given to `helm install -f`; repeat to merge several like Helm")
+        sub.add_argument("--namespace", "-n", help="namespace of the Secret (default: in-cluster namespace or kubeconfig context)")
+        sub.add_argument("--log-format", choices=("text", "json"), default="text", help="progress lines on stderr")
+        sub.add_argument("--debug", action="store_true", help="print a traceback for unexpected errors")
+        if name == "provision":
+            sub.add_argument("--output", "-o", metavar="-|DIR",
+                             help="print the Secret and ConfigMap on stdout (-) or write them to DIR instead of applying them")
+        if name == "check":
+            sub.add_argument("--docker-config", metavar="PATH", help="config.json to check (default: the Secret provision wrote)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = Progress(args.log_format)
+    try:
+        command = importlib.import_module(f"binderhub_registry.commands.{args.command}")
+        return int(command.run(args, progress))
+    except RegistrySetupError as exc:
+        if args.debug:
+            progress.error(traceback.format_exc())
+        progress.error(exc.message, exitCode=int(exc.exit_code))
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        progress.error("Interrupted.")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001  (the one place that turns bugs into a clean exit)
+        if args.debug:
+            progress.error(traceback.format_exc())
+        progress.error(
+            f"Unexpected error ({type(exc).__name__}); re-run with --debug and report it to binderhub-registry.",
+            exitCode=int(ExitCode.UNREACHABLE),
+        )
+        return int(ExitCode.UNREACHABLE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""`check`: prove that a docker config.json (default: the Secret `provision` wrote) lets
+BinderHub push, finding the credentials in it exactly the way BinderHub does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from binderhub_registry import dockerconfig
+from binderhub_registry.commands.common import kube_writer, load, secret_name
+from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
+from binderhub_registry.progress import Progress
+
+
+def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, Any], str]:
+    if args.docker_config:
+        path = Path(args.docker_config)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise InvalidConfiguration(f"Cannot read docker config {path} ({exc.strerror}); pass the config.json to check with --docker-config.") from None
+        where = str(path)
+    else:
+        kube = kube_writer(args.namespace)
+        secret = kube.read_secret(name)
+        if secret is None:
+            raise CredentialsRejected(f"Secret {name!r} does not exist in namespace {kube.namespace}; run `binderhub-registry provision` (or helm install) first.")
+        text = secret["data"].get("config.json", "")
+        if not text:
+            raise CredentialsRejected(f"Secret {name!r} has no config.json key, which BinderHub's build pods mount; re-run provision.")
+        where = f"Secret {kube.namespace}/{name}"
+    try:
+        config = json.loads(text)
+    except ValueError:
+        raise InvalidConfiguration(f"The docker config in {where} is not valid JSON; re-run provision.") from None
+    if not isinstance(config, dict):
+        raise InvalidConfiguration(f"The docker config in {where} is not a JSON object; re-run provision.")
+    return config, where
+
+
+def run(args: argparse.Namespace, progress: Progress) -> int:
+    values, provider = load(args, progress)
+    settings = provider.settings()
+    config, where = _read_docker_config(args, secret_name(values))
+    key = dockerconfig.binderhub_auth_key(config, settings.registry_url)
+    credentials = dockerconfig.credentials_for(config, settings.registry_url)
+    if key is None or credentials is None:
+        keys = ", ".join(sorted((config.get("auths") or {}).keys())) or "none"
+        raise CredentialsRejected(
+            f"The docker config in {where} has no credentials BinderHub would find for {settings.registry_url} "
+            f"(auths keys: {keys}); re-run provision so the key is the registry URL with its scheme."
+        )
+    username, password = credentials
+    progress.add_secret(password)
+    progress.step(f"docker config: {where}, auths key {key!r}, user {username!r}")
+    summary = provider.prove(username, password)
+    progress.result(f"BinderHub can push to {settings.image_prefix} with the credentials in {where}", **summary)
+    return 0

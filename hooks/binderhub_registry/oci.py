@@ -1,0 +1,357 @@
+"""The registry protocol (OCI distribution / Docker Registry HTTP API v2) on httpx.
+
+What the hook needs from a registry, and nothing else:
+
+* ``challenge()``: how the registry wants to be authenticated, from ``GET /v2/`` (none, Basic, or
+  Bearer with a token service realm and service name);
+* ``request_token()``: a Bearer token for ``repository:NAME:ACTIONS`` scopes, and the actions the
+  token service granted (read from the JWT ``access`` claim when the token is a JWT);
+* ``prove_push()``: proof that the credentials can push to a repository. Token registries grant
+  the intersection of the requested and the allowed actions, so the granted actions are read
+  first; then, for every registry, an upload session is started (``POST /v2/NAME/blobs/uploads/``,
+  202 + Location) and cancelled (``DELETE`` on the Location). The upload session is what a real
+  push does first, so it is the proof that counts on registries whose tokens are opaque or that
+  use Basic auth.
+
+Transient failures (connection errors, timeouts, 429 and 5xx) are retried with bounded backoff,
+honouring ``Retry-After``; then they end in ``Unreachable`` (exit 3).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urljoin
+
+import httpx
+
+from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, Unreachable
+from binderhub_registry.progress import Progress
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = "binderhub-registry"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: Literal["none", "basic", "bearer"]
+    realm: str = ""
+    service: str = ""
+
+    @property
+    def token_url(self) -> str:
+        """The token URL BinderHub should use for this registry (realm plus service)."""
+        if self.scheme != "bearer":
+            return ""
+        if not self.service:
+            return self.realm
+        sep = "&" if "?" in self.realm else "?"
+        return f"{self.realm}{sep}service={self.service}"
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    # Actions granted per repository, from the JWT access claim; None when the token is opaque.
+    access: dict[str, frozenset[str]] | None
+
+    def actions_for(self, repository: str) -> frozenset[str] | None:
+        if self.access is None:
+            return None
+        return self.access.get(repository, frozenset())
+
+
+@dataclass(frozen=True)
+class Hints:
+    """Value names that error messages tell the user to change."""
+
+    url: str = "the registry url"
+    credentials: str = "the username and password"
+    rejected_extra: str = ""          # appended to "credentials rejected" messages
+    read_only_extra: str = ""         # appended to "can pull but not push" messages
+
+
+@dataclass
+class PushProof:
+    repository: str
+    auth_scheme: str
+    granted_actions: list[str] | None = None
+    upload_session: bool = False
+    upload_cancelled: bool = False
+    methods: list[str] = field(default_factory=list)
+
+
+class RegistryClient:
+    def __init__(
+        self,
+        url: str,
+        username: str = "",
+        password: str = "",
+        *,
+        progress: Progress,
+        hints: Hints = Hints(),
+        auth_url: str = "",
+        timeout: float = 15.0,
+        attempts: int = 4,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.progress = progress
+        self.hints = hints
+        self.auth_url = auth_url
+        self.attempts = attempts
+        self.retry_seconds = float(os.environ.get("BINDERHUB_REGISTRY_RETRY_SECONDS", "1"))
+        progress.add_secret(password)
+        self._http = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=True)
+        self._challenge: Challenge | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests with bounded retries -----------------------------------------------------
+
+    def _send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
+        last = ""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                response = self._http.request(method, url, **kwargs)  # type: ignore[arg-type]
+            except httpx.TimeoutException:
+                last = f"did not answer within {self._http.timeout.read:g}s"
+                delay = self._delay(attempt, None)
+            except httpx.ConnectError as exc:
+                reason = _connect_reason(exc)
+                if "CERTIFICATE_VERIFY_FAILED" in reason or "SSL" in reason or "TLS" in reason:
+                    raise Unreachable(
+                        f"TLS verification failed for {_origin(url)} ({reason}); the registry needs a certificate "
+                        f"from a trusted CA, or check {self._where(url)}."
+                    ) from None
+                last = f"cannot be reached ({reason})"
+                delay = self._delay(attempt, None)
+            except httpx.TransportError as exc:
+                last = f"failed ({type(exc).__name__}: {exc})"
+                delay = self._delay(attempt, None)
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                last = f"kept answering {response.status_code}"
+                delay = self._delay(attempt, response.headers.get("Retry-After"))
+                if attempt < self.attempts:
+                    self.progress.warn(
+                        f"{what}: {_origin(url)} answered {response.status_code}; retrying in {delay:g}s "
+                        f"(attempt {attempt + 1} of {self.attempts})"
+                    )
+                    time.sleep(delay)
+                    continue
+                raise Unreachable(
+                    f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts; try again later "
+                    f"or check the registry's status."
+                )
+            if attempt < self.attempts:
+                self.progress.warn(f"{what}: {_origin(url)} {last}; retrying in {delay:g}s (attempt {attempt + 1} of {self.attempts})")
+                time.sleep(delay)
+        raise Unreachable(f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts; check {self._where(url)} and that the cluster can reach it.")
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None:
+            try:
+                return min(max(float(retry_after), 0.0), 60.0)
+            except ValueError:
+                pass
+        return min(self.retry_seconds * 2 ** (attempt - 1), 30.0)
+
+    def _where(self, url: str) -> str:
+        if self.auth_url and url.startswith(self.auth_url.split("?")[0]):
+            return "the token service URL"
+        return self.hints.url
+
+    def _basic(self) -> httpx.BasicAuth | None:
+        return httpx.BasicAuth(self.username, self.password) if self.username else None
+
+    # -- protocol ---------------------------------------------------------------------------
+
+    def challenge(self) -> Challenge:
+        """How the registry authenticates, from an anonymous ``GET /v2/``."""
+        if self._challenge is not None:
+            return self._challenge
+        response = self._send("GET", f"{self.url}/v2/", what="Checking the registry API")
+        if response.status_code == 200:
+            self._challenge = Challenge("none")
+        elif response.status_code == 401:
+            self._challenge = parse_www_authenticate(response.headers.get("WWW-Authenticate", ""))
+            if self._challenge is None:
+                raise InvalidConfiguration(
+                    f"{self.url} answered 401 to GET /v2/ without a usable WWW-Authenticate header; check {self.hints.url}."
+                )
+        else:
+            raise InvalidConfiguration(
+                f"{self.url} does not serve the registry API (GET /v2/ answered {response.status_code}); check {self.hints.url}."
+            )
+        if self._challenge.scheme == "bearer" and self.auth_url:
+            self._challenge = Challenge("bearer", realm=self.auth_url.split("?")[0], service=self._challenge.service)
+        return self._challenge
+
+    def request_token(self, scopes: list[str]) -> Token:
+        challenge = self.challenge()
+        params: list[tuple[str, str]] = []
+        if challenge.service:
+            params.append(("service", challenge.service))
+        params += [("scope", scope) for scope in scopes]
+        if self.username:
+            params.append(("account", self.username))
+        response = self._send("GET", challenge.realm, what="Requesting a registry token", params=params, auth=self._basic())
+        if response.status_code == 401:
+            raise self._rejected("the token service answered 401")
+        if response.status_code == 403:
+            raise self._rejected("the token service answered 403")
+        if response.status_code != 200:
+            raise Unreachable(
+                f"The token service at {_origin(challenge.realm)} answered {response.status_code}; check {self.hints.url} or try again later."
+            )
+        try:
+            body = response.json()
+            value = body.get("token") or body.get("access_token")
+        except (ValueError, AttributeError):
+            value = None
+        if not value:
+            raise Unreachable(f"The token service at {_origin(challenge.realm)} answered without a token; check {self.hints.url}.")
+        self.progress.add_secret(value)
+        return Token(value=value, access=jwt_access(value))
+
+    def check_login(self) -> Challenge:
+        """Fail with ``CredentialsRejected`` unless the registry accepts the credentials."""
+        challenge = self.challenge()
+        if challenge.scheme == "basic":
+            response = self._send("GET", f"{self.url}/v2/", what="Logging in", auth=self._basic())
+            if response.status_code == 401:
+                raise self._rejected("the registry answered 401")
+            if response.status_code != 200:
+                raise InvalidConfiguration(f"{self.url} answered {response.status_code} to an authenticated GET /v2/; check {self.hints.url}.")
+        return challenge
+
+    def prove_push(self, repository: str) -> PushProof:
+        challenge = self.check_login()
+        proof = PushProof(repository=repository, auth_scheme=challenge.scheme)
+        headers: dict[str, str] = {}
+        auth = None
+        if challenge.scheme == "bearer":
+            token = self.request_token([f"repository:{repository}:pull,push"])
+            granted = token.actions_for(repository)
+            if granted is not None:
+                proof.granted_actions = sorted(granted)
+                proof.methods.append("token-scope")
+                if "push" not in granted:
+                    raise self._cannot_push(repository, granted)
+            headers["Authorization"] = f"Bearer {token.value}"
+        elif challenge.scheme == "basic":
+            auth = self._basic()
+        response = self._send(
+            "POST", f"{self.url}/v2/{repository}/blobs/uploads/", what="Starting an upload session", headers=headers, auth=auth
+        )
+        if response.status_code in (401, 403):
+            raise self._cannot_push(repository, None, detail=_registry_error(response))
+        if response.status_code == 404:
+            raise InvalidConfiguration(
+                f"The registry has no repository path {repository!r} to push to ({_registry_error(response) or '404'}); "
+                f"create it (e.g. the Harbor project or GitLab project) or change {self.hints.url}."
+            )
+        location = response.headers.get("Location")
+        if response.status_code != 202 or not location:
+            raise Unreachable(
+                f"The registry answered {response.status_code} to an upload session for {repository}; a registry must answer 202 "
+                f"with a Location; check {self.hints.url}."
+            )
+        proof.upload_session = True
+        proof.methods.append("upload-session")
+        cancel = self._send("DELETE", urljoin(f"{self.url}/", location), what="Cancelling the upload session", headers=headers, auth=auth)
+        proof.upload_cancelled = cancel.status_code in (200, 202, 204)
+        if not proof.upload_cancelled:
+            self.progress.step(
+                f"the registry kept the empty upload session (DELETE answered {cancel.status_code}); registries purge such sessions by themselves"
+            )
+        return proof
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _rejected(self, why: str) -> CredentialsRejected:
+        who = f"user {self.username!r}" if self.username else "anonymous access"
+        extra = f" {self.hints.rejected_extra}" if self.hints.rejected_extra else ""
+        return CredentialsRejected(f"The registry rejected the login of {who} ({why}); check {self.hints.credentials}.{extra}")
+
+    def _cannot_push(self, repository: str, granted: frozenset[str] | None, detail: str = "") -> CredentialsRejected:
+        who = f"User {self.username!r}" if self.username else "Anonymous access"
+        if granted:
+            can = " and ".join(sorted(granted))
+            extra = f" {self.hints.read_only_extra}" if self.hints.read_only_extra else ""
+            return CredentialsRejected(
+                f"{who} can {can} but not push to {repository} (the token service granted only {can}); "
+                f"give the account write (push) access to {repository}.{extra}"
+            )
+        why = f" ({detail})" if detail else ""
+        return CredentialsRejected(f"{who} cannot push to {repository}{why}; give the account write (push) access to it.")
+
+
+def parse_www_authenticate(header: str) -> Challenge | None:
+    scheme, _, rest = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "basic":
+        return Challenge("basic")
+    if scheme != "bearer":
+        return None
+    params = dict((k.lower(), v) for k, v in re.findall(r'(\w+)="([^"]*)"', rest))
+    if not params.get("realm"):
+        return None
+    return Challenge("bearer", realm=params["realm"], service=params.get("service", ""))
+
+
+def jwt_access(token: str) -> dict[str, frozenset[str]] | None:
+    """The ``access`` claim of a distribution-style JWT, without verifying it: the registry is
+    the one that enforces it; we only read what the token service granted."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(payload, dict) or "access" not in payload:
+        return None
+    access: dict[str, frozenset[str]] = {}
+    for entry in payload.get("access") or []:
+        if isinstance(entry, dict) and entry.get("type") == "repository":
+            access[str(entry.get("name"))] = frozenset(entry.get("actions") or [])
+    return access
+
+
+def _registry_error(response: httpx.Response) -> str:
+    try:
+        errors = response.json().get("errors") or []
+        first = errors[0]
+        return f"{response.status_code} {first.get('code', '')}: {first.get('message', '')}".strip()
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return str(response.status_code)
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode()}"
+
+
+def _connect_reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and not text:
+        text = str(cause)
+        cause = cause.__cause__
+    return text.splitlines()[0][:200] if text else "connection failed"

@@ -1,0 +1,66 @@
+"""The one small interface every registry provider implements.
+
+A provider turns values into ``RegistrySettings`` (offline), obtains push credentials (creating
+them, or validating given ones) and proves they can push. Everything Kubernetes-related stays out
+of providers: they receive the current state of the output Secret and return a ``Credential``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from binderhub_registry.progress import Progress
+from binderhub_registry.settings import RegistrySettings
+from binderhub_registry.values import Values
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str
+    # Non-secret id of the credential (e.g. a service-account key id), for annotations.
+    credential_id: str = ""
+    created_at: str = ""
+
+
+@dataclass
+class CurrentState:
+    """What the output Secret holds now (empty when it does not exist yet)."""
+
+    exists: bool = False
+    annotations: dict[str, str] = field(default_factory=dict)
+    docker_config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class InputCredentials:
+    """Credentials from registry.existingSecret, which take precedence over values."""
+
+    username: str = ""
+    password: str = ""
+
+
+class Provider(ABC):
+    type: str
+
+    def __init__(self, values: Values, progress: Progress) -> None:
+        self.values = values
+        self.registry_values: dict[str, Any] = values["registry"]
+        self.progress = progress
+
+    @abstractmethod
+    def settings(self) -> RegistrySettings:
+        """What BinderHub needs, from values alone."""
+
+    @abstractmethod
+    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Credential:
+        """Create or validate push credentials and prove that they can push."""
+
+    @abstractmethod
+    def prove(self, username: str, password: str) -> dict[str, Any]:
+        """Prove that ``username``/``password`` can push; return a summary for the result line."""
+
+    def cleanup(self, current: CurrentState) -> None:
+        """Revoke what this tool created for the credential in ``current`` (default: nothing)."""

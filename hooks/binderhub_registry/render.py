@@ -1,0 +1,110 @@
+"""Render the Secret and the settings ConfigMap from the Jinja templates shipped in the package."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import jinja2
+import yaml
+
+from binderhub_registry import dockerconfig
+from binderhub_registry.providers.base import Credential
+from binderhub_registry.settings import BINDER_DOCKER_CONFIG_DIR, RegistrySettings
+
+ANNOTATION_PREFIX = "binderhub-registry.jupyter.org/"
+LABELS = {
+    "app.kubernetes.io/managed-by": "binderhub-registry",
+    "app.kubernetes.io/name": "binderhub-registry",
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    secret: dict[str, Any]
+    configmap: dict[str, Any]
+    docker_config_json: str
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [self.secret, self.configmap]
+
+
+def settings_configmap_name(secret_name: str) -> str:
+    return f"{secret_name}-settings"
+
+
+def _environment() -> jinja2.Environment:
+    root = resources.files("binderhub_registry").joinpath("templates")
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def binderhub_values(settings: RegistrySettings, secret_name: str) -> str:
+    return _environment().get_template("binderhub-values.yaml.j2").render(
+        settings=settings,
+        secret_name=secret_name,
+        docker_config_dir=BINDER_DOCKER_CONFIG_DIR,
+        docker_config_path=f"{BINDER_DOCKER_CONFIG_DIR}/config.json",
+    )
+
+
+def render(
+    settings: RegistrySettings,
+    credential: Credential,
+    secret_name: str,
+    namespace: str | None,
+    state: dict[str, str],
+) -> Rendered:
+    """``state`` holds the non-secret annotations (credential id, times, previous id)."""
+    env = _environment()
+    config_json = dockerconfig.dumps(dockerconfig.build(settings.auth_key, credential.username, credential.password))
+    annotations = {
+        ANNOTATION_PREFIX + "registry": settings.registry_url,
+        ANNOTATION_PREFIX + "image-prefix": settings.image_prefix,
+        ANNOTATION_PREFIX + "fingerprint": dockerconfig.fingerprint(config_json),
+        **{ANNOTATION_PREFIX + key: value for key, value in state.items() if value},
+    }
+    secret_text = env.get_template("secret.yaml.j2").render(
+        name=secret_name,
+        namespace=namespace,
+        labels=LABELS,
+        annotations=annotations,
+        docker_config_b64=base64.b64encode(config_json.encode()).decode(),
+    )
+    configmap_text = env.get_template("settings-configmap.yaml.j2").render(
+        name=settings_configmap_name(secret_name),
+        namespace=namespace,
+        labels=LABELS,
+        binderhub_values=binderhub_values(settings, secret_name),
+        registry_json=json.dumps(settings.as_json(secret_name), indent=2) + "\n",
+    )
+    return Rendered(
+        secret=yaml.safe_load(secret_text),
+        configmap=yaml.safe_load(configmap_text),
+        docker_config_json=config_json,
+    )
+
+
+class _BlockStyleDumper(yaml.SafeDumper):
+    """Dumps multi-line strings (the settings file) as readable ``|`` blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockStyleDumper.add_representer(str, _represent_str)
+
+
+def to_yaml(documents: list[dict[str, Any]]) -> str:
+    return "".join(
+        "---\n" + yaml.dump(doc, Dumper=_BlockStyleDumper, sort_keys=False, default_flow_style=False) for doc in documents
+    )

@@ -1,0 +1,133 @@
+"""Load the same values files a user gives `helm install -f`, merged like Helm, and validated
+with the chart's own ``values.schema.json``.
+
+The chart's ``values.yaml`` and ``values.schema.json`` ship inside the package (``data/``, a
+copy kept identical by ``scripts/sync_chart_data.py`` and checked by the tests), so the CLI and
+`helm install` accept and reject exactly the same values.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from binderhub_registry.errors import InvalidConfiguration
+
+Values = dict[str, Any]
+
+
+def _data_file(name: str) -> str:
+    return resources.files("binderhub_registry").joinpath("data", name).read_text(encoding="utf-8")
+
+
+def chart_defaults() -> Values:
+    return yaml.safe_load(_data_file("values.yaml"))
+
+
+def chart_schema() -> dict[str, Any]:
+    return json.loads(_data_file("values.schema.json"))
+
+
+def merge(base: Values, override: Values) -> Values:
+    """Deep-merge ``override`` into a copy of ``base`` the way Helm merges values files:
+    maps merge key by key, anything else replaces, and ``null`` removes a key."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_values_file(path: str) -> Values:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidConfiguration(f"Values file {path} does not exist; pass the file you give `helm install -f`.") from None
+    except OSError as exc:
+        raise InvalidConfiguration(f"Cannot read values file {path} ({exc.strerror}); check the path and its permissions.") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidConfiguration(f"Values file {path} is not valid YAML{where}; fix its syntax.") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise InvalidConfiguration(f"Values file {path} must hold a YAML mapping (like registry: {{type: ...}}), not a {type(loaded).__name__}.")
+    return loaded
+
+
+def load_values(paths: list[str]) -> Values:
+    """Chart defaults, then each file in order, then validation against the chart's schema."""
+    values = chart_defaults()
+    for path in paths:
+        values = merge(values, read_values_file(path))
+    validate(values)
+    return values
+
+
+def validate(values: Values) -> None:
+    from jsonschema import Draft7Validator  # noqa: PLC0415  (imported lazily: only validation needs it)
+
+    validator = Draft7Validator(chart_schema())
+    errors = sorted(validator.iter_errors(values), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
+    if not errors:
+        return
+    error = _most_specific(errors[0])
+    raise InvalidConfiguration(describe_schema_error(error))
+
+
+def _most_specific(error: Any) -> Any:
+    # if/then failures carry the failing sub-error in its context; report the leaf.
+    while error.context:
+        error = sorted(error.context, key=lambda e: -len(list(e.absolute_path)))[0]
+    return error
+
+
+def describe_schema_error(error: Any) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    instance = error.instance
+    validator = error.validator
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "a required value"
+        field = f"{path}.{missing}" if path else missing
+        return f"{field} is required; set it in your values."
+    if validator == "additionalProperties":
+        unknown = sorted(set(instance) - set(error.schema.get("properties", {}))) if isinstance(instance, dict) else []
+        names = ", ".join(f"{path}.{u}" if path else u for u in unknown) or path
+        return f"Unknown value {names}; remove it or check its spelling against the chart's values.yaml."
+    if validator == "enum":
+        allowed = " | ".join(str(v) for v in error.validator_value)
+        return f"{path} must be one of {allowed}, not {_show(instance)}."
+    if validator == "minLength" and instance == "":
+        return f"{path} must be set for registry.type={_registry_type(error)}."
+    if validator == "pattern":
+        hint = error.schema.get("description", "").rstrip(".")
+        if hint:
+            return f"{path} must be {hint[0].lower() + hint[1:]} (got {_show(instance)})."
+        return f"{path} has an invalid format (got {_show(instance)}); check it against the chart's values.yaml."
+    if validator == "type":
+        return f"{path} must be of type {error.validator_value}, not {_show(instance)}."
+    return f"{path or 'values'}: {error.message}."
+
+
+def _registry_type(error: Any) -> str:
+    root = error
+    while getattr(root, "parent", None) is not None:
+        root = root.parent
+    return str(getattr(root, "instance", {}).get("type", "?")) if isinstance(getattr(root, "instance", None), dict) else "?"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

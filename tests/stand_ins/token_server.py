@@ -1,0 +1,342 @@
+"""A Docker-style token server for CNCF distribution's ``auth: token`` mode, for tests.
+
+Why this exists: Docker Hub's registry hands out bearer tokens from a separate token server
+(``auth.docker.io/token``). Nothing like it is reachable from the test machines, so this module
+plays that part in front of a real ``docker-registry`` (distribution 2.8.2, see registry.py),
+enforcing what the real one enforces:
+
+* ``GET /token?service=S&scope=repository:NAME:ACTIONS[&scope=...]`` with optional HTTP Basic
+  auth answers ``{"token", "access_token", "expires_in", "issued_at"}``. Repeated query
+  parameters use the FIRST value, like Go's ``url.Values.Get`` (BinderHub appends a second
+  ``service=``); ``scope`` may repeat and every value counts.
+* The JWT is signed (ES256 or RS256) with a key made at start. Its header ``kid`` is the libtrust
+  key id distribution 2.8 looks up in ``rootcertbundle``; ``cert_path`` is that bundle.
+* Access granted = the actions asked for ∩ the union of the actions of every grant whose
+  repository glob matches the name. An empty intersection is not an error: like Docker Hub the
+  access entry stays, with ``"actions": []``.
+* Wrong password or unknown user: 401 ``{"details": "incorrect username or password"}``.
+  No credentials: an anonymous token with what the ``anonymous`` entry grants (default nothing).
+
+Knobs for tests: ``users`` may be replaced or edited at any time; ``fail_next`` injects 429/503
+answers; ``requests`` records every request (never a password).
+
+Not modelled: real Docker Hub's *registry* answers 401 (not 404) for a repository that does not
+exist even with a valid token; that is registry behaviour, not token-server behaviour, and
+distribution does not do it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import fnmatch
+import hashlib
+import json
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+ALL_ACTIONS: frozenset[str] = frozenset({"pull", "push", "delete"})
+ANONYMOUS = "anonymous"
+
+
+class UserEntry(TypedDict, total=False):
+    """One row of the user table. ``password`` may be absent for the ``anonymous`` entry."""
+
+    password: str
+    grants: list[tuple[str, Iterable[str]]]  # (repository glob like "alice/*" or "*", actions)
+
+
+UserTable = dict[str, UserEntry]
+KeyType = Literal["EC", "RSA"]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """What one request looked like (for assertions). Passwords are never recorded."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    username: str | None
+    timestamp: float
+    status: int
+
+
+@dataclass
+class _Failure:
+    status: int
+    remaining: int
+    retry_after: int | None
+
+
+def libtrust_key_id(public_key: Any) -> str:
+    """The libtrust key id distribution 2.8 matches against a JWT's ``kid`` header.
+
+    base32 of the first 30 bytes of sha256(DER SubjectPublicKeyInfo), no padding, in groups of
+    four characters joined by ':'.
+    """
+    der = public_key.public_bytes(serialization.Encoding.DER,
+                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    b32 = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(b32[i:i + 4] for i in range(0, len(b32), 4))
+
+
+def parse_scope(scope: str) -> tuple[str, str, list[str]]:
+    """Split ``type:name:actions`` (the name may itself hold ':', e.g. a host:port)."""
+    rtype, _, rest = scope.partition(":")
+    name, _, actions = rest.rpartition(":")
+    return rtype, name, [a for a in actions.split(",") if a]
+
+
+def granted_actions(entry: UserEntry | None, rtype: str, name: str) -> set[str]:
+    """Union of the actions of every grant whose pattern matches a repository name."""
+    if entry is None or rtype != "repository":
+        return set()
+    out: set[str] = set()
+    for pattern, actions in entry.get("grants", []):
+        if fnmatch.fnmatchcase(name, pattern):
+            out |= set(actions)
+    return out
+
+
+class TokenServer:
+    """Token server on 127.0.0.1 (ephemeral port) in a daemon thread. Use as a context manager
+    or call ``start()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        users: Mapping[str, UserEntry] | None = None,
+        *,
+        service: str = "registry.test",
+        issuer: str = "token-server.test",
+        key_type: KeyType = "EC",
+        expires_in: int = 300,
+        workdir: Path | None = None,
+    ) -> None:
+        self.users: UserTable = dict(users or {})
+        self.service = service
+        self.issuer = issuer
+        self.expires_in = expires_in
+        self.requests: list[TokenRequest] = []
+        self._lock = threading.Lock()
+        self._failure: _Failure | None = None
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="token-server-"))
+        self._key: PrivateKey = (
+            ec.generate_private_key(ec.SECP256R1()) if key_type == "EC"
+            else rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        self.algorithm = "ES256" if key_type == "EC" else "RS256"
+        self.kid = libtrust_key_id(self._key.public_key())
+        self.cert_path = self.workdir / "token-signing-cert.pem"
+        self.cert_path.write_bytes(self._self_signed_cert_pem())
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> TokenServer:
+        server = self
+
+        class Handler(_Handler):
+            token_server = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        # a short poll interval keeps shutdown() fast (it waits for the loop to notice)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
+                                        name="token-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> TokenServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("token server is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def realm(self) -> str:
+        """The token endpoint, as the registry advertises it in ``WWW-Authenticate``."""
+        return f"{self.url}/token"
+
+    # -- test knobs ------------------------------------------------------------------------
+    def fail_next(self, status: int, count: int = 1, retry_after: int | None = None) -> None:
+        """Answer the next ``count`` token requests with ``status`` (e.g. 429 or 503), with a
+        ``Retry-After: <retry_after>`` header when given."""
+        with self._lock:
+            self._failure = _Failure(status, count, retry_after)
+
+    def password(self, username: str) -> str:
+        return self.users[username]["password"]
+
+    # -- tokens ----------------------------------------------------------------------------
+    def issue(self, subject: str, access: list[dict[str, Any]], audience: str | None = None,
+              expires_in: int | None = None) -> str:
+        """Sign a token as distribution expects it (also handy for tests to mint one directly)."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self.service if audience is None else audience,
+            "exp": now + (self.expires_in if expires_in is None else expires_in),
+            "nbf": now,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        return jwt.encode(claims, self._key, algorithm=self.algorithm,
+                          headers={"kid": self.kid, "typ": "JWT"})
+
+    def decode(self, token: str, audience: str | None = None) -> dict[str, Any]:
+        """Verify a token issued here and return its claims."""
+        return jwt.decode(token, self._key.public_key(), algorithms=[self.algorithm],
+                          audience=self.service if audience is None else audience,
+                          issuer=self.issuer)
+
+    def access_for(self, entry: UserEntry | None, scopes: list[str]) -> list[dict[str, Any]]:
+        access: list[dict[str, Any]] = []
+        for scope in scopes:
+            rtype, name, wanted = parse_scope(scope)
+            allowed = granted_actions(entry, rtype, name)
+            access.append({"type": rtype, "name": name,
+                           "actions": [a for a in wanted if a in allowed]})
+        return access
+
+    # -- internals -------------------------------------------------------------------------
+    def _take_failure(self) -> _Failure | None:
+        with self._lock:
+            failure = self._failure
+            if failure is None:
+                return None
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                self._failure = None
+            return failure
+
+    def _record(self, request: TokenRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _self_signed_cert_pem(self) -> bytes:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.issuer)])
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(self._key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    token_server: TokenServer  # set on the subclass made in TokenServer.start()
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stderr quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        ts = self.token_server
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        username, password = self._basic_auth()
+
+        def reply(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None,
+                  ) -> None:
+            ts._record(TokenRequest("GET", parts.path, query, username, time.time(), status))
+            self._send_json(status, body, headers or {})
+
+        if parts.path != "/token":
+            return reply(404, {"details": "not found"})
+        failure = ts._take_failure()
+        if failure is not None:
+            headers = ({} if failure.retry_after is None
+                       else {"Retry-After": str(failure.retry_after)})
+            return reply(failure.status, {"details": f"injected failure {failure.status}"}, headers)
+
+        users = ts.users  # one snapshot: the table may be swapped while we run
+        if username is None:
+            entry: UserEntry | None = users.get(ANONYMOUS)
+            subject = ""
+        else:
+            entry = users.get(username)
+            if entry is None or "password" not in entry or password is None or \
+                    not secrets.compare_digest(entry["password"].encode(), password.encode()):
+                return reply(401, {"details": "incorrect username or password"})
+            subject = username
+
+        service = query.get("service", [None])[0]  # first value, like Go's Query().Get
+        scopes = [s for value in query.get("scope", []) for s in value.split(" ") if s]
+        token = ts.issue(subject, ts.access_for(entry, scopes),
+                         audience=service if service is not None else "")
+        issued_at = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        reply(200, {"token": token, "access_token": token, "expires_in": ts.expires_in,
+                    "issued_at": issued_at})
+
+    def _basic_auth(self) -> tuple[str | None, str | None]:
+        header = self.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic" or not value:
+            return None, None
+        try:
+            user, sep, password = base64.b64decode(value.strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return "", None
+        return user, (password if sep else None)
+
+    def _send_json(self, status: int, body: dict[str, Any], headers: Mapping[str, str]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+__all__ = ["ALL_ACTIONS", "ANONYMOUS", "TokenRequest", "TokenServer", "UserEntry", "UserTable",
+           "libtrust_key_id", "parse_scope", "granted_actions"]

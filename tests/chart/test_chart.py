@@ -1,0 +1,177 @@
+"""The chart, rendered and linted by the real Helm 3.19.0 and 4.1.4, validated against the
+Kubernetes OpenAPI schemas of 1.28 and the newest kubernetes-validate ships."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "chart"
+VALUES = sorted((Path(__file__).parent / "values").glob("*.yaml"))
+HELM_VERSIONS = ["3", "4"]
+GENERIC = Path(__file__).parent / "values" / "generic.yaml"
+
+
+def helm(binaries: dict[str, Path], version: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(binaries[version]), *args], capture_output=True, text=True, timeout=60)
+
+
+def template(binaries: dict[str, Path], version: str, values: Path | None = None, *sets: str) -> list[dict[str, Any]]:
+    args = ["template", "binderhub", str(CHART), "--namespace", "binder"]
+    if values:
+        args += ["-f", str(values)]
+    for s in sets:
+        args += ["--set", s]
+    result = helm(binaries, version, *args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+@pytest.mark.parametrize("values", VALUES, ids=lambda p: p.stem)
+def test_chart_lints_strictly(helm_binaries, version, values):
+    result = helm(helm_binaries, version, "lint", "--strict", str(CHART), "-f", str(values))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("kube_version", ["1.28.0", "1.37.0"])
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_every_rendered_document_is_valid_kubernetes(helm_binaries, version, kube_version, tmp_path):
+    files = []
+    for values in VALUES:
+        out = tmp_path / f"{values.stem}.yaml"
+        docs = template(helm_binaries, version, values)
+        out.write_text("".join("---\n" + yaml.safe_dump(doc) for doc in docs))
+        files.append(str(out))
+    result = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", "-k", kube_version, *files],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+@pytest.mark.parametrize(
+    ("sets", "field"),
+    [
+        ([], "/registry/type"),
+        (["registry.type=quay"], "/registry/type"),
+        (["registry.type=generic", "registry.generic.url=registry.example.org", "registry.generic.username=u"], "/registry/generic/url"),
+        (["registry.type=generic", "registry.generic.username=u"], "/registry/generic/url"),
+        (["registry.type=generic", "registry.generic.url=https://r.example.org"], "/registry/generic/username"),
+        (["registry.type=dockerhub"], "/registry/dockerhub/username"),
+        (["registry.type=artifact-registry"], "/registry/artifactRegistry/location"),
+        (["registry.type=generic", "registry.generic.url=https://r.example.org", "registry.generic.username=u", "registry.colour=red"], "colour"),
+    ],
+)
+def test_helm_install_rejects_bad_values_naming_the_field(helm_binaries, version, sets, field):
+    args = ["template", "binderhub", str(CHART)]
+    for s in sets:
+        args += ["--set", s]
+    result = helm(helm_binaries, version, *args)
+    assert result.returncode != 0
+    assert field in result.stderr
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_hook_identity_and_input_exist_before_the_job(helm_binaries, version):
+    docs = template(helm_binaries, version, GENERIC)
+    job = next(d for d in by_kind(docs, "Job") if "pre-install" in d["metadata"]["annotations"]["helm.sh/hook"])
+    job_weight = int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    for kind in ("ServiceAccount", "Role", "RoleBinding", "Secret"):
+        (doc,) = by_kind(docs, kind)
+        annotations = doc["metadata"]["annotations"]
+        assert {"pre-install", "pre-upgrade", "pre-delete", "test"} <= set(annotations["helm.sh/hook"].split(","))
+        assert int(annotations["helm.sh/hook-weight"]) < job_weight
+    assert job["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    assert job["metadata"]["annotations"]["helm.sh/hook-output-log-policy"] == "hook-failed"
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_pods_meet_the_restricted_pod_security_standard(helm_binaries, version):
+    docs = template(helm_binaries, version, GENERIC)
+    pod_specs = [d["spec"]["template"]["spec"] for d in by_kind(docs, "Job")] + [d["spec"] for d in by_kind(docs, "Pod")]
+    assert len(pod_specs) == 3  # hook, cleanup, test
+    for spec in pod_specs:
+        assert spec["restartPolicy"] == "Never"
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 65532
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in spec["containers"]:
+            ctx = container["securityContext"]
+            assert ctx["allowPrivilegeEscalation"] is False
+            assert ctx["readOnlyRootFilesystem"] is True
+            assert ctx["capabilities"] == {"drop": ["ALL"]}
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_credential_failures_fail_the_job_at_once_and_outages_retry(helm_binaries, version):
+    docs = template(helm_binaries, version, GENERIC)
+    job = next(d for d in by_kind(docs, "Job") if d["spec"].get("podFailurePolicy"))
+    (rule,) = job["spec"]["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"]["values"] == [1, 2]
+    assert rule["onExitCodes"]["containerName"] == job["spec"]["template"]["spec"]["containers"][0]["name"]
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_helm_test_is_a_pod_checking_the_secret_binderhub_mounts(helm_binaries, version):
+    docs = template(helm_binaries, version, GENERIC)
+    (pod,) = by_kind(docs, "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    volume = next(v for v in pod["spec"]["volumes"] if v.get("secret", {}).get("items"))
+    assert volume["secret"]["secretName"] == "binderhub-registry"
+    assert volume["secret"]["items"] == [{"key": "config.json", "path": "config.json"}]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_role_grants_only_the_named_objects(helm_binaries, version):
+    docs = template(helm_binaries, version, Path(__file__).parent / "values" / "generic-existing-secret.yaml")
+    (role,) = by_kind(docs, "Role")
+    for rule in role["rules"]:
+        assert rule["resourceNames"], rule
+        assert "create" not in rule["verbs"] and "list" not in rule["verbs"]
+    names = {name for rule in role["rules"] for name in rule["resourceNames"]}
+    assert names == {"binder-push", "binder-push-settings", "my-registry-credentials"}
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_disabling_test_and_cleanup_leaves_only_the_hook(helm_binaries, version):
+    docs = template(helm_binaries, version, Path(__file__).parent / "values" / "artifact-registry.yaml")
+    assert by_kind(docs, "Pod") == []
+    assert len(by_kind(docs, "Job")) == 1
+
+
+def test_package_ships_the_charts_values_and_schema():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync_chart_data.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_cli_and_helm_accept_and_reject_the_same_values(helm_binaries, version, tmp_path):
+    from tests.helpers import run_cli, write_values
+
+    cases = [
+        {"registry": {"type": "generic", "generic": {"url": "https://r.example.org", "username": "u", "password": "p"}}},
+        {"registry": {"type": "generic", "generic": {"url": "r.example.org", "username": "u"}}},
+        {"registry": {"type": "dockerhub"}},
+        {"registry": {"type": "nope"}},
+        {"registry": {"type": "gcr", "gcr": {"host": "us-central1-docker.pkg.dev"}}},
+    ]
+    for i, values in enumerate(cases):
+        path = write_values(tmp_path / f"{i}.yaml", values)
+        helm_ok = helm(helm_binaries, version, "template", "x", str(CHART), "-f", str(path)).returncode == 0
+        cli = run_cli("render", "--values", str(path))
+        assert (cli.code == 0) == helm_ok, (values, cli.stderr)

@@ -1,0 +1,99 @@
+"""Small helpers the tests share: run the real CLI as a process, write values files, push a real
+image to a registry, and decode what provision printed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def last_line(self) -> str:
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [doc for doc in yaml.safe_load_all(self.stdout) if doc]
+
+    def document(self, kind: str) -> dict[str, Any]:
+        return next(doc for doc in self.documents() if doc["kind"] == kind)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> CliResult:
+    """The CLI exactly as the hook Job runs it: a separate process."""
+    full_env = {**os.environ, "BINDERHUB_REGISTRY_RETRY_SECONDS": "0.05", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "binderhub_registry", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_values(path: Path, values: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def generic_values(url: str, username: str, password: str, repository: str = "binder", **extra: Any) -> dict[str, Any]:
+    return {"registry": {"type": "generic", "generic": {"url": url, "repository": repository,
+                                                         "username": username, "password": password, **extra}}}
+
+
+def secret_docker_config(secret: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(base64.b64decode(secret["data"]["config.json"]))
+
+
+def binderhub_values(configmap: dict[str, Any]) -> dict[str, Any]:
+    return yaml.safe_load(configmap["data"]["binderhub-values.yaml"])
+
+
+def secret_files(secret: dict[str, Any]) -> dict[str, bytes]:
+    return {key: base64.b64decode(value) for key, value in secret["data"].items()}
+
+
+def push_image(registry_url: str, repository: str, tag: str, auth: httpx.Auth | None = None,
+               token: str | None = None) -> str:
+    """Push a real one-layer OCI image (what BinderHub's build pods do) and return its digest."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=registry_url, auth=auth, headers=headers, timeout=10) as client:
+        def blob(data: bytes) -> str:
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            start = client.post(f"/v2/{repository}/blobs/uploads/")
+            start.raise_for_status()
+            location = start.headers["Location"]  # keeps its _state query; digest is added to it
+            put = client.put(f"{location}{'&' if '?' in location else '?'}digest={digest}", content=data)
+            put.raise_for_status()
+            return digest
+
+        layer = b"binderhub-registry test layer"
+        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        manifest = json.dumps({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config), "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob(layer), "size": len(layer)}],
+        }).encode()
+        put = client.put(f"/v2/{repository}/manifests/{tag}", content=manifest,
+                         headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        put.raise_for_status()
+        return put.headers.get("Docker-Content-Digest", "")

@@ -1,0 +1,272 @@
+"""`provision`, `check` and `render` for registry.type=generic, as a process, against the real
+registry (distribution 2.8.2) with htpasswd and with token auth; and the output used by a client
+that behaves like BinderHub."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import stat
+from pathlib import Path
+
+import docker.auth
+import httpx
+import pytest
+import yaml
+
+from tests.binderhub_emulation import BinderHubRegistryClient, build_pod_docker_config, docker_push_credentials
+from tests.helpers import (
+    binderhub_values,
+    generic_values,
+    push_image,
+    run_cli,
+    secret_docker_config,
+    secret_files,
+    write_values,
+)
+
+
+def provision(tmp_path: Path, values: dict, *extra: str):
+    return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", *extra)
+
+
+def binderhub_for(result) -> BinderHubRegistryClient:
+    """A binder pod deployed with our settings and our Secret mounted as they say."""
+    secret, configmap = result.document("Secret"), result.document("ConfigMap")
+    return BinderHubRegistryClient.from_helm_values(
+        binderhub_values(configmap), secrets={secret["metadata"]["name"]: secret_files(secret)}
+    )
+
+
+# -- htpasswd (Basic auth) ------------------------------------------------------------------
+
+def test_basic_auth_registry_gets_a_secret_binderhub_and_build_pods_can_use(tmp_path, htpasswd_registry):
+    password = htpasswd_registry.password("alice")
+    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", password))
+    assert result.code == 0, result.stderr
+
+    secret = result.document("Secret")
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    assert secret["data"][".dockerconfigjson"] == secret["data"]["config.json"]
+    config = secret_docker_config(secret)
+    assert list(config["auths"]) == [htpasswd_registry.url]  # the URL with its scheme, never host:port
+
+    settings = binderhub_values(result.document("ConfigMap"))
+    assert settings["config"]["BinderHub"]["image_prefix"] == f"{htpasswd_registry.host}/binder/binder-"
+    assert settings["config"]["KubernetesBuildExecutor"]["push_secret"] == secret["metadata"]["name"]
+    assert "token_url" not in settings["config"]["DockerRegistry"]  # a Basic-auth registry must have none
+
+    # Build pods mount config.json and push with docker's own credential lookup.
+    image = f"{settings['config']['BinderHub']['image_prefix']}repo-abc123:v1"
+    username, pushed_password = docker_push_credentials(build_pod_docker_config(secret_files(secret)), image)
+    assert (username, pushed_password) == ("alice", password)
+    push_image(htpasswd_registry.url, "binder/binder-repo-abc123", "v1", auth=httpx.BasicAuth(username, pushed_password))
+
+    # The binder pod finds the image with exactly these settings.
+    with binderhub_for(result) as binderhub:
+        assert binderhub.username == "alice"
+        assert binderhub.get_image_manifest("binder/binder-repo-abc123", "v1") is not None
+        assert binderhub.get_image_manifest("binder/binder-missing", "v1") is None
+
+
+def test_wrong_password_exits_1_naming_the_values_to_fix(tmp_path, htpasswd_registry):
+    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", "not-the-password-123"))
+    assert result.code == 1
+    assert "rejected the login of user 'alice'" in result.last_line
+    assert "registry.generic.username and registry.generic.password" in result.last_line
+    assert result.stdout == ""
+
+
+# -- token auth -----------------------------------------------------------------------------
+
+def test_token_registry_gets_the_token_url_binderhub_needs(tmp_path, token_registry, token_server):
+    password = token_server.password("pusher")
+    result = provision(tmp_path, generic_values(token_registry.url, "pusher", password))
+    assert result.code == 0, result.stderr
+    settings = binderhub_values(result.document("ConfigMap"))
+    token_url = settings["config"]["DockerRegistry"]["token_url"]
+    assert token_url == f"{token_server.realm}?service={token_server.service}"
+    assert "token-scope + upload-session" in result.stderr
+
+    token = httpx.get(token_server.realm, params={"service": token_server.service, "scope": "repository:binder/binder-x:pull,push"},
+                      auth=("pusher", password)).json()["token"]
+    push_image(token_registry.url, "binder/binder-x", "v1", token=token)
+    with binderhub_for(result) as binderhub:
+        assert binderhub.get_image_manifest("binder/binder-x", "v1") is not None
+
+
+def test_without_token_url_binderhub_misses_images_on_a_token_registry(tmp_path, token_registry, token_server):
+    """Why provision sets token_url: BinderHub's WWW-Authenticate fallback sends no Accept
+    header, and distribution 2.8 then answers 404 for an OCI image that exists."""
+    password = token_server.password("pusher")
+    result = provision(tmp_path, generic_values(token_registry.url, "pusher", password))
+    token = httpx.get(token_server.realm, params={"service": token_server.service, "scope": "repository:binder/binder-y:pull,push"},
+                      auth=("pusher", password)).json()["token"]
+    push_image(token_registry.url, "binder/binder-y", "v1", token=token)
+    values = binderhub_values(result.document("ConfigMap"))
+    del values["config"]["DockerRegistry"]["token_url"]
+    secret = result.document("Secret")
+    with BinderHubRegistryClient.from_helm_values(values, secrets={secret["metadata"]["name"]: secret_files(secret)}) as binderhub:
+        assert binderhub.get_image_manifest("binder/binder-y", "v1") is None
+
+
+def test_pull_only_credentials_exit_1_saying_they_can_pull_but_not_push(tmp_path, token_registry, token_server):
+    result = provision(tmp_path, generic_values(token_registry.url, "puller", token_server.password("puller")))
+    assert result.code == 1
+    assert "can pull but not push" in result.last_line
+    assert "binder/binder-push-check" in result.last_line
+
+
+def test_token_service_rejecting_the_password_exits_1(tmp_path, token_registry):
+    result = provision(tmp_path, generic_values(token_registry.url, "pusher", "wrong-password-abcdef"))
+    assert result.code == 1
+    assert "rejected the login of user 'pusher'" in result.last_line
+
+
+def test_check_proves_push_with_the_written_docker_config(tmp_path, token_registry, token_server):
+    values = generic_values(token_registry.url, "pusher", token_server.password("pusher"))
+    result = provision(tmp_path, values)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(secret_docker_config(result.document("Secret"))))
+    checked = run_cli("check", "--values", str(tmp_path / "values.yaml"), "--docker-config", str(config_path))
+    assert checked.code == 0, checked.stderr
+    assert "BinderHub can push to" in checked.last_line
+
+
+def test_check_fails_when_binderhub_would_not_find_the_credentials(tmp_path, htpasswd_registry):
+    """A host:port auths key is found by docker but not by BinderHub, which then runs silently
+    without credentials; check says so."""
+    values = generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice"))
+    auth = base64.b64encode(f"alice:{htpasswd_registry.password('alice')}".encode()).decode()
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({"auths": {htpasswd_registry.host: {"auth": auth}}}))
+    checked = run_cli("check", "--values", str(write_values(tmp_path / "v.yaml", values)), "--docker-config", str(config_path))
+    assert checked.code == 1
+    assert "no credentials BinderHub would find" in checked.last_line
+
+
+# -- failures with their exit codes ---------------------------------------------------------
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_registry_exits_3_after_bounded_retries(tmp_path):
+    result = provision(tmp_path, generic_values(f"http://127.0.0.1:{_closed_port()}", "alice", "some-password-123"))
+    assert result.code == 3
+    assert "after 4 attempts" in result.last_line
+    assert "registry.generic.url" in result.last_line
+    assert result.stderr.count("retrying") == 3
+
+
+def test_tls_verification_failure_exits_3(tmp_path, tls_registry):
+    result = provision(tmp_path, generic_values(tls_registry.url, "alice", tls_registry.password("alice")))
+    assert result.code == 3
+    assert "TLS verification failed" in result.last_line
+
+
+def test_not_a_registry_exits_2(tmp_path, token_server):
+    # The token server answers HTTP but is no registry: GET /v2/ is a 404.
+    result = provision(tmp_path, generic_values(token_server.url, "alice", "some-password-123"))
+    assert result.code == 2
+    assert "does not serve the registry API" in result.last_line
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (generic_values("registry.example.org", "u", "p"), "registry.generic.url must be scheme://host[:port]"),
+        (generic_values("https://registry.example.org/v2/", "u", "p"), "registry.generic.url must be scheme://host[:port]"),
+        ({"registry": {"type": "quay"}}, "registry.type must be one of gcr | artifact-registry | dockerhub | generic"),
+        ({"registry": {"type": "generic", "generic": {"username": "u"}}}, "registry.generic.url must be set"),
+        ({"registry": {"type": "generic", "generic": {"url": "https://r.example.org"}}}, "registry.generic.username must be set"),
+        ({"registry": {"type": "generic", "genric": {}}}, "Unknown value registry.genric"),
+        ({"registry": {"type": "generic", "prefix": "Binder_"}}, "registry.prefix must be lowercase"),
+    ],
+)
+def test_invalid_values_exit_2_with_one_sentence_naming_the_field(tmp_path, values, expected):
+    result = provision(tmp_path, values)
+    assert result.code == 2
+    assert expected in result.last_line
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_values_file_exits_2(tmp_path):
+    result = run_cli("provision", "--values", str(tmp_path / "nope.yaml"), "--output", "-")
+    assert result.code == 2
+    assert "does not exist" in result.last_line
+
+
+def test_values_file_that_is_not_yaml_exits_2(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("registry: [type: generic\n")
+    result = run_cli("provision", "--values", str(path), "--output", "-")
+    assert result.code == 2
+    assert "is not valid YAML" in result.last_line
+
+
+def test_empty_password_without_existing_secret_exits_2(tmp_path, htpasswd_registry):
+    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", ""))
+    assert result.code == 2
+    assert "registry.generic.password is empty" in result.last_line
+
+
+# -- what the user sees -----------------------------------------------------------------------
+
+def test_several_values_files_merge_like_helm(tmp_path, htpasswd_registry):
+    base = write_values(tmp_path / "base.yaml", generic_values(htpasswd_registry.url, "alice", "wrong-one-123456", repository="first"))
+    override = write_values(tmp_path / "secret.yaml", {"registry": {"generic": {"password": htpasswd_registry.password("alice"), "repository": "second"}}})
+    result = run_cli("provision", "--values", str(base), "--values", str(override), "--output", "-")
+    assert result.code == 0, result.stderr
+    assert binderhub_values(result.document("ConfigMap"))["config"]["BinderHub"]["image_prefix"].endswith("/second/binder-")
+
+
+def test_password_never_appears_outside_the_secret_data(tmp_path, htpasswd_registry):
+    password = htpasswd_registry.password("alice")
+    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", password), "--log-format", "json")
+    assert result.code == 0
+    assert password not in result.stderr
+    secret = result.document("Secret")
+    assert password not in json.dumps(secret["metadata"])
+    assert password not in json.dumps(result.document("ConfigMap"))
+    failed = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", password + "-wrong"), "--debug")
+    assert failed.code == 1
+    assert password not in failed.output
+
+
+def test_json_log_format_prints_one_json_object_per_line(tmp_path, htpasswd_registry):
+    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", "wrong-password-12345"), "--log-format", "json")
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert records[-1]["level"] == "error"
+    assert records[-1]["exitCode"] == 1
+
+
+def test_output_dir_writes_the_secret_readable_only_by_its_owner(tmp_path, htpasswd_registry):
+    values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    result = run_cli("provision", "--values", str(values), "--output", str(tmp_path / "out"))
+    assert result.code == 0, result.stderr
+    secret_path = tmp_path / "out" / "secret.yaml"
+    assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
+    assert yaml.safe_load(secret_path.read_text().split("---\n", 1)[1])["kind"] == "Secret"
+    assert (tmp_path / "out" / "settings-configmap.yaml").exists()
+
+
+def test_render_is_offline(tmp_path):
+    values = generic_values(f"http://127.0.0.1:{_closed_port()}", "alice", "pw-offline-123")
+    result = run_cli("render", "--values", str(write_values(tmp_path / "v.yaml", values)))
+    assert result.code == 0, result.stderr
+    settings = binderhub_values(result.document("ConfigMap"))
+    assert settings["config"]["DockerRegistry"]["docker_config_path"] == "/etc/binderhub-registry/docker/config.json"
+
+
+def test_docker_clients_find_the_credentials_for_images_under_the_prefix(tmp_path, htpasswd_registry):
+    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    config = secret_docker_config(result.document("Secret"))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    registry, _ = docker.auth.resolve_repository_name(f"{htpasswd_registry.host}/binder/binder-x")
+    found = docker.auth.resolve_authconfig(docker.auth.load_config(str(path)), registry)
+    assert found["username"] == "alice"

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urljoin
@@ -72,8 +73,11 @@ class Hints:
 
     url: str = "the registry url"
     credentials: str = "the username and password"
-    rejected_extra: str = ""          # appended to "credentials rejected" messages
-    read_only_extra: str = ""         # appended to "can pull but not push" messages
+    # Clauses (lowercase, no final period) added in parentheses to the one-sentence messages:
+    rejected_extra: str = ""          # to "credentials rejected" messages
+    read_only_extra: str = ""         # to "can pull but not push" messages
+    # A provider's own sentence for "no push", given the repository and the granted actions.
+    cannot_push: Callable[[str, frozenset[str]], str] | None = None
 
 
 @dataclass
@@ -96,6 +100,7 @@ class RegistryClient:
         progress: Progress,
         hints: Hints = Hints(),
         auth_url: str = "",
+        challenge: Challenge | None = None,
         timeout: float = 15.0,
         attempts: int = 4,
     ) -> None:
@@ -109,7 +114,7 @@ class RegistryClient:
         self.retry_seconds = float(os.environ.get("BINDERHUB_REGISTRY_RETRY_SECONDS", "1"))
         progress.add_secret(password)
         self._http = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=True)
-        self._challenge: Challenge | None = None
+        self._challenge: Challenge | None = challenge
 
     def close(self) -> None:
         self._http.close()
@@ -145,7 +150,7 @@ class RegistryClient:
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return response
-                last = f"kept answering {response.status_code}"
+                last = "kept answering 429 (rate limited)" if response.status_code == 429 else f"kept answering {response.status_code}"
                 delay = self._delay(attempt, response.headers.get("Retry-After"))
                 if attempt < self.attempts:
                     self.progress.warn(
@@ -246,13 +251,7 @@ class RegistryClient:
         headers: dict[str, str] = {}
         auth = None
         if challenge.scheme == "bearer":
-            token = self.request_token([f"repository:{repository}:pull,push"])
-            granted = token.actions_for(repository)
-            if granted is not None:
-                proof.granted_actions = sorted(granted)
-                proof.methods.append("token-scope")
-                if "push" not in granted:
-                    raise self._cannot_push(repository, granted)
+            token = self.push_token(repository, proof)
             headers["Authorization"] = f"Bearer {token.value}"
         elif challenge.scheme == "basic":
             auth = self._basic()
@@ -282,21 +281,35 @@ class RegistryClient:
             )
         return proof
 
+    def push_token(self, repository: str, proof: PushProof) -> Token:
+        """A token for ``pull,push`` on ``repository``; fails unless a JWT grants ``push``
+        (an opaque token is returned as is, for the upload session to prove)."""
+        token = self.request_token([f"repository:{repository}:pull,push"])
+        granted = token.actions_for(repository)
+        if granted is not None:
+            proof.granted_actions = sorted(granted)
+            proof.methods.append("token-scope")
+            if "push" not in granted:
+                raise self._cannot_push(repository, granted)
+        return token
+
     # -- errors -----------------------------------------------------------------------------
 
     def _rejected(self, why: str) -> CredentialsRejected:
         who = f"user {self.username!r}" if self.username else "anonymous access"
-        extra = f" {self.hints.rejected_extra}" if self.hints.rejected_extra else ""
-        return CredentialsRejected(f"The registry rejected the login of {who} ({why}); check {self.hints.credentials}.{extra}")
+        extra = f" ({self.hints.rejected_extra.rstrip('.')})" if self.hints.rejected_extra else ""
+        return CredentialsRejected(f"The registry rejected the login of {who} ({why}); check {self.hints.credentials}{extra}.")
 
     def _cannot_push(self, repository: str, granted: frozenset[str] | None, detail: str = "") -> CredentialsRejected:
         who = f"User {self.username!r}" if self.username else "Anonymous access"
+        if self.hints.cannot_push is not None:
+            return CredentialsRejected(self.hints.cannot_push(repository, granted or frozenset()))
         if granted:
             can = " and ".join(sorted(granted))
-            extra = f" {self.hints.read_only_extra}" if self.hints.read_only_extra else ""
+            extra = f" ({self.hints.read_only_extra.rstrip('.')})" if self.hints.read_only_extra else ""
             return CredentialsRejected(
                 f"{who} can {can} but not push to {repository} (the token service granted only {can}); "
-                f"give the account write (push) access to {repository}.{extra}"
+                f"give the account write (push) access to {repository}{extra}."
             )
         why = f" ({detail})" if detail else ""
         return CredentialsRejected(f"{who} cannot push to {repository}{why}; give the account write (push) access to it.")

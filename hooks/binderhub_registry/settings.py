@@ -22,6 +22,10 @@ class RegistrySettings:
     token_url: str
     # Repository (path without host) the push check uses.
     probe_repository: str
+    # DockerRegistry.auth_config_url, where BinderHub's default would miss the auths key.
+    auth_config_url: str = ""
+    # DockerRegistry.not_found_401, where the registry answers 401 for missing repositories.
+    not_found_401: bool | None = None
 
     @property
     def host(self) -> str:
@@ -35,6 +39,8 @@ class RegistrySettings:
             "authKey": self.auth_key,
             "imagePrefix": self.image_prefix,
             "tokenUrl": self.token_url or None,
+            "authConfigUrl": self.auth_config_url or None,
+            "notFound401": self.not_found_401,
             "secretName": secret_name,
             "dockerConfigPath": f"{BINDER_DOCKER_CONFIG_DIR}/config.json",
         }

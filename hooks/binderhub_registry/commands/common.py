@@ -52,7 +52,7 @@ def current_state(kube: KubeWriter | None, name: str) -> CurrentState:
     return CurrentState(exists=True, annotations=secret["annotations"], docker_config=docker_config)
 
 
-def input_credentials(kube: KubeWriter | None, values: Values, progress: Progress) -> InputCredentials | None:
+def input_credentials(kube: KubeWriter | None, values: Values, provider: Provider, progress: Progress) -> InputCredentials | None:
     name = values["registry"].get("existingSecret")
     if not name:
         return None
@@ -66,9 +66,24 @@ def input_credentials(kube: KubeWriter | None, values: Values, progress: Progres
     data = secret["data"]
     for value in data.values():
         progress.add_secret(value)
-    if "password" not in data:
+    wanted = provider.secret_keys
+    if not any(key in data for key in wanted):
         raise InvalidConfiguration(
-            f"Secret {name!r} named by registry.existingSecret has no `password` key (it has: {', '.join(sorted(data)) or 'none'}); add one."
+            f"Secret {name!r} named by registry.existingSecret has no `{wanted[0]}` key (it has: {', '.join(sorted(data)) or 'none'}); add one."
         )
     progress.step(f"credentials: from Secret {name!r}")
-    return InputCredentials(username=data.get("username", "").strip(), password=data["password"].strip())
+    return InputCredentials(
+        username=data.get("username", "").strip(), password=data.get("password", "").strip(), key_json=data.get("key.json", "")
+    )
+
+
+def connect_secrets(provider: Provider, kube: KubeWriter | None) -> None:
+    """Let the provider read Secrets it is told about in values (e.g. an admin key)."""
+    if kube is None:
+        return
+
+    def read(name: str) -> dict[str, str] | None:
+        secret = kube.read_secret(name)
+        return None if secret is None else secret["data"]
+
+    provider.read_secret = read

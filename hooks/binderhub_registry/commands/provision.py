@@ -8,7 +8,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from binderhub_registry.commands.common import current_state, input_credentials, kube_writer, load, secret_name
+from binderhub_registry.commands.common import connect_secrets, current_state, input_credentials, kube_writer, load, secret_name
 from binderhub_registry.progress import Progress
 from binderhub_registry.render import render, settings_configmap_name, to_yaml
 
@@ -17,14 +17,16 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     values, provider = load(args, progress)
     name = secret_name(values)
     applying = args.output is None
-    kube = kube_writer(args.namespace) if applying or values["registry"].get("existingSecret") else None
-    current = current_state(kube, name) if applying else current_state(None, name)
-    given = input_credentials(kube, values, progress)
+    kube = kube_writer(args.namespace) if applying or provider.needs_cluster() else None
+    connect_secrets(provider, kube)
+    current = current_state(kube if applying else None, name)
+    given = input_credentials(kube, values, provider, progress)
     credential = provider.obtain(current, given)
     settings = provider.settings()
     state = {
         "credential-id": credential.credential_id,
         "created-at": credential.created_at or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "previous-credential-id": credential.previous_credential_id,
     }
     namespace = kube.namespace if kube is not None else args.namespace
     rendered = render(settings, credential, name, namespace, state)
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         assert kube is not None
         kube.apply(rendered.secret)
         kube.apply(rendered.configmap)
+        provider.after_switch(credential, current)
         where = f"applied in namespace {kube.namespace}"
     progress.result(
         f"Secret {name} and ConfigMap {settings_configmap_name(name)} {where}; BinderHub pushes to {settings.image_prefix}",

@@ -8,6 +8,7 @@ of providers: they receive the current state of the output Secret and return a `
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ class Credential:
     # Non-secret id of the credential (e.g. a service-account key id), for annotations.
     credential_id: str = ""
     created_at: str = ""
+    # The credential this one replaces; it stays valid until the next rotation.
+    previous_credential_id: str = ""
 
 
 @dataclass
@@ -40,15 +43,27 @@ class InputCredentials:
 
     username: str = ""
     password: str = ""
+    key_json: str = ""
+
+
+SecretReader = Callable[[str], dict[str, str] | None]
 
 
 class Provider(ABC):
     type: str
+    # Keys registry.existingSecret must have for this provider.
+    secret_keys: tuple[str, ...] = ("password",)
 
     def __init__(self, values: Values, progress: Progress) -> None:
         self.values = values
         self.registry_values: dict[str, Any] = values["registry"]
         self.progress = progress
+        # Reads a Secret's data in the release namespace (None when there is no cluster access).
+        self.read_secret: SecretReader | None = None
+
+    def needs_cluster(self) -> bool:
+        """Whether obtaining credentials reads Secrets named in values (even with --output)."""
+        return bool(self.registry_values.get("existingSecret"))
 
     @abstractmethod
     def settings(self) -> RegistrySettings:
@@ -61,6 +76,9 @@ class Provider(ABC):
     @abstractmethod
     def prove(self, username: str, password: str) -> dict[str, Any]:
         """Prove that ``username``/``password`` can push; return a summary for the result line."""
+
+    def after_switch(self, credential: Credential, current: CurrentState) -> None:
+        """Called once the Secret holds ``credential``: revoke what it replaced (default: nothing)."""
 
     def cleanup(self, current: CurrentState) -> None:
         """Revoke what this tool created for the credential in ``current`` (default: nothing)."""

@@ -1,0 +1,107 @@
+"""Docker Hub: validate the account and its password or access token with Docker Hub's token
+service, and prove push from the actions the token grants.
+
+Docker Hub's token service answers with the intersection of the requested and the allowed
+actions, so a read-only access token, or an organisation the user cannot write to, is not an error
+there: the granted actions are read from the JWT and turned into a sentence that says which.
+Docker Hub's grants are what its registry enforces, so the token is the proof (an upload session
+is not started: Docker Hub creates repositories on first push and is not a reliable witness for
+one that does not exist yet).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from binderhub_registry.dockerconfig import DOCKER_HUB_AUTH_KEY
+from binderhub_registry.errors import InvalidConfiguration
+from binderhub_registry.oci import Challenge, Hints, PushProof, RegistryClient
+from binderhub_registry.providers.base import Credential, CurrentState, InputCredentials, Provider
+from binderhub_registry.settings import RegistrySettings, probe_name
+
+DOCKER_HUB_SERVICE = "registry.docker.io"
+# BinderHub (builder._get_image_basename_and_tag) keeps "<ns>/<name>" whole only when ns matches
+# this; otherwise it drops the first path component and looks up the wrong repository, so such
+# namespaces get an explicit "docker.io/" for it to drop.
+BINDERHUB_WHOLE_NAMESPACE = re.compile(r"[a-z0-9]{4,40}")
+
+
+class DockerHubProvider(Provider):
+    type = "dockerhub"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config: dict[str, Any] = self.registry_values["dockerhub"]
+        self.username = ""
+
+    @property
+    def namespace(self) -> str:
+        return str(self.config.get("namespace") or self.username or self.config.get("username", "")).lower()
+
+    def settings(self) -> RegistrySettings:
+        prefix = self.registry_values["prefix"]
+        if "/" in prefix:
+            raise InvalidConfiguration(
+                f"registry.prefix {prefix!r} contains '/', but Docker Hub repositories are <namespace>/<name>; use a prefix like binder-."
+            )
+        registry_url = str(self.config.get("registryUrl") or "https://registry-1.docker.io").rstrip("/")
+        auth_url = str(self.config.get("authUrl") or "https://auth.docker.io/token")
+        return RegistrySettings(
+            type=self.type,
+            registry_url=registry_url,
+            auth_key=DOCKER_HUB_AUTH_KEY,
+            image_prefix=(f"{self.namespace}/{prefix}" if BINDERHUB_WHOLE_NAMESPACE.fullmatch(self.namespace)
+                          else f"docker.io/{self.namespace}/{prefix}"),
+            token_url=f"{auth_url}?service={DOCKER_HUB_SERVICE}",
+            probe_repository=f"{self.namespace}/{probe_name(prefix)}",
+            auth_config_url=DOCKER_HUB_AUTH_KEY,
+            not_found_401=True,
+        )
+
+    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Credential:
+        self.username = (given.username if given and given.username else "") or self.config.get("username", "")
+        password = (given.password if given else "") or self.config.get("password", "")
+        self.progress.add_secret(password)
+        if not password:
+            raise InvalidConfiguration(
+                "registry.dockerhub.password is empty; set it to a Read & Write access token, or name a Secret with a "
+                "`password` key in registry.existingSecret."
+            )
+        self.prove(self.username, password)
+        return Credential(username=self.username, password=password, credential_id=f"{self.username}@docker.io")
+
+    def _cannot_push(self, repository: str, granted: frozenset[str]) -> str:
+        namespace = repository.split("/")[0]
+        if namespace != self.username.lower():
+            return (
+                f"Docker Hub user {self.username!r} has no write access to organisation {namespace!r} "
+                f"(granted: {', '.join(sorted(granted)) or 'nothing'}); add the user to a team with Read & Write permission on it, "
+                f"or use an organisation access token, or change registry.dockerhub.namespace."
+            )
+        if "pull" in granted:
+            return (
+                f"The Docker Hub token of {self.username!r} can pull but not push {repository}: it is a read-only access token; "
+                f"create a Read & Write access token and set it as registry.dockerhub.password."
+            )
+        return f"Docker Hub grants {self.username!r} no access to {repository}; check registry.dockerhub.namespace."
+
+    def prove(self, username: str, password: str) -> dict[str, Any]:
+        self.username = username
+        settings = self.settings()
+        auth_url = settings.token_url.split("?")[0]
+        hints = Hints(
+            url="registry.dockerhub.authUrl",
+            credentials="registry.dockerhub.username and registry.dockerhub.password",
+            rejected_extra="accounts with two-factor authentication or SSO must use a personal access token as the password",
+            cannot_push=self._cannot_push,
+        )
+        self.progress.step(f"Checking Docker Hub push access to {settings.probe_repository} as {username!r}")
+        challenge = Challenge("bearer", realm=auth_url, service=DOCKER_HUB_SERVICE)
+        with RegistryClient(settings.registry_url, username, password, progress=self.progress, hints=hints, challenge=challenge) as client:
+            proof = PushProof(repository=settings.probe_repository, auth_scheme="bearer")
+            client.push_token(settings.probe_repository, proof)
+        if proof.granted_actions is None:
+            raise InvalidConfiguration(f"The token service at {auth_url} did not answer with a Docker Hub token; check registry.dockerhub.authUrl.")
+        self.progress.step(f"push access proven on {proof.repository} (token grants {','.join(proof.granted_actions)})")
+        return {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}

@@ -1,0 +1,412 @@
+"""Google: gcr.io (served by Artifact Registry) and Artifact Registry.
+
+Mode ``create`` (default) automates the manual console procedure BinderHub's docs describe, with
+the hook's own Google identity: ensure the Artifact Registry repository, the builder service
+account, its writer role *on the repository* (not project-wide Storage Admin), and a key; then
+prove the key can push, polling while IAM propagates the new binding (typically 2, up to 7
+minutes). Mode ``validate`` takes a ready key and only proves it.
+
+A run with nothing to change reuses the key already in the Secret and makes no writes to Google.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, Unreachable
+from binderhub_registry.google_api import (
+    CONFLICT,
+    NOT_FOUND,
+    GoogleCalls,
+    artifact_registry_client,
+    credentials_from_key,
+    default_credentials,
+    iam_client,
+    identity_of,
+)
+from binderhub_registry.oci import Hints, RegistryClient
+from binderhub_registry.providers.base import Credential, CurrentState, InputCredentials, Provider
+from binderhub_registry.settings import RegistrySettings, probe_name
+
+GCR_LOCATIONS = {"gcr.io": "us", "us.gcr.io": "us", "eu.gcr.io": "europe", "asia.gcr.io": "asia"}
+WRITER = "roles/artifactregistry.writer"
+CREATE_ON_PUSH_WRITER = "roles/artifactregistry.createOnPushWriter"
+UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
+JSON_KEY_USER = "_json_key"
+MAX_KEYS = 10
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where images go and who pushes them."""
+
+    project: str
+    location: str
+    repository_id: str
+    host: str            # registry host BinderHub and docker use
+    path: str            # repository path under the host, before the image name
+    role: str            # role the builder needs on the repository
+    account_id: str
+
+    @property
+    def repository_name(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}/repositories/{self.repository_id}"
+
+    @property
+    def account_email(self) -> str:
+        return f"{self.account_id}@{self.project}.iam.gserviceaccount.com"
+
+    @property
+    def account_name(self) -> str:
+        return f"projects/{self.project}/serviceAccounts/{self.account_email}"
+
+
+def key_id(key_name: str) -> str:
+    return key_name.rsplit("/", 1)[-1]
+
+
+class GoogleProvider(Provider):
+    section: str
+    secret_keys = ("key.json",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config: dict[str, Any] = self.registry_values[self.section]
+        self.google: dict[str, Any] = self.registry_values.get("google") or {}
+        self.endpoints: dict[str, str] = self.google.get("endpoints") or {}
+        self.project = str(self.config.get("project") or "")
+        self.discovered_token_url = ""
+        self.retry_seconds = float(os.environ.get("BINDERHUB_REGISTRY_RETRY_SECONDS", "1"))
+        self._calls: GoogleCalls | None = None
+        self._iam: Any = None
+
+    # -- values ----------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        return str(self.google.get("mode") or "create")
+
+    def needs_cluster(self) -> bool:
+        return super().needs_cluster() or bool(self.google.get("adminKeySecret"))
+
+    def value(self, key: str) -> str:
+        return f"registry.{self.section}.{key}"
+
+    def target(self) -> Target:
+        raise NotImplementedError
+
+    def registry_url(self, target: Target) -> str:
+        override = str(self.google.get("registryUrl") or "").rstrip("/")
+        return override or f"https://{target.host}"
+
+    def settings(self) -> RegistrySettings:
+        if not self.project:
+            raise InvalidConfiguration(f"{self.value('project')} is empty; set the GCP project id (provision can take it from the credentials).")
+        target = self.target()
+        url = self.registry_url(target)
+        host = url.split("://", 1)[1]
+        prefix = self.registry_values["prefix"]
+        return RegistrySettings(
+            type=self.type,
+            registry_url=url,
+            auth_key=url,
+            image_prefix=f"{host}/{target.path}/{prefix}",
+            token_url=self.discovered_token_url or f"{url}/v2/token?service={host}",
+            probe_repository=f"{target.path}/{probe_name(prefix)}",
+        )
+
+    # -- obtain ----------------------------------------------------------------------------
+
+    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Credential:
+        if self.mode == "validate":
+            return self._validate(given)
+        return self._create(current)
+
+    def _given_key(self, given: InputCredentials | None) -> str:
+        key_text = (given.key_json if given else "") or str(self.google.get("key") or "")
+        if not key_text:
+            raise InvalidConfiguration(
+                "registry.google.mode=validate needs a service account key: a Secret with a key.json key in "
+                "registry.existingSecret, or registry.google.key (e.g. --set-file registry.google.key=key.json)."
+            )
+        self.progress.add_secret(key_text)
+        return key_text
+
+    def _validate(self, given: InputCredentials | None) -> Credential:
+        key_text = self._given_key(given)
+        info = _parse_key(key_text)
+        self.project = self.project or str(info.get("project_id", ""))
+        self.progress.step(f"validating the key {info.get('private_key_id', '?')[:12]}... of {info.get('client_email')}")
+        self._prove_polling(key_text, timeout=float(self.google.get("validateTimeoutSeconds", 60)), timeout_is_outage=False)
+        return Credential(JSON_KEY_USER, key_text, credential_id=str(info.get("private_key_id", "")))
+
+    def _admin(self) -> tuple[Any, str]:
+        secret_name = self.google.get("adminKeySecret")
+        if secret_name:
+            data = self.read_secret(secret_name) if self.read_secret else None
+            if data is None:
+                raise InvalidConfiguration(f"Secret {secret_name!r} named by registry.google.adminKeySecret does not exist; create it or fix the name.")
+            if "key.json" not in data:
+                raise InvalidConfiguration(f"Secret {secret_name!r} named by registry.google.adminKeySecret has no key.json key; add the admin key file under that key.")
+            self.progress.add_secret(data["key.json"])
+            info = _parse_key(data["key.json"])
+            return credentials_from_key(info), str(info.get("project_id", ""))
+        return default_credentials()
+
+    def _create(self, current: CurrentState) -> Credential:
+        admin, admin_project = self._admin()
+        self.project = self.project or admin_project
+        if not self.project:
+            raise InvalidConfiguration(f"{self.value('project')} is empty and the hook's credentials name no project; set it.")
+        target = self.target()
+        calls = self._calls = GoogleCalls(self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds)
+        self.progress.step(f"Google identity {calls.identity}, project {self.project}")
+        registry = artifact_registry_client(admin, self.endpoints.get("artifactRegistry", ""))
+        iam = self._iam = iam_client(admin, self.endpoints.get("iam", ""))
+
+        self._ensure_repository(calls, registry, target)
+        self._ensure_service_account(calls, iam, target)
+        self._ensure_role(calls, registry, target)
+
+        reusable = self._reusable_key(calls, iam, target, current)
+        if reusable is not None:
+            key_text, kid = reusable
+            self.progress.step(f"key {kid[:12]}... in the Secret is current: reusing it")
+            self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
+            return Credential(JSON_KEY_USER, key_text, credential_id=kid,
+                              created_at=current.annotations.get("binderhub-registry.jupyter.org/created-at", ""),
+                              previous_credential_id=current.annotations.get("binderhub-registry.jupyter.org/previous-credential-id", ""))
+
+        self._make_room_for_a_key(calls, iam, target, current)
+        key = calls("create a key for " + target.account_email, "iam.serviceAccountKeys.create",
+                    lambda: iam.create_service_account_key(request={"name": target.account_name}), write=True)
+        key_text = _key_text(key.private_key_data)
+        self.progress.add_secret(key_text)
+        kid = key_id(key.name)
+        self.progress.step(f"created key {kid[:12]}... for {target.account_email}")
+        self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
+        previous = current.annotations.get("binderhub-registry.jupyter.org/credential-id", "")
+        return Credential(JSON_KEY_USER, key_text, credential_id=kid, previous_credential_id=previous)
+
+    def _propagation_timeout(self) -> float:
+        return float(self.google.get("propagationTimeoutSeconds", 600))
+
+    def _ensure_repository(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
+        from google.cloud import artifactregistry_v1  # noqa: PLC0415
+
+        found = calls("read Artifact Registry repository " + target.repository_name, "artifactregistry.repositories.get",
+                      lambda: registry.get_repository(request={"name": target.repository_name}), expect=(NOT_FOUND,))
+        if found != NOT_FOUND:
+            self.progress.step(f"repository {target.repository_name}: exists")
+            return
+        repository = artifactregistry_v1.Repository(format_=artifactregistry_v1.Repository.Format.DOCKER,
+                                                    description="Images built by BinderHub (binderhub-registry)")
+        parent = f"projects/{target.project}/locations/{target.location}"
+        operation = calls("create Artifact Registry repository " + target.repository_name, "artifactregistry.repositories.create",
+                          lambda: registry.create_repository(request={"parent": parent, "repository_id": target.repository_id,
+                                                                       "repository": repository}), write=True, expect=(CONFLICT,))
+        if operation == CONFLICT:
+            self.progress.step(f"repository {target.repository_name}: exists")
+            return
+        calls("wait for the repository to be created", "artifactregistry.repositories.create", lambda: operation.result(timeout=120))
+        self.progress.step(f"repository {target.repository_name}: created")
+
+    def _ensure_service_account(self, calls: GoogleCalls, iam: Any, target: Target) -> None:
+        found = calls("read service account " + target.account_email, "iam.serviceAccounts.get",
+                      lambda: iam.get_service_account(request={"name": target.account_name}), expect=(NOT_FOUND,))
+        if found != NOT_FOUND:
+            self.progress.step(f"service account {target.account_email}: exists")
+            return
+        created = calls("create service account " + target.account_email, "iam.serviceAccounts.create",
+                        lambda: iam.create_service_account(request={
+                            "name": f"projects/{target.project}",
+                            "account_id": target.account_id,
+                            "service_account": {"display_name": "BinderHub image builder",
+                                                "description": "Pushes BinderHub's images; managed by binderhub-registry"},
+                        }), write=True, expect=(CONFLICT,))
+        self.progress.step(f"service account {target.account_email}: {'exists' if created == CONFLICT else 'created'}")
+
+    def _ensure_role(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
+        member = f"serviceAccount:{target.account_email}"
+        for attempt in range(1, 6):
+            policy: Any = calls("read the IAM policy of " + target.repository_name, "artifactregistry.repositories.getIamPolicy",
+                                lambda: registry.get_iam_policy(request={"resource": target.repository_name}))
+            if any(b.role == target.role and member in b.members for b in policy.bindings):
+                self.progress.step(f"{target.role} on the repository: already granted to {target.account_email}")
+                return
+            binding = next((b for b in policy.bindings if b.role == target.role), None)
+            if binding is None:
+                binding = policy.bindings.add()
+                binding.role = target.role
+            binding.members.append(member)
+            result = calls("grant " + target.role + " on " + target.repository_name, "artifactregistry.repositories.setIamPolicy",
+                           lambda: registry.set_iam_policy(request={"resource": target.repository_name, "policy": policy}),
+                           write=True, expect=(CONFLICT,))
+            if result != CONFLICT:
+                self.progress.step(f"{target.role} on the repository: granted to {target.account_email}")
+                return
+            self.progress.warn(f"the repository's IAM policy changed meanwhile; reading it again (attempt {attempt + 1} of 5)")
+        raise Unreachable(f"The IAM policy of {target.repository_name} kept changing under the hook; try again.")
+
+    def _secret_key(self, current: CurrentState, target: Target) -> tuple[str, dict[str, Any]] | None:
+        from binderhub_registry import dockerconfig  # noqa: PLC0415
+
+        if not current.docker_config:
+            return None
+        found = dockerconfig.credentials_for(current.docker_config, self.registry_url(target))
+        if found is None or found[0] != JSON_KEY_USER:
+            return None
+        try:
+            info = json.loads(found[1])
+        except ValueError:
+            return None
+        if info.get("client_email") != target.account_email:
+            return None
+        self.progress.add_secret(found[1])
+        return found[1], info
+
+    def _user_keys(self, calls: GoogleCalls, iam: Any, target: Target) -> list[Any]:
+        from google.cloud import iam_admin_v1  # noqa: PLC0415
+
+        response = calls("list the keys of " + target.account_email, "iam.serviceAccountKeys.list",
+                         lambda: iam.list_service_account_keys(request={
+                             "name": target.account_name,
+                             "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]}))
+        return list(response.keys)
+
+    def _reusable_key(self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState) -> tuple[str, str] | None:
+        secret_key = self._secret_key(current, target)
+        if secret_key is None:
+            return None
+        key_text, info = secret_key
+        kid = str(info.get("private_key_id", ""))
+        live = {key_id(k.name): k for k in self._user_keys(calls, iam, target)}
+        if kid not in live or live[kid].disabled:
+            self.progress.step(f"key {kid[:12]}... in the Secret no longer exists or is disabled: creating a new one")
+            return None
+        return key_text, kid
+
+    def _make_room_for_a_key(self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState) -> None:
+        keys = self._user_keys(calls, iam, target)
+        if len(keys) < MAX_KEYS:
+            return
+        in_use = {current.annotations.get("binderhub-registry.jupyter.org/" + k, "") for k in ("credential-id", "previous-credential-id")}
+        ours = set(filter(None, current.annotations.get("binderhub-registry.jupyter.org/created-keys", "").split(",")))
+        deletable = [k for k in keys if key_id(k.name) in ours and key_id(k.name) not in in_use]
+        for key in deletable[: len(keys) - MAX_KEYS + 1]:
+            calls("delete unused key " + key_id(key.name), "iam.serviceAccountKeys.delete",
+                  lambda key=key: iam.delete_service_account_key(request={"name": key.name}), write=True)
+            self.progress.step(f"deleted unused key {key_id(key.name)[:12]}... (created by binderhub-registry, used by no Secret)")
+        if len(keys) - len(deletable) >= MAX_KEYS:
+            raise InvalidConfiguration(
+                f"Service account {target.account_email} already has {len(keys)} user-managed keys, the most Google allows, and none "
+                f"is an unused one this tool created; delete keys nobody uses (gcloud iam service-accounts keys list "
+                f"--iam-account {target.account_email})."
+            )
+
+    # -- proof -----------------------------------------------------------------------------
+
+    def _prove_polling(self, key_text: str, timeout: float, timeout_is_outage: bool) -> dict[str, Any]:
+        """Prove push, polling while IAM propagates (new keys and bindings take minutes)."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return self._prove_key(key_text)
+            except CredentialsRejected as exc:
+                waited = time.monotonic() - started
+                if waited >= timeout:
+                    if timeout_is_outage:
+                        raise Unreachable(
+                            f"IAM did not let the new key push within {timeout:g}s ({exc.message.rstrip('.')}); "
+                            f"IAM changes can take 7 minutes or more: run the upgrade again, or raise registry.google.propagationTimeoutSeconds."
+                        ) from None
+                    raise
+                attempt += 1
+                delay = min(self.retry_seconds * 2 ** (attempt - 1), 15 * self.retry_seconds, max(timeout - waited, 0.01))
+                self.progress.step(
+                    f"waiting for IAM to propagate: no push yet ({waited:.0f}s of at most {timeout:g}s; next check in {delay:.1f}s)"
+                )
+                time.sleep(delay)
+
+    def _prove_key(self, key_text: str) -> dict[str, Any]:
+        info = _parse_key(key_text)
+        self.project = self.project or str(info.get("project_id", ""))
+        target = self.target()
+        identity = str(info.get("client_email", "the key's service account"))
+        builder = credentials_from_key(info)
+        calls = GoogleCalls(self.progress, self.project, identity, retry_seconds=self.retry_seconds)
+        registry = artifact_registry_client(builder, self.endpoints.get("artifactRegistry", ""))
+        granted = calls("test its permissions on " + target.repository_name, "artifactregistry.repositories.uploadArtifacts",
+                        lambda: registry.test_iam_permissions(request={"resource": target.repository_name, "permissions": [UPLOAD_PERMISSION]}))
+        if UPLOAD_PERMISSION not in list(granted.permissions):
+            raise CredentialsRejected(
+                f"{identity} may not push to {target.repository_name} ({UPLOAD_PERMISSION} not granted); grant it {target.role} on the repository."
+            )
+        settings = self.settings()
+        hints = Hints(url="registry.google.registryUrl", credentials=f"the key of {identity}")
+        with RegistryClient(settings.registry_url, JSON_KEY_USER, key_text, progress=self.progress, hints=hints) as client:
+            challenge = client.challenge()
+            proof = client.prove_push(settings.probe_repository)
+        self.discovered_token_url = challenge.token_url
+        self.progress.step(f"push access proven on {target.repository_name} (testIamPermissions + {' + '.join(proof.methods)})")
+        return {"repository": target.repository_name, "methods": ["testIamPermissions", *proof.methods], "serviceAccount": identity}
+
+    def prove(self, username: str, password: str) -> dict[str, Any]:
+        if username != JSON_KEY_USER:
+            raise CredentialsRejected(f"The docker config holds user {username!r}, not a Google {JSON_KEY_USER} key; re-run provision.")
+        self.progress.add_secret(password)
+        return self._prove_key(password)
+
+    # -- rotation and clean-up ----------------------------------------------------------------
+
+    def after_switch(self, credential: Credential, current: CurrentState) -> None:
+        pass
+
+    def cleanup(self, current: CurrentState) -> None:
+        pass
+
+
+class GcrProvider(GoogleProvider):
+    type = "gcr"
+    section = "gcr"
+
+    def target(self) -> Target:
+        host = str(self.config.get("host") or "gcr.io")
+        return Target(project=self.project, location=GCR_LOCATIONS[host], repository_id=host, host=host,
+                      path=self.project, role=CREATE_ON_PUSH_WRITER, account_id=str(self.config["serviceAccount"]))
+
+
+class ArtifactRegistryProvider(GoogleProvider):
+    type = "artifact-registry"
+    section = "artifactRegistry"
+
+    def target(self) -> Target:
+        location = str(self.config["location"])
+        repository = str(self.config["repository"])
+        return Target(project=self.project, location=location, repository_id=repository, host=f"{location}-docker.pkg.dev",
+                      path=f"{self.project}/{repository}", role=WRITER, account_id=str(self.config["serviceAccount"]))
+
+
+def _parse_key(key_text: str) -> dict[str, Any]:
+    try:
+        info = json.loads(key_text)
+    except ValueError:
+        raise InvalidConfiguration("The service account key is not JSON; use the key file Google issued (type service_account).") from None
+    if not isinstance(info, dict) or info.get("type") != "service_account" or "private_key" not in info:
+        raise InvalidConfiguration("The service account key is not a service account key file (type service_account with a private_key).")
+    return info
+
+
+def _key_text(private_key_data: bytes) -> str:
+    """The key file JSON: raw bytes over gRPC, base64 over REST."""
+    text = private_key_data.decode() if isinstance(private_key_data, bytes) else str(private_key_data)
+    if not text.lstrip().startswith("{"):
+        import base64  # noqa: PLC0415
+
+        text = base64.b64decode(text).decode()
+    return text

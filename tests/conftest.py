@@ -1,0 +1,7 @@
+"""Fixtures shared by the suite live in one module per real part or stand-in."""
+
+pytest_plugins = [
+    "tests.fixtures_registry",
+    "tests.fixtures_google",
+    "tests.fixtures_dockerhub",
+]

@@ -1,0 +1,212 @@
+"""registry.type=gcr and artifact-registry: the real google-auth, IAM (gRPC) and Artifact
+Registry (REST) clients against stand-ins with Google's semantics, and the real distribution
+registry behind a token service that accepts `_json_key` keys and grants push only when the
+stand-in IAM lets the key's account upload to the repository."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.binderhub_emulation import BinderHubRegistryClient
+from tests.helpers import binderhub_values, push_image, run_cli, secret_docker_config, secret_files, write_values
+from tests.stand_ins.google_cloud import google_token_server
+
+PROJECT = "binder-test"
+AR_HOST = "us-central1-docker.pkg.dev"
+BUILDER = f"binderhub-builder@{PROJECT}.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def google_registry(google_cloud, make_registry):
+    """The registry for both hosts: the authorizer maps repository paths like Google does."""
+    started = []
+
+    def make(host: str):
+        tokens = google_token_server(google_cloud.authorizer(host)).start()
+        started.append(tokens)
+        return make_registry(auth="token", token_server=tokens)
+
+    yield make
+    for tokens in started:
+        tokens.stop()
+
+
+def google_values(google_cloud, registry, registry_type: str = "artifact-registry", **google: Any) -> dict[str, Any]:
+    section = {"artifact-registry": {"artifactRegistry": {"project": PROJECT, "location": "us-central1", "repository": "binder"}},
+               "gcr": {"gcr": {"project": PROJECT, "host": "gcr.io"}}}[registry_type]
+    return {"registry": {"type": registry_type, **section, "google": {
+        "registryUrl": registry.url,
+        "endpoints": {"iam": "http://" + google_cloud.endpoints.iam_target, "artifactRegistry": google_cloud.endpoints.artifact_registry},
+        "propagationTimeoutSeconds": 20,
+        **google,
+    }}}
+
+
+def provision(tmp_path: Path, values: dict[str, Any], *extra: str, env: dict[str, str] | None = None):
+    return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", *extra, env=env)
+
+
+def key_of(result) -> dict[str, Any]:
+    config = secret_docker_config(result.document("Secret"))
+    (entry,) = config["auths"].values()
+    username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+    assert username == "_json_key"
+    return json.loads(password)
+
+
+def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binderhub_pushes(tmp_path, google_cloud, google_adc, google_registry):
+    registry = google_registry(AR_HOST)
+    result = provision(tmp_path, google_values(google_cloud, registry))
+    assert result.code == 0, result.stderr
+
+    state = google_cloud.state
+    repository = f"projects/{PROJECT}/locations/us-central1/repositories/binder"
+    assert {c.method for c in state.writes()} == {"CreateRepository", "CreateServiceAccount", "SetIamPolicy", "CreateServiceAccountKey"}
+    key = key_of(result)
+    assert key["client_email"] == BUILDER
+    assert result.document("Secret")["metadata"]["annotations"]["binderhub-registry.jupyter.org/credential-id"] == key["private_key_id"]
+    assert "roles/artifactregistry.writer" in result.stderr and repository in result.stderr
+    assert key["private_key"].splitlines()[1] not in result.stderr
+
+    settings = binderhub_values(result.document("ConfigMap"))
+    prefix = settings["config"]["BinderHub"]["image_prefix"]
+    assert prefix == f"{registry.host}/{PROJECT}/binder/binder-"
+    assert settings["config"]["DockerRegistry"]["token_url"].startswith(registry.token_server.realm)
+
+    # A build pod pushes with the key; the binder pod then finds the image.
+    password = json.dumps(key)
+    token = httpx.get(registry.token_server.realm, auth=("_json_key", password), params={
+        "service": registry.token_server.service, "scope": f"repository:{PROJECT}/binder/binder-repo:pull,push"}).json()["token"]
+    push_image(registry.url, f"{PROJECT}/binder/binder-repo", "v1", token=token)
+    secret = result.document("Secret")
+    with BinderHubRegistryClient.from_helm_values(settings, secrets={secret["metadata"]["name"]: secret_files(secret)}) as binderhub:
+        assert binderhub.username == "_json_key"
+        assert binderhub.get_image_manifest(f"{PROJECT}/binder/binder-repo", "v1") is not None
+
+
+def test_gcr_io_uses_the_gcr_io_repository_in_us_with_create_on_push_writer(tmp_path, google_cloud, google_adc, google_registry):
+    registry = google_registry("gcr.io")
+    result = provision(tmp_path, google_values(google_cloud, registry, "gcr"))
+    assert result.code == 0, result.stderr
+    assert f"projects/{PROJECT}/locations/us/repositories/gcr.io" in result.stderr
+    assert "roles/artifactregistry.createOnPushWriter" in result.stderr
+    settings = binderhub_values(result.document("ConfigMap"))
+    assert settings["config"]["BinderHub"]["image_prefix"] == f"{registry.host}/{PROJECT}/binder-"
+
+
+def test_project_is_taken_from_the_credentials_when_not_set(tmp_path, google_cloud, google_adc, google_registry):
+    values = google_values(google_cloud, google_registry(AR_HOST))
+    del values["registry"]["artifactRegistry"]["project"]
+    result = provision(tmp_path, values)
+    assert result.code == 0, result.stderr
+    assert key_of(result)["project_id"] == PROJECT
+
+
+def test_new_binding_is_polled_until_iam_propagates_it(tmp_path, google_cloud, google_adc, google_registry):
+    google_cloud.state.propagation_checks = 3
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert result.stderr.count("waiting for IAM to propagate") >= 1
+
+
+def test_binding_that_never_propagates_times_out_with_exit_3(tmp_path, google_cloud, google_adc, google_registry):
+    google_cloud.state.propagation_checks = 10_000
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST), propagationTimeoutSeconds=1))
+    assert result.code == 3
+    assert "IAM did not let the new key push within 1s" in result.last_line
+    assert "propagationTimeoutSeconds" in result.last_line
+
+
+def test_blocked_key_creation_says_so_and_points_to_validate_mode(tmp_path, google_cloud, google_adc, google_registry):
+    google_cloud.state.key_creation_blocked = True
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 1
+    assert "iam.disableServiceAccountKeyCreation" in result.last_line
+    assert "registry.google.mode=validate" in result.last_line
+
+
+def test_missing_admin_role_names_the_role_to_grant(tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
+    admin = make_google_principal("weak-admin", roles=["roles/iam.serviceAccountKeyAdmin", "roles/artifactregistry.admin"])
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(admin.key_file))
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 1
+    assert "roles/iam.serviceAccountAdmin" in result.last_line
+    assert admin.email in result.last_line
+
+
+def test_disabled_api_names_the_api_to_enable(tmp_path, google_cloud, google_adc, google_registry):
+    google_cloud.state.set_api_enabled(PROJECT, "artifactregistry.googleapis.com", False)
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 2
+    assert "gcloud services enable artifactregistry.googleapis.com" in result.last_line
+
+
+def test_ten_foreign_keys_are_never_deleted(tmp_path, google_cloud, google_adc, google_registry):
+    state = google_cloud.state
+    state.add_service_account(PROJECT, "binderhub-builder")
+    for _ in range(10):
+        state.create_key(BUILDER)
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 2
+    assert "already has 10 user-managed keys" in result.last_line
+    assert not state.calls_of("DeleteServiceAccountKey")
+
+
+def test_transient_google_errors_are_retried(tmp_path, google_cloud, google_adc, google_registry):
+    google_cloud.state.fail_next("CreateServiceAccountKey", "UNAVAILABLE", times=2)
+    google_cloud.state.fail_next("GetIamPolicy", "RESOURCE_EXHAUSTED", times=1)
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert result.stderr.count("retrying") == 3
+
+
+def test_persistent_google_outage_exits_3(tmp_path, google_cloud, google_adc, google_registry):
+    google_cloud.state.fail_next("GetRepository", "UNAVAILABLE", times=20)
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 3
+    assert "after 5 attempts" in result.last_line
+
+
+def test_no_google_identity_exits_2_pointing_to_workload_identity(tmp_path, google_cloud, google_registry, monkeypatch):
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)),
+                       env={"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "NO_GCE_CHECK": "True", "GCE_METADATA_HOST": "127.0.0.1:9"})
+    assert result.code == 2
+    assert "Workload Identity" in result.last_line
+
+
+# -- validate mode -----------------------------------------------------------------------------
+
+def test_validate_mode_proves_a_ready_key_without_any_write(tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    builder = make_google_principal("manual-builder", roles=[])
+    state = google_cloud.state
+    state.add_repository(PROJECT, "us-central1", "binder")
+    state.grant_repository_role(f"projects/{PROJECT}/locations/us-central1/repositories/binder", builder.email, "roles/artifactregistry.writer")
+    writes_before = len(state.writes())
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info)))
+    assert result.code == 0, result.stderr
+    assert len(state.writes()) == writes_before
+    assert key_of(result)["private_key_id"] == builder.key_id
+
+
+def test_validate_mode_with_a_key_that_cannot_push_exits_1(tmp_path, google_cloud, make_google_principal, google_registry):
+    builder = make_google_principal("reader-only", roles=[])
+    google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
+    values = google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info), validateTimeoutSeconds=0)
+    result = provision(tmp_path, values)
+    assert result.code == 1
+    assert "grant it roles/artifactregistry.writer" in result.last_line
+    assert builder.key_info["private_key"].splitlines()[1] not in result.output
+
+
+def test_validate_mode_without_a_key_exits_2(tmp_path, google_cloud, google_registry):
+    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST), mode="validate"))
+    assert result.code == 2
+    assert "needs a service account key" in result.last_line

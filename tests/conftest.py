@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures_registry",
     "tests.fixtures_google",
     "tests.fixtures_dockerhub",
+    "tests.fixtures_kube",
 ]

@@ -31,9 +31,12 @@ def fingerprint(config_json: str) -> str:
     return "sha256:" + hashlib.sha256(config_json.encode()).hexdigest()[:16]
 
 
-def binderhub_auth_key(config: dict[str, Any], registry_url: str) -> str | None:
-    """The ``auths`` key BinderHub reads credentials from for ``registry_url``, or None."""
+def binderhub_auth_key(config: dict[str, Any], registry_url: str, auth_config_url: str = "") -> str | None:
+    """The ``auths`` key BinderHub reads credentials from for ``registry_url``, or None
+    (only ``auth_config_url`` when the settings set DockerRegistry.auth_config_url)."""
     auths = config.get("auths") or {}
+    if auth_config_url:
+        return auth_config_url if auth_config_url in auths else None
     if registry_url in auths:
         return registry_url
     hostname = urlparse(registry_url).hostname or ""
@@ -44,9 +47,9 @@ def binderhub_auth_key(config: dict[str, Any], registry_url: str) -> str | None:
     return None
 
 
-def credentials_for(config: dict[str, Any], registry_url: str) -> tuple[str, str] | None:
+def credentials_for(config: dict[str, Any], registry_url: str, auth_config_url: str = "") -> tuple[str, str] | None:
     """(username, password) that BinderHub would use for ``registry_url``, or None."""
-    key = binderhub_auth_key(config, registry_url)
+    key = binderhub_auth_key(config, registry_url, auth_config_url)
     if key is None:
         return None
     entry = config["auths"][key] or {}

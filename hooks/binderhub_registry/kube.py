@@ -59,7 +59,7 @@ class KubeWriter:
     def apply(self, document: dict[str, Any]) -> None:
         kind = document["kind"]
         name = document["metadata"]["name"]
-        body = json.dumps({**document, "metadata": {**document["metadata"], "namespace": self.namespace}})
+        body = {**document, "metadata": {**document["metadata"], "namespace": self.namespace}}
         patch = {"Secret": self.core.patch_namespaced_secret, "ConfigMap": self.core.patch_namespaced_config_map}[kind]
         self._call(
             "patch",
@@ -90,7 +90,7 @@ class KubeWriter:
             if exc.status == 404 and missing_ok:
                 return None
             raise _api_error(exc, verb, resource, name, self.namespace) from None
-        except HTTPError as exc:
+        except (HTTPError, OSError) as exc:
             raise Unreachable(
                 f"Cannot reach the Kubernetes API to {verb} {resource} {name!r} ({type(exc).__name__}); check the cluster connection."
             ) from None

@@ -44,8 +44,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     values, provider = load(args, progress)
     settings = provider.settings()
     config, where = _read_docker_config(args, secret_name(values))
-    key = dockerconfig.binderhub_auth_key(config, settings.registry_url)
-    credentials = dockerconfig.credentials_for(config, settings.registry_url)
+    key = dockerconfig.binderhub_auth_key(config, settings.registry_url, settings.auth_config_url)
+    credentials = dockerconfig.credentials_for(config, settings.registry_url, settings.auth_config_url)
     if key is None or credentials is None:
         keys = ", ".join(sorted((config.get("auths") or {}).keys())) or "none"
         raise CredentialsRejected(

@@ -1,0 +1,27 @@
+"""Fixtures for lifecycle tests: a `make_release` factory playing Helm with the real Helm 3 or 4
+rendering against the stand-in Kubernetes API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lifecycle.harness import Release
+
+CHART = Path(__file__).resolve().parents[2] / "chart"
+NAMESPACE = "binder"
+
+
+@pytest.fixture(params=["3", "4"], ids=["helm3", "helm4"])
+def helm_version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_release(kube_api, helm_binaries, helm_version, tmp_path):
+    def make(name: str = "binderhub", **kwargs: Any) -> Release:
+        env = {"BINDERHUB_REGISTRY_RETRY_SECONDS": "0.05", **kwargs.pop("env", {})}
+        return Release(kube_api, helm_binaries[helm_version], CHART, name, NAMESPACE, tmp_path / "cluster", env=env, **kwargs)
+    return make

@@ -41,6 +41,10 @@ registry:
   {{- toYaml .Values.registry | nindent 2 }}
 output:
   secretName: {{ include "binderhub-registry.secretName" . | quote }}
+rotation:
+  {{- toYaml (merge (dict "revision" (toString .Release.Revision)) .Values.rotation) | nindent 2 }}
+restart:
+  {{- toYaml .Values.restart | nindent 2 }}
 {{- end -}}
 
 {{- /* Pod-level settings shared by the hook Job, the test Pod and the cleanup Job. */}}

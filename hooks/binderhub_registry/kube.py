@@ -54,9 +54,17 @@ class KubeWriter:
             "type": secret.type,
         }
 
+    def read_annotations(self, kind: str, name: str) -> dict[str, str]:
+        """A ConfigMap's annotations ({} when it does not exist)."""
+        assert kind == "ConfigMap"
+        configmap = self._call("get", "configmaps", name, lambda: self.core.read_namespaced_config_map(name, self.namespace), missing_ok=True)
+        return {} if configmap is None else dict(configmap.metadata.annotations or {})
+
     # -- writes -------------------------------------------------------------------------
 
-    def apply(self, document: dict[str, Any]) -> None:
+    def apply(self, document: dict[str, Any], field_manager: str = FIELD_MANAGER) -> None:
+        """Server-side apply: the object as ``field_manager`` wants it (fields that manager applied
+        before and no longer sends are removed; other managers' fields stay)."""
         kind = document["kind"]
         name = document["metadata"]["name"]
         body = {**document, "metadata": {**document["metadata"], "namespace": self.namespace}}
@@ -65,7 +73,7 @@ class KubeWriter:
             "patch",
             kind.lower() + "s",
             name,
-            lambda: patch(name, self.namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type="application/apply-patch+yaml"),
+            lambda: patch(name, self.namespace, body, field_manager=field_manager, force=True, _content_type="application/apply-patch+yaml"),
         )
 
     def delete(self, kind: str, name: str) -> bool:
@@ -73,10 +81,18 @@ class KubeWriter:
         delete = {"Secret": self.core.delete_namespaced_secret, "ConfigMap": self.core.delete_namespaced_config_map}[kind]
         return self._call("delete", kind.lower() + "s", name, lambda: delete(name, self.namespace), missing_ok=True) is not None
 
-    def restart_deployment(self, name: str, annotation: str, value: str) -> bool:
-        """Roll a Deployment by changing a pod-template annotation; False when it does not exist."""
+    def roll_deployment(self, name: str, annotation: str, value: str) -> str:
+        """Set a pod-template annotation of a Deployment, which rolls its pods when the value
+        changes: "restarted", "unchanged" (already that value) or "absent"."""
+        deployment = self._call("get", "deployments", name, lambda: self.apps.read_namespaced_deployment(name, self.namespace), missing_ok=True)
+        if deployment is None:
+            return "absent"
+        current = (deployment.spec.template.metadata.annotations or {}).get(annotation) if deployment.spec.template.metadata else None
+        if current == value:
+            return "unchanged"
         patch = {"spec": {"template": {"metadata": {"annotations": {annotation: value}}}}}
-        return self._call("patch", "deployments", name, lambda: self.apps.patch_namespaced_deployment(name, self.namespace, patch), missing_ok=True) is not None
+        self._call("patch", "deployments", name, lambda: self.apps.patch_namespaced_deployment(name, self.namespace, patch))
+        return "restarted"
 
     # -- errors -------------------------------------------------------------------------
 

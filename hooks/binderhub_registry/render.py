@@ -13,7 +13,7 @@ import yaml
 
 from binderhub_registry import dockerconfig
 from binderhub_registry.providers.base import Credential
-from binderhub_registry.settings import BINDER_DOCKER_CONFIG_DIR, RegistrySettings
+from binderhub_registry.settings import BINDER_DOCKER_CONFIG_DIR, RegistrySettings, settings_configmap_name
 
 ANNOTATION_PREFIX = "binderhub-registry.jupyter.org/"
 LABELS = {
@@ -30,10 +30,6 @@ class Rendered:
 
     def documents(self) -> list[dict[str, Any]]:
         return [self.secret, self.configmap]
-
-
-def settings_configmap_name(secret_name: str) -> str:
-    return f"{secret_name}-settings"
 
 
 def _environment() -> jinja2.Environment:

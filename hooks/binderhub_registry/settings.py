@@ -46,6 +46,10 @@ class RegistrySettings:
         }
 
 
+def settings_configmap_name(secret_name: str) -> str:
+    return f"{secret_name}-settings"
+
+
 def probe_name(prefix: str) -> str:
     """Name of the image the push check starts (and cancels) an upload for."""
     return f"{prefix}push-check"

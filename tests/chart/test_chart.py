@@ -144,7 +144,9 @@ def test_role_grants_only_the_named_objects(helm_binaries, version):
         assert rule["resourceNames"], rule
         assert "create" not in rule["verbs"] and "list" not in rule["verbs"]
     names = {name for rule in role["rules"] for name in rule["resourceNames"]}
-    assert names == {"binder-push", "binder-push-settings", "my-registry-credentials"}
+    assert names == {"binder-push", "binder-push-settings", "my-registry-credentials", "binder"}
+    (deployments,) = [rule for rule in role["rules"] if rule["resources"] == ["deployments"]]
+    assert deployments["resourceNames"] == ["binder"] and deployments["verbs"] == ["get", "patch"]
 
 
 @pytest.mark.parametrize("version", HELM_VERSIONS)

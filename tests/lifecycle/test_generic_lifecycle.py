@@ -55,7 +55,8 @@ def test_hook_writes_only_what_its_role_allows(make_release, kube_api, htpasswd_
     make_release().install([values])
     hook_requests = [event for event in kube_api.audit if event.user == f"system:serviceaccount:{NS}:binderhub-registry-hook"]
     assert hook_requests and all(event.code < 400 or event.code == 404 for event in hook_requests)
-    assert {(event.verb, event.resource) for event in hook_requests} <= {("get", "secrets"), ("patch", "secrets"), ("patch", "configmaps")}
+    assert {(event.verb, event.resource) for event in hook_requests} <= {
+        ("get", "secrets"), ("patch", "secrets"), ("get", "configmaps"), ("patch", "configmaps"), ("get", "deployments")}
 
 
 def test_wrong_password_fails_the_install_fast_with_the_hooks_sentence(make_release, htpasswd_registry, tmp_path):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import TYPE_CHECKING
 
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers import provider_class
 from binderhub_registry.providers.base import CurrentState, InputCredentials, Provider
+from binderhub_registry.settings import settings_configmap_name
 from binderhub_registry.values import Values, load_values
 
 if TYPE_CHECKING:
@@ -40,16 +42,15 @@ def kube_writer(namespace: str | None) -> KubeWriter:
 def current_state(kube: KubeWriter | None, name: str) -> CurrentState:
     if kube is None:
         return CurrentState()
+    intents = {k: v for k, v in kube.read_annotations("ConfigMap", settings_configmap_name(name)).items() if "/intent-" in k}
     secret = kube.read_secret(name)
     if secret is None:
-        return CurrentState()
-    import json  # noqa: PLC0415
-
+        return CurrentState(intents=intents)
     try:
         docker_config = json.loads(secret["data"].get("config.json") or secret["data"].get(".dockerconfigjson") or "null")
     except ValueError:
         docker_config = None
-    return CurrentState(exists=True, annotations=secret["annotations"], docker_config=docker_config)
+    return CurrentState(exists=True, annotations=secret["annotations"], docker_config=docker_config, intents=intents)
 
 
 def input_credentials(kube: KubeWriter | None, values: Values, provider: Provider, progress: Progress) -> InputCredentials | None:
@@ -77,13 +78,24 @@ def input_credentials(kube: KubeWriter | None, values: Values, provider: Provide
     )
 
 
-def connect_secrets(provider: Provider, kube: KubeWriter | None) -> None:
-    """Let the provider read Secrets it is told about in values (e.g. an admin key)."""
+INTENT_MANAGER = "binderhub-registry-intent"
+
+
+def connect_cluster(provider: Provider, kube: KubeWriter | None, name: str, record_intents: bool) -> None:
+    """Let the provider read Secrets named in values (e.g. an admin key) and keep write-ahead
+    notes on the settings ConfigMap under a field manager of their own, so that writing the
+    settings never erases them and clearing them never touches the settings."""
     if kube is None:
         return
 
-    def read(name: str) -> dict[str, str] | None:
-        secret = kube.read_secret(name)
-        return None if secret is None else secret["data"]
+    def read(secret: str) -> dict[str, str] | None:
+        found = kube.read_secret(secret)
+        return None if found is None else found["data"]
+
+    def record(notes: dict[str, str]) -> None:
+        metadata = {"name": settings_configmap_name(name), **({"annotations": notes} if notes else {})}
+        kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}, field_manager=INTENT_MANAGER)
 
     provider.read_secret = read
+    if record_intents:
+        provider.record_intent = record

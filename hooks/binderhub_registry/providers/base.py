@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from binderhub_registry.progress import Progress
+from binderhub_registry.rotation import RotationPolicy
 from binderhub_registry.settings import RegistrySettings
 from binderhub_registry.values import Values
 
@@ -30,11 +31,16 @@ class Credential:
 
 @dataclass
 class CurrentState:
-    """What the output Secret holds now (empty when it does not exist yet)."""
+    """What the output Secret holds now (empty when it does not exist yet), and the write-ahead
+    notes on the settings ConfigMap (e.g. that a key creation was started)."""
 
     exists: bool = False
     annotations: dict[str, str] = field(default_factory=dict)
     docker_config: dict[str, Any] | None = None
+    intents: dict[str, str] = field(default_factory=dict)
+
+    def annotation(self, key: str) -> str:
+        return self.annotations.get("binderhub-registry.jupyter.org/" + key, "")
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class InputCredentials:
 
 
 SecretReader = Callable[[str], dict[str, str] | None]
+IntentRecorder = Callable[[dict[str, str]], None]
 
 
 class Provider(ABC):
@@ -60,6 +67,9 @@ class Provider(ABC):
         self.progress = progress
         # Reads a Secret's data in the release namespace (None when there is no cluster access).
         self.read_secret: SecretReader | None = None
+        # Records (or, with {}, clears) write-ahead notes that survive a crash of the hook.
+        self.record_intent: IntentRecorder = lambda notes: None
+        self.rotation = RotationPolicy()
 
     def needs_cluster(self) -> bool:
         """Whether obtaining credentials reads Secrets named in values (even with --output)."""
@@ -78,7 +88,7 @@ class Provider(ABC):
         """Prove that ``username``/``password`` can push; return a summary for the result line."""
 
     def after_switch(self, credential: Credential, current: CurrentState) -> None:
-        """Called once the Secret holds ``credential``: revoke what it replaced (default: nothing)."""
+        """Called once the Secret holds ``credential`` (default: nothing)."""
 
     def cleanup(self, current: CurrentState) -> None:
         """Revoke what this tool created for the credential in ``current`` (default: nothing)."""

@@ -15,9 +15,11 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, Unreachable
+from binderhub_registry.faults import checkpoint
 from binderhub_registry.google_api import (
     CONFLICT,
     NOT_FOUND,
@@ -30,6 +32,7 @@ from binderhub_registry.google_api import (
 )
 from binderhub_registry.oci import Hints, RegistryClient
 from binderhub_registry.providers.base import Credential, CurrentState, InputCredentials, Provider
+from binderhub_registry.rotation import now_text, parse_time, should_rotate
 from binderhub_registry.settings import RegistrySettings, probe_name
 
 GCR_LOCATIONS = {"gcr.io": "us", "us.gcr.io": "us", "eu.gcr.io": "europe", "asia.gcr.io": "asia"}
@@ -38,6 +41,9 @@ CREATE_ON_PUSH_WRITER = "roles/artifactregistry.createOnPushWriter"
 UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
 JSON_KEY_USER = "_json_key"
 MAX_KEYS = 10
+INTENT_STARTED = "binderhub-registry.jupyter.org/intent-key-creation-started"
+INTENT_ACCOUNT = "binderhub-registry.jupyter.org/intent-key-account"
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -172,24 +178,39 @@ class GoogleProvider(Provider):
         self._ensure_service_account(calls, iam, target)
         self._ensure_role(calls, registry, target)
 
-        reusable = self._reusable_key(calls, iam, target, current)
+        keys = self._user_keys(calls, iam, target)
+        keys = self._delete_keys_leaked_by_a_crash(calls, iam, target, current, keys)
+        reusable = self._reusable_key(target, current, keys)
+        previous = ""
         if reusable is not None:
             key_text, kid = reusable
-            self.progress.step(f"key {kid[:12]}... in the Secret is current: reusing it")
-            self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
-            return Credential(JSON_KEY_USER, key_text, credential_id=kid,
-                              created_at=current.annotations.get("binderhub-registry.jupyter.org/created-at", ""),
-                              previous_credential_id=current.annotations.get("binderhub-registry.jupyter.org/previous-credential-id", ""))
+            rotate, why = should_rotate(self.rotation, current.annotations)
+            if not rotate:
+                self.progress.step(f"key {kid[:12]}... in the Secret is current ({why}): reusing it")
+                self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
+                return Credential(JSON_KEY_USER, key_text, credential_id=kid, created_at=current.annotation("created-at"),
+                                  previous_credential_id=current.annotation("previous-credential-id"))
+            self.progress.step(f"rotating the key: {why}")
+            older = current.annotation("previous-credential-id")
+            keys = self._revoke(calls, iam, target, keys, {older} - {kid, ""}, "the key before the current one")
+            checkpoint("after-revoking-previous")
+            previous = kid
 
-        self._make_room_for_a_key(calls, iam, target, current)
+        if len(keys) >= MAX_KEYS:
+            raise InvalidConfiguration(
+                f"Service account {target.account_email} already has {len(keys)} user-managed keys, the most Google allows, and none "
+                f"is one this tool created and no longer uses; delete keys nobody uses (gcloud iam service-accounts keys list "
+                f"--iam-account {target.account_email})."
+            )
+        self.record_intent({INTENT_STARTED: now_text(), INTENT_ACCOUNT: target.account_email})
         key = calls("create a key for " + target.account_email, "iam.serviceAccountKeys.create",
                     lambda: iam.create_service_account_key(request={"name": target.account_name}), write=True)
         key_text = _key_text(key.private_key_data)
         self.progress.add_secret(key_text)
+        checkpoint("after-key-creation")
         kid = key_id(key.name)
         self.progress.step(f"created key {kid[:12]}... for {target.account_email}")
         self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
-        previous = current.annotations.get("binderhub-registry.jupyter.org/credential-id", "")
         return Credential(JSON_KEY_USER, key_text, credential_id=kid, previous_credential_id=previous)
 
     def _propagation_timeout(self) -> float:
@@ -278,35 +299,42 @@ class GoogleProvider(Provider):
                              "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]}))
         return list(response.keys)
 
-    def _reusable_key(self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState) -> tuple[str, str] | None:
+    def _reusable_key(self, target: Target, current: CurrentState, keys: list[Any]) -> tuple[str, str] | None:
         secret_key = self._secret_key(current, target)
         if secret_key is None:
             return None
         key_text, info = secret_key
         kid = str(info.get("private_key_id", ""))
-        live = {key_id(k.name): k for k in self._user_keys(calls, iam, target)}
+        live = {key_id(k.name): k for k in keys}
         if kid not in live or live[kid].disabled:
             self.progress.step(f"key {kid[:12]}... in the Secret no longer exists or is disabled: creating a new one")
             return None
         return key_text, kid
 
-    def _make_room_for_a_key(self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState) -> None:
-        keys = self._user_keys(calls, iam, target)
-        if len(keys) < MAX_KEYS:
-            return
-        in_use = {current.annotations.get("binderhub-registry.jupyter.org/" + k, "") for k in ("credential-id", "previous-credential-id")}
-        ours = set(filter(None, current.annotations.get("binderhub-registry.jupyter.org/created-keys", "").split(",")))
-        deletable = [k for k in keys if key_id(k.name) in ours and key_id(k.name) not in in_use]
-        for key in deletable[: len(keys) - MAX_KEYS + 1]:
-            calls("delete unused key " + key_id(key.name), "iam.serviceAccountKeys.delete",
-                  lambda key=key: iam.delete_service_account_key(request={"name": key.name}), write=True)
-            self.progress.step(f"deleted unused key {key_id(key.name)[:12]}... (created by binderhub-registry, used by no Secret)")
-        if len(keys) - len(deletable) >= MAX_KEYS:
-            raise InvalidConfiguration(
-                f"Service account {target.account_email} already has {len(keys)} user-managed keys, the most Google allows, and none "
-                f"is an unused one this tool created; delete keys nobody uses (gcloud iam service-accounts keys list "
-                f"--iam-account {target.account_email})."
-            )
+    def _revoke(self, calls: GoogleCalls, iam: Any, target: Target, keys: list[Any], ids: set[str], why: str) -> list[Any]:
+        """Delete the keys with these ids that still exist; return the keys left."""
+        left = []
+        for key in keys:
+            if key_id(key.name) not in ids:
+                left.append(key)
+                continue
+            calls("delete key " + key_id(key.name), "iam.serviceAccountKeys.delete",
+                  lambda key=key: iam.delete_service_account_key(request={"name": key.name}), write=True, expect=(NOT_FOUND,))
+            self.progress.step(f"deleted {why}: {key_id(key.name)[:12]}...")
+        return left
+
+    def _delete_keys_leaked_by_a_crash(self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState,
+                                       keys: list[Any]) -> list[Any]:
+        """A hook killed between creating a key and writing the Secret leaves a key nobody uses.
+        The write-ahead note says when that creation started: keys of the account created since,
+        other than the Secret's, are that leak (keys made by anyone else before stay untouched)."""
+        started = parse_time(current.intents.get(INTENT_STARTED, ""))
+        if started is None or current.intents.get(INTENT_ACCOUNT) != target.account_email:
+            return keys
+        in_use = {current.annotation("credential-id"), current.annotation("previous-credential-id")}
+        leaked = {key_id(k.name) for k in keys
+                  if _key_created(k) is not None and _key_created(k) >= started - CLOCK_SKEW and key_id(k.name) not in in_use}
+        return self._revoke(calls, iam, target, keys, leaked, "a key an interrupted run created and never used")
 
     # -- proof -----------------------------------------------------------------------------
 
@@ -365,10 +393,30 @@ class GoogleProvider(Provider):
     # -- rotation and clean-up ----------------------------------------------------------------
 
     def after_switch(self, credential: Credential, current: CurrentState) -> None:
-        pass
+        if self.mode == "create":
+            self.record_intent({})
 
     def cleanup(self, current: CurrentState) -> None:
-        pass
+        """Revoke the keys this tool created (the Secret's current and previous ones, and any an
+        interrupted run left); the service account and the repository (with its images) stay."""
+        if self.mode != "create":
+            self.progress.step("mode validate: the key is yours, nothing to revoke")
+            return
+        admin, admin_project = self._admin()
+        self.project = self.project or admin_project
+        target = self.target()
+        calls = GoogleCalls(self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds)
+        iam = iam_client(admin, self.endpoints.get("iam", ""))
+        found = calls("read service account " + target.account_email, "iam.serviceAccounts.get",
+                      lambda: iam.get_service_account(request={"name": target.account_name}), expect=(NOT_FOUND,))
+        if found == NOT_FOUND:
+            self.progress.step(f"service account {target.account_email} does not exist: no key to revoke")
+            return
+        keys = self._user_keys(calls, iam, target)
+        keys = self._delete_keys_leaked_by_a_crash(calls, iam, target, current, keys)
+        ours = {current.annotation("credential-id"), current.annotation("previous-credential-id")} - {""}
+        left = self._revoke(calls, iam, target, keys, ours, "key created by binderhub-registry")
+        self.progress.step(f"{len(keys) - len(left)} key(s) revoked; service account {target.account_email} and the repository stay")
 
 
 class GcrProvider(GoogleProvider):
@@ -410,3 +458,10 @@ def _key_text(private_key_data: bytes) -> str:
 
         text = base64.b64decode(text).decode()
     return text
+
+
+def _key_created(key: Any) -> datetime | None:
+    valid_after = getattr(key, "valid_after_time", None)
+    if not valid_after:
+        return None
+    return valid_after.replace(tzinfo=timezone.utc) if valid_after.tzinfo is None else valid_after

@@ -27,7 +27,12 @@ from typing import Any
 
 import pytest
 
-from tests.stand_ins.google_cloud import ADMIN_ROLES, GoogleCloud, credentials_from
+from tests.stand_ins.google_cloud import ADMIN_ROLES, GoogleCloud, credentials_from, google_token_server
+
+PROJECT = "binder-test"
+AR_HOST = "us-central1-docker.pkg.dev"
+AR_REPOSITORY = f"projects/{PROJECT}/locations/us-central1/repositories/binder"
+BUILDER = f"binderhub-builder@{PROJECT}.iam.gserviceaccount.com"
 
 
 @dataclass(frozen=True)
@@ -87,3 +92,29 @@ def google_adc(google_admin: GooglePrincipal, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google_admin.key_file))
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     return google_admin
+
+
+@pytest.fixture
+def google_registry(google_cloud, make_registry):
+    """The registry for both hosts: the authorizer maps repository paths like Google does."""
+    started = []
+
+    def make(host: str):
+        tokens = google_token_server(google_cloud.authorizer(host)).start()
+        started.append(tokens)
+        return make_registry(auth="token", token_server=tokens)
+
+    yield make
+    for tokens in started:
+        tokens.stop()
+
+
+def google_values(google_cloud, registry, registry_type: str = "artifact-registry", **google: Any) -> dict[str, Any]:
+    section = {"artifact-registry": {"artifactRegistry": {"project": PROJECT, "location": "us-central1", "repository": "binder"}},
+               "gcr": {"gcr": {"project": PROJECT, "host": "gcr.io"}}}[registry_type]
+    return {"registry": {"type": registry_type, **section, "google": {
+        "registryUrl": registry.url,
+        "endpoints": {"iam": "http://" + google_cloud.endpoints.iam_target, "artifactRegistry": google_cloud.endpoints.artifact_registry},
+        "propagationTimeoutSeconds": 20,
+        **google,
+    }}}

@@ -41,8 +41,12 @@ registry:
   {{- toYaml .Values.registry | nindent 2 }}
 output:
   secretName: {{ include "binderhub-registry.secretName" . | quote }}
+{{- /* rotation.revision is internal: the release revision, unless a test harness playing Helm
+       (helm template always renders revision 1) passes the revision Helm would assign. */}}
+{{- $rotation := deepCopy .Values.rotation }}
+{{- $_ := set $rotation "revision" (toString (.Values.rotation.revision | default .Release.Revision)) }}
 rotation:
-  {{- toYaml (merge (dict "revision" (toString .Release.Revision)) .Values.rotation) | nindent 2 }}
+  {{- toYaml $rotation | nindent 2 }}
 restart:
   {{- toYaml .Values.restart | nindent 2 }}
 {{- end -}}

@@ -15,37 +15,7 @@ import pytest
 
 from tests.binderhub_emulation import BinderHubRegistryClient
 from tests.helpers import binderhub_values, push_image, run_cli, secret_docker_config, secret_files, write_values
-from tests.stand_ins.google_cloud import google_token_server
-
-PROJECT = "binder-test"
-AR_HOST = "us-central1-docker.pkg.dev"
-BUILDER = f"binderhub-builder@{PROJECT}.iam.gserviceaccount.com"
-
-
-@pytest.fixture
-def google_registry(google_cloud, make_registry):
-    """The registry for both hosts: the authorizer maps repository paths like Google does."""
-    started = []
-
-    def make(host: str):
-        tokens = google_token_server(google_cloud.authorizer(host)).start()
-        started.append(tokens)
-        return make_registry(auth="token", token_server=tokens)
-
-    yield make
-    for tokens in started:
-        tokens.stop()
-
-
-def google_values(google_cloud, registry, registry_type: str = "artifact-registry", **google: Any) -> dict[str, Any]:
-    section = {"artifact-registry": {"artifactRegistry": {"project": PROJECT, "location": "us-central1", "repository": "binder"}},
-               "gcr": {"gcr": {"project": PROJECT, "host": "gcr.io"}}}[registry_type]
-    return {"registry": {"type": registry_type, **section, "google": {
-        "registryUrl": registry.url,
-        "endpoints": {"iam": "http://" + google_cloud.endpoints.iam_target, "artifactRegistry": google_cloud.endpoints.artifact_registry},
-        "propagationTimeoutSeconds": 20,
-        **google,
-    }}}
+from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 
 
 def provision(tmp_path: Path, values: dict[str, Any], *extra: str, env: dict[str, str] | None = None):

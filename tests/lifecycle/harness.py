@@ -120,12 +120,17 @@ class Release:
         self.pod_timeout = pod_timeout
         self.manifests: list[Obj] = []
         self.history: list[HookRun] = []
+        self.revision = 0
         self._pod_counter = 0
 
     # -- helm verbs ---------------------------------------------------------------------------
 
     def render(self, values: list[Path], upgrade: bool = False) -> list[Obj]:
-        args = [str(self.helm), "template", self.name, str(self.chart), "--namespace", self.namespace]
+        """`helm template`; it always renders revision 1, so the revision Helm would assign is
+        passed as rotation.revision (the chart's stand-in for .Release.Revision)."""
+        self.revision += 1
+        args = [str(self.helm), "template", self.name, str(self.chart), "--namespace", self.namespace,
+                "--set", f"rotation.revision={self.revision}"]
         if upgrade:
             args.append("--is-upgrade")
         for path in values:

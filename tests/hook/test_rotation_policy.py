@@ -1,0 +1,55 @@
+"""When a minted credential is replaced: the pure decision, case by case."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from binderhub_registry.errors import InvalidConfiguration
+from binderhub_registry.rotation import CREATED_AT, REVISION, TRIGGER, RotationPolicy, parse_duration, should_rotate
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+
+def at(delta: timedelta) -> str:
+    return (NOW - delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_every_upgrade_rotates_once_per_release_revision():
+    policy = RotationPolicy("every-upgrade", revision="3")
+    assert should_rotate(policy, {REVISION: "2"}, NOW)[0] is True
+    assert should_rotate(policy, {REVISION: "3"}, NOW) == (False, "already rotated for release revision 3")
+
+
+def test_every_upgrade_without_a_revision_never_rotates():
+    """A plain CLI run (no chart) converges instead of rotating."""
+    assert should_rotate(RotationPolicy("every-upgrade"), {REVISION: "7"}, NOW)[0] is False
+
+
+def test_interval_rotates_only_credentials_older_than_the_interval():
+    policy = RotationPolicy("interval", interval=timedelta(days=30), revision="9")
+    assert should_rotate(policy, {CREATED_AT: at(timedelta(days=29))}, NOW)[0] is False
+    rotate, why = should_rotate(policy, {CREATED_AT: at(timedelta(days=31))}, NOW)
+    assert rotate is True and "31d old" in why
+
+
+def test_interval_rotates_a_credential_of_unknown_age():
+    assert should_rotate(RotationPolicy("interval"), {}, NOW)[0] is True
+
+
+def test_never_keeps_the_credential_until_the_trigger_changes():
+    assert should_rotate(RotationPolicy("never", revision="5"), {REVISION: "1"}, NOW)[0] is False
+    forced = RotationPolicy("never", trigger="2026-11-26")
+    assert should_rotate(forced, {}, NOW)[0] is True
+    assert should_rotate(forced, {TRIGGER: "2026-11-26"}, NOW)[0] is False
+
+
+@pytest.mark.parametrize(("text", "expected"), [("720h", timedelta(hours=720)), ("30d", timedelta(days=30)), ("90m", timedelta(minutes=90))])
+def test_intervals_are_numbers_with_a_unit(text, expected):
+    assert parse_duration(text) == expected
+
+
+def test_an_interval_without_a_unit_is_rejected_with_the_value_name():
+    with pytest.raises(InvalidConfiguration, match="rotation.interval must be a number with a unit"):
+        parse_duration("30")

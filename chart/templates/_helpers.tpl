@@ -1,5 +1,6 @@
 {{- /* Names: one define per resource name, all prefixed binderhub-registry. */}}
 
+{{- /* <release>-registry, or the release name alone when it already says registry. */}}
 {{- define "binderhub-registry.fullname" -}}
 {{- if contains "registry" .Release.Name -}}
 {{- .Release.Name | trunc 50 | trimSuffix "-" -}}
@@ -9,7 +10,7 @@
 {{- end -}}
 
 {{- define "binderhub-registry.secretName" -}}
-{{- .Values.output.secretName | default (printf "%s-registry" .Release.Name | trunc 63 | trimSuffix "-") -}}
+{{- .Values.output.secretName | default (include "binderhub-registry.fullname" .) -}}
 {{- end -}}
 
 {{- define "binderhub-registry.settingsName" -}}

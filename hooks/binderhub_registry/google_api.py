@@ -87,9 +87,11 @@ class GoogleCalls:
     """Runs Google calls with bounded retries of transient errors and turns the rest into
     ``RegistrySetupError`` sentences that name the missing role, API or value."""
 
-    def __init__(self, progress: Progress, project: str, identity: str, attempts: int = 5, retry_seconds: float = 1.0) -> None:
+    def __init__(self, progress: Progress, project: str, identity: str, attempts: int = 5, retry_seconds: float = 1.0,
+                 project_value: str = "the project value") -> None:
         self.progress = progress
         self.project = project
+        self.project_value = project_value
         self.identity = identity
         self.attempts = attempts
         self.retry_seconds = retry_seconds
@@ -126,17 +128,17 @@ class GoogleCalls:
             except (gexc.NotFound,) as exc:
                 if NOT_FOUND in expect:
                     return NOT_FOUND
-                raise translate(exc, what, permission, self.project, self.identity) from None
+                raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
             except (gexc.Conflict, gexc.AlreadyExists, gexc.Aborted) as exc:
                 if CONFLICT in expect:
                     return CONFLICT
-                raise translate(exc, what, permission, self.project, self.identity) from None
+                raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
             except gexc.GoogleAPICallError as exc:
-                raise translate(exc, what, permission, self.project, self.identity) from None
+                raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
         raise AssertionError("unreachable")
 
 
-def translate(exc: Any, what: str, permission: str, project: str, identity: str) -> RegistrySetupError:
+def translate(exc: Any, what: str, permission: str, project: str, identity: str, project_value: str = "the project value") -> RegistrySetupError:
     from google.api_core import exceptions as gexc  # noqa: PLC0415
 
     message = _first_line(exc)
@@ -146,6 +148,12 @@ def translate(exc: Any, what: str, permission: str, project: str, identity: str)
         return InvalidConfiguration(f"The {api} API is not enabled in project {project}; enable it with `gcloud services enable {api} --project {project}`.")
     if isinstance(exc, (*denied, gexc.Unauthenticated, gexc.Unauthorized)):
         role = next((r for prefix, r in ROLE_FOR.items() if permission.startswith(prefix)), "a role with " + permission)
+        full = str(getattr(exc, "message", "") or exc)
+        if "may not exist" in full or "does not exist" in full:
+            return CredentialsRejected(
+                f"{identity} may not {what} (permission {permission} denied, or project {project} does not exist); "
+                f"check {project_value} and grant {identity} {role} on that project."
+            )
         return CredentialsRejected(
             f"{identity} may not {what} (permission {permission} denied); grant it {role} on project {project}."
         )
@@ -155,7 +163,7 @@ def translate(exc: Any, what: str, permission: str, project: str, identity: str)
             f"ask an organisation admin to exempt the project, or create a key where allowed and use registry.google.mode=validate."
         )
     if isinstance(exc, gexc.NotFound) and permission.startswith("iam.serviceAccounts.create"):
-        return InvalidConfiguration(f"Project {project} does not exist or {identity} cannot see it; check the project value.")
+        return InvalidConfiguration(f"Project {project} does not exist or {identity} cannot see it; check {project_value}.")
     if isinstance(exc, (gexc.InvalidArgument, gexc.BadRequest)):
         return InvalidConfiguration(f"Google refused to {what} ({message}); check the values.")
     return Unreachable(f"Google answered {_code(exc)} to {what} ({message}).")

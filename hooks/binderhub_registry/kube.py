@@ -1,6 +1,15 @@
 """The Kubernetes writer: reads and server-side-applies the Secret and ConfigMap with the
-official client, under its own field manager. Imported only when a command talks to a cluster
-(the client takes most of a second to import)."""
+official client, under its own field manager. Imported only when a command talks to a cluster.
+
+It makes its six REST calls (read, server-side apply and delete of a Secret or ConfigMap; read
+and strategic-merge patch of a Deployment) through the official client's generic ``ApiClient``
+(``param_serialize``, ``call_api``, ``response_deserialize`` to plain JSON, exactly the steps the
+generated methods take, so configuration, authentication, TLS, proxies and errors behave the
+same) and never imports the generated per-group API classes (``CoreV1Api``, ``AppsV1Api``) nor
+any model: with kubernetes 37 those are pydantic code that took about 0.75 s to import and
+made a provision that applies take 1.35 s (benchmarks/hook.py). Nothing here needs model
+objects; responses are JSON dicts. ``import kubernetes`` (for ``kubernetes.config``) still costs
+about 0.3 s, which is why this module is imported only by commands that talk to a cluster."""
 
 from __future__ import annotations
 
@@ -15,10 +24,21 @@ from binderhub_registry.errors import InvalidConfiguration, RegistrySetupError, 
 FIELD_MANAGER = "binderhub-registry"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
+APPLY_PATCH = "application/apply-patch+yaml"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+# the paths of the generated methods (read/patch/delete_namespaced_secret, ..._config_map, ..._deployment)
+PATHS = {
+    "secrets": "/api/v1/namespaces/{namespace}/secrets/{name}",
+    "configmaps": "/api/v1/namespaces/{namespace}/configmaps/{name}",
+    "deployments": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+}
+RESOURCES = {"Secret": "secrets", "ConfigMap": "configmaps"}
+
 
 class KubeWriter:
     def __init__(self, namespace: str | None = None) -> None:
-        from kubernetes import client, config  # noqa: PLC0415
+        from kubernetes import config  # noqa: PLC0415
+        from kubernetes.client.api_client import ApiClient  # noqa: PLC0415
         from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
 
         try:
@@ -35,30 +55,29 @@ class KubeWriter:
                 f"or print the objects with --output -."
             ) from None
         self.namespace = namespace or default_namespace
-        self._client = client
-        self.core = client.CoreV1Api()
-        self.apps = client.AppsV1Api()
+        self._api = ApiClient()  # the default Configuration, which the loaders above just set
 
     # -- reads --------------------------------------------------------------------------
 
     def read_secret(self, name: str) -> dict[str, Any] | None:
         """The Secret as a plain dict (data values base64-decoded to str), or None if absent."""
-        secret = self._call("get", "secrets", name, lambda: self.core.read_namespaced_secret(name, self.namespace), missing_ok=True)
+        secret = self._call("get", "GET", "secrets", name, missing_ok=True)
         if secret is None:
             return None
-        data = {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
+        metadata = secret.get("metadata") or {}
+        data = {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
         return {
-            "annotations": dict(secret.metadata.annotations or {}),
-            "labels": dict(secret.metadata.labels or {}),
+            "annotations": dict(metadata.get("annotations") or {}),
+            "labels": dict(metadata.get("labels") or {}),
             "data": data,
-            "type": secret.type,
+            "type": secret.get("type"),
         }
 
     def read_annotations(self, kind: str, name: str) -> dict[str, str]:
         """A ConfigMap's annotations ({} when it does not exist)."""
         assert kind == "ConfigMap"
-        configmap = self._call("get", "configmaps", name, lambda: self.core.read_namespaced_config_map(name, self.namespace), missing_ok=True)
-        return {} if configmap is None else dict(configmap.metadata.annotations or {})
+        configmap = self._call("get", "GET", "configmaps", name, missing_ok=True)
+        return {} if configmap is None else dict((configmap.get("metadata") or {}).get("annotations") or {})
 
     # -- writes -------------------------------------------------------------------------
 
@@ -68,40 +87,49 @@ class KubeWriter:
         kind = document["kind"]
         name = document["metadata"]["name"]
         body = {**document, "metadata": {**document["metadata"], "namespace": self.namespace}}
-        patch = {"Secret": self.core.patch_namespaced_secret, "ConfigMap": self.core.patch_namespaced_config_map}[kind]
-        self._call(
-            "patch",
-            kind.lower() + "s",
-            name,
-            lambda: patch(name, self.namespace, body, field_manager=field_manager, force=True, _content_type="application/apply-patch+yaml"),
-        )
+        self._call("patch", "PATCH", RESOURCES[kind], name, query=[("fieldManager", field_manager), ("force", True)],
+                   body=body, content_type=APPLY_PATCH)
 
     def delete(self, kind: str, name: str) -> bool:
         """Delete an object; False when it was already gone."""
-        delete = {"Secret": self.core.delete_namespaced_secret, "ConfigMap": self.core.delete_namespaced_config_map}[kind]
-        return self._call("delete", kind.lower() + "s", name, lambda: delete(name, self.namespace), missing_ok=True) is not None
+        return self._call("delete", "DELETE", RESOURCES[kind], name, missing_ok=True) is not None
 
     def roll_deployment(self, name: str, annotation: str, value: str) -> str:
         """Set a pod-template annotation of a Deployment, which rolls its pods when the value
         changes: "restarted", "unchanged" (already that value) or "absent"."""
-        deployment = self._call("get", "deployments", name, lambda: self.apps.read_namespaced_deployment(name, self.namespace), missing_ok=True)
+        deployment = self._call("get", "GET", "deployments", name, missing_ok=True)
         if deployment is None:
             return "absent"
-        current = (deployment.spec.template.metadata.annotations or {}).get(annotation) if deployment.spec.template.metadata else None
-        if current == value:
+        template_metadata = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
+        if (template_metadata.get("annotations") or {}).get(annotation) == value:
             return "unchanged"
         patch = {"spec": {"template": {"metadata": {"annotations": {annotation: value}}}}}
-        self._call("patch", "deployments", name, lambda: self.apps.patch_namespaced_deployment(name, self.namespace, patch))
+        self._call("patch", "PATCH", "deployments", name, body=patch, content_type=STRATEGIC_MERGE_PATCH)
         return "restarted"
 
-    # -- errors -------------------------------------------------------------------------
+    # -- the one request path -----------------------------------------------------------
 
-    def _call(self, verb: str, resource: str, name: str, call: Any, missing_ok: bool = False) -> Any:
+    def _call(self, verb: str, method: str, resource: str, name: str, *, query: list[tuple[str, Any]] | None = None,
+              body: dict[str, Any] | None = None, content_type: str | None = None, missing_ok: bool = False) -> dict[str, Any] | None:
+        """One request as the generated methods make it; the answer as a JSON dict ({} when it
+        is not an object), None for a 404 when ``missing_ok``; errors as RegistrySetupError."""
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
         from urllib3.exceptions import HTTPError  # noqa: PLC0415
 
+        headers = {"Accept": "application/json", **({"Content-Type": content_type} if content_type else {})}
         try:
-            return call()
+            request = self._api.param_serialize(
+                method=method,
+                resource_path=PATHS[resource],
+                path_params={"namespace": self.namespace, "name": name},
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(*request)
+            response.read()
+            answer = self._api.response_deserialize(response_data=response, response_types_map={"2XX": "object"}).data
         except ApiException as exc:
             if exc.status == 404 and missing_ok:
                 return None
@@ -110,6 +138,7 @@ class KubeWriter:
             raise Unreachable(
                 f"Cannot reach the Kubernetes API to {verb} {resource} {name!r} ({type(exc).__name__}); check the cluster connection."
             ) from None
+        return answer if isinstance(answer, dict) else {}
 
 
 def _api_error(exc: Any, verb: str, resource: str, name: str, namespace: str) -> RegistrySetupError:

@@ -180,3 +180,12 @@ def test_validate_mode_without_a_key_exits_2(tmp_path, google_cloud, google_regi
     result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST), mode="validate"))
     assert result.code == 2
     assert "needs a service account key" in result.last_line
+
+
+def test_unknown_project_says_to_check_the_project_value(tmp_path, google_cloud, google_adc, google_registry):
+    values = google_values(google_cloud, google_registry(AR_HOST))
+    values["registry"]["artifactRegistry"]["project"] = "no-such-project"
+    result = provision(tmp_path, values)
+    assert result.code == 1
+    assert "check registry.artifactRegistry.project" in result.last_line
+    assert "no-such-project" in result.last_line

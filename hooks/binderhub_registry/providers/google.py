@@ -87,8 +87,6 @@ class GoogleProvider(Provider):
         self.project = str(self.config.get("project") or "")
         self.discovered_token_url = ""
         self.retry_seconds = float(os.environ.get("BINDERHUB_REGISTRY_RETRY_SECONDS", "1"))
-        self._calls: GoogleCalls | None = None
-        self._iam: Any = None
 
     # -- values ----------------------------------------------------------------------------
 
@@ -169,10 +167,11 @@ class GoogleProvider(Provider):
         if not self.project:
             raise InvalidConfiguration(f"{self.value('project')} is empty and the hook's credentials name no project; set it.")
         target = self.target()
-        calls = self._calls = GoogleCalls(self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds)
+        calls = GoogleCalls(self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds,
+                                          project_value=self.value("project"))
         self.progress.step(f"Google identity {calls.identity}, project {self.project}")
         registry = artifact_registry_client(admin, self.endpoints.get("artifactRegistry", ""))
-        iam = self._iam = iam_client(admin, self.endpoints.get("iam", ""))
+        iam = iam_client(admin, self.endpoints.get("iam", ""))
 
         self._ensure_repository(calls, registry, target)
         self._ensure_service_account(calls, iam, target)
@@ -367,7 +366,7 @@ class GoogleProvider(Provider):
         target = self.target()
         identity = str(info.get("client_email", "the key's service account"))
         builder = credentials_from_key(info)
-        calls = GoogleCalls(self.progress, self.project, identity, retry_seconds=self.retry_seconds)
+        calls = GoogleCalls(self.progress, self.project, identity, retry_seconds=self.retry_seconds, project_value=self.value("project"))
         registry = artifact_registry_client(builder, self.endpoints.get("artifactRegistry", ""))
         granted = calls("test its permissions on " + target.repository_name, "artifactregistry.repositories.uploadArtifacts",
                         lambda: registry.test_iam_permissions(request={"resource": target.repository_name, "permissions": [UPLOAD_PERMISSION]}))
@@ -405,7 +404,8 @@ class GoogleProvider(Provider):
         admin, admin_project = self._admin()
         self.project = self.project or admin_project
         target = self.target()
-        calls = GoogleCalls(self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds)
+        calls = GoogleCalls(self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds,
+                            project_value=self.value("project"))
         iam = iam_client(admin, self.endpoints.get("iam", ""))
         found = calls("read service account " + target.account_email, "iam.serviceAccounts.get",
                       lambda: iam.get_service_account(request={"name": target.account_name}), expect=(NOT_FOUND,))

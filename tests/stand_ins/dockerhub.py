@@ -21,7 +21,8 @@ the test machines. Three parts, all on 127.0.0.1 with ephemeral ports:
   Granted = asked ∩ allowed, and an empty intersection is still a 200 with ``"actions": []``
   (as on Docker Hub); a wrong password or token is 401 ``{"details": "incorrect username or
   password"}``; ``fail_next`` injects 429 (with ``Retry-After``) or 5xx answers. Requests are
-  recorded (never a secret).
+  recorded (never a secret). Only the grant decision differs from the base token server
+  (:meth:`DockerHubTokenServer.access_for_credentials`).
 * :class:`~tests.stand_ins.registry.Registry`: the real ``docker-registry`` (distribution 2.8.2)
   in token mode, trusting that token server.
 * :class:`NotFound401Proxy` in front of it (stdlib ``http.server`` + httpx): Docker Hub's
@@ -43,17 +44,16 @@ import json
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from tests.stand_ins.registry import Registry
-from tests.stand_ins.token_server import ALL_ACTIONS, ANONYMOUS, TokenRequest, TokenServer, UserEntry, _Handler
+from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
+from tests.stand_ins.token_server import ALL_ACTIONS, TokenServer, UserEntry
 
 DOCKER_HUB_SERVICE = "registry.docker.io"
 DOCKER_HUB_ISSUER = "auth.docker.io"
@@ -102,6 +102,8 @@ class DockerHubTokenServer(TokenServer):
     docstring for how grants are worked out.
     """
 
+    thread_name = "dockerhub-token-server"
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("service", DOCKER_HUB_SERVICE)
         kwargs.setdefault("issuer", DOCKER_HUB_ISSUER)
@@ -140,55 +142,12 @@ class DockerHubTokenServer(TokenServer):
                 grants.append((f"{org}/*", ROLE_ACTIONS[members[username]] & level))
         return {"password": secret, "grants": grants}
 
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> DockerHubTokenServer:
-        server = self
-
-        class Handler(_DockerHubHandler):
-            token_server = server
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
-                                        name="dockerhub-token-server", daemon=True)
-        self._thread.start()
-        return self
-
-
-class _DockerHubHandler(_Handler):
-    token_server: DockerHubTokenServer
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        ts = self.token_server
-        parts = urlsplit(self.path)
-        query = parse_qs(parts.query, keep_blank_values=True)
-        username, password = self._basic_auth()
-
-        def reply(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
-            ts._record(TokenRequest("GET", parts.path, query, username, time.time(), status))
-            self._send_json(status, body, headers or {})
-
-        if parts.path != "/token":
-            return reply(404, {"details": "not found"})
-        failure = ts._take_failure()
-        if failure is not None:
-            headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
-            return reply(failure.status, {"details": f"injected failure {failure.status}"}, headers)
-
-        if username is None:
-            entry = ts.users.get(ANONYMOUS)
-            subject = ""
-        else:
-            entry = ts.grants_for(username, password) if password is not None else None
-            if entry is None:
-                return reply(401, {"details": "incorrect username or password"})
-            subject = username
-
-        service = query.get("service", [None])[0]  # first value, like Go's Query().Get
-        scopes = [s for value in query.get("scope", []) for s in value.split(" ") if s]
-        token = ts.issue(subject, ts.access_for(entry, scopes), audience=service if service is not None else "")
-        issued_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        reply(200, {"token": token, "access_token": token, "expires_in": ts.expires_in, "issued_at": issued_at})
+    def access_for_credentials(self, username: str | None, password: str | None,
+                               scopes: list[str]) -> list[dict[str, Any]] | None:
+        if username is None:  # anonymous: the base class's ``anonymous`` entry
+            return super().access_for_credentials(username, password, scopes)
+        entry = self.grants_for(username, password) if password is not None else None
+        return None if entry is None else self.access_for(entry, scopes)
 
 
 # -- the registry's reverse proxy ------------------------------------------------------------
@@ -206,55 +165,25 @@ class ProxiedRequest:
     status: int
 
 
-class NotFound401Proxy:
+class NotFound401Proxy(LoopbackHttpServer):
     """Reverse proxy in front of distribution that answers 401 for manifests of repositories
     that do not exist, like Docker Hub's registry."""
 
+    thread_name = "dockerhub-registry-proxy"
+
     def __init__(self, upstream: str, realm: str, service: str) -> None:
+        super().__init__()
         self.upstream = upstream.rstrip("/")
         self.realm = realm
         self.service = service
         self.requests: list[ProxiedRequest] = []
         self._lock = threading.Lock()
         self._client = httpx.Client(base_url=self.upstream, timeout=10, follow_redirects=False)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("proxy is not running")
-        return int(self._httpd.server_address[1])
+    def handler_class(self) -> type[LoopbackHandler]:
+        return type("Handler", (_ProxyHandler,), {"owner": self})
 
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
-    def start(self) -> NotFound401Proxy:
-        proxy = self
-
-        class Handler(_ProxyHandler):
-            owner = proxy
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
-                                        name="dockerhub-registry-proxy", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def on_stop(self) -> None:
         self._client.close()
 
     def _record(self, request: ProxiedRequest) -> None:
@@ -286,12 +215,8 @@ class NotFound401Proxy:
         return 401, headers, body
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(LoopbackHandler):
     owner: NotFound401Proxy
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stderr quiet
-        pass
 
     def _forward(self) -> None:
         proxy = self.owner

@@ -54,7 +54,6 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
 import grpc
@@ -68,6 +67,8 @@ from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, empty_pb2, json_format, message, timestamp_pb2
+
+from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -1071,71 +1072,37 @@ class ArtifactRegistryService:
 
 # -- servers ---------------------------------------------------------------------------------
 
-class _LoopbackHttpServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 (ephemeral port) that hands each request to
+class _DispatchHandler(LoopbackHandler):
+    owner: _LoopbackHttpServer
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, headers, payload = self.owner.dispatch(self.command, self.path, self.headers, body)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _serve  # noqa: N815
+
+
+class _LoopbackHttpServer(LoopbackHttpServer):
+    """A :class:`~tests.stand_ins.loopback.LoopbackHttpServer` that hands each request to
     :meth:`dispatch`. Use as a context manager or call ``start()`` / ``stop()``."""
 
+    request_handler = _DispatchHandler
+
     def __init__(self, state: GoogleCloudState) -> None:
+        super().__init__()
         self.state = state
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def dispatch(self, method: str, path: str, headers: Message,
                  body: bytes) -> tuple[int, dict[str, str], bytes]:
         raise NotImplementedError
-
-    def start(self) -> _LoopbackHttpServer:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else headers+body writes stall ~40 ms (delayed ACK)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, payload = outer.dispatch(self.command, self.path,
-                                                          self.headers, body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _serve  # noqa: N815
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
-                                        name=type(self).__name__, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> _LoopbackHttpServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError(f"{type(self).__name__} is not running")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
 
 def _json_reply(status: int, body: Mapping[str, Any],
@@ -1471,6 +1438,8 @@ def google_token_server(authorizer: GoogleRegistryAuthorizer, *,
     from tests.stand_ins import token_server as ts
 
     class GoogleTokenServer(ts.TokenServer):
+        thread_name = "google-token-server"
+
         def access_for_credentials(self, username: str | None, password: str | None,
                                    scopes: list[str]) -> list[dict[str, Any]] | None:
             access: list[dict[str, Any]] = []
@@ -1494,49 +1463,6 @@ def google_token_server(authorizer: GoogleRegistryAuthorizer, *,
             if not scopes and authorizer.authenticate(username, password) is None:
                 return None
             return access
-
-        def start(self) -> GoogleTokenServer:
-            server = self
-
-            class Handler(ts._Handler):
-                token_server = server
-                disable_nagle_algorithm = True
-
-                def do_GET(self) -> None:  # noqa: N802
-                    parts = urllib.parse.urlsplit(self.path)
-                    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-                    username, password = self._basic_auth()
-
-                    def reply(status: int, body: dict[str, Any],
-                              headers: Mapping[str, str] | None = None) -> None:
-                        server._record(ts.TokenRequest("GET", parts.path, query, username,
-                                                       time.time(), status))
-                        self._send_json(status, body, headers or {})
-
-                    if parts.path != "/token":
-                        return reply(404, {"details": "not found"})
-                    failure = server._take_failure()
-                    if failure is not None:
-                        return reply(failure.status,
-                                     {"details": f"injected failure {failure.status}"})
-                    scopes = [s for value in query.get("scope", []) for s in value.split(" ")
-                              if s]
-                    access = server.access_for_credentials(username, password, scopes)
-                    if access is None:
-                        return reply(401, {"details": "incorrect username or password"})
-                    service = query.get("service", [None])[0]
-                    token = server.issue(username or "", access,
-                                         audience=service if service is not None else "")
-                    issued = dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-                    return reply(200, {"token": token, "access_token": token,
-                                       "expires_in": server.expires_in, "issued_at": issued})
-
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-            self._httpd.daemon_threads = True
-            self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
-                                            name="google-token-server", daemon=True)
-            self._thread.start()
-            return self
 
     kwargs.setdefault("service", authorizer.host)
     return GoogleTokenServer({}, **kwargs)

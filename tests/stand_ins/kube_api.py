@@ -73,12 +73,13 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
+
+from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
 
 if TYPE_CHECKING:
     from kubernetes.client import Configuration
@@ -725,10 +726,14 @@ def _requirement_matches(requirement: str, labels: Mapping[str, str]) -> bool:
 
 # -- the server --------------------------------------------------------------------------------
 
-class KubeApiServer:
+class KubeApiServer(LoopbackHttpServer):
     """The stand-in API server. Use as a context manager or call :meth:`start` / :meth:`stop`."""
 
+    thread_name = "kube-api-stand-in"
+    poll_interval = 0.01
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self._objects: dict[tuple[str, str, str], Obj] = {}  # (resource, namespace, name)
         self._resource_version = 0
@@ -737,40 +742,11 @@ class KubeApiServer:
         self.audit: list[AuditEvent] = []
         self.internal_errors: list[str] = []  # bugs in this stand-in, answered with 500; tests may assert it stays empty
         self.admin_token = self._new_token(UserInfo("kubernetes-admin", ("system:masters", "system:authenticated"), admin=True))
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    # -- lifecycle (start/stop/url from LoopbackHttpServer) ----------------------------------
 
-    def start(self) -> KubeApiServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="kube-api-stand-in", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> KubeApiServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the kube API stand-in is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_class(self) -> type[LoopbackHandler]:
+        return type("Handler", (_Handler,), {"owner": self})
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -1154,7 +1130,7 @@ class KubeApiServer:
     def _discovery(self, path: str) -> Obj | None:
         groups = sorted({rt.group for rt in RESOURCE_TYPES if rt.group})
         if path == "/api":
-            host = self.url.removeprefix("http://") if self._httpd else ""
+            host = self.host if self.running else ""
             return {"kind": "APIVersions", "versions": ["v1"],
                     "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}]}
         if path == "/apis":
@@ -1289,29 +1265,23 @@ def _without_times(obj: Obj) -> Obj:
     return out
 
 
-def _handler_class(api: KubeApiServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
+    owner: KubeApiServer
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            code, payload = api.handle(self.command, self.path, headers, body)
-            if isinstance(payload, str):
-                data, content_type = payload.encode(), "text/plain; charset=utf-8"
-            else:
-                data, content_type = json.dumps(payload).encode(), "application/json"
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-cache, private")
-            self.end_headers()
-            self.wfile.write(data)
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        code, payload = self.owner.handle(self.command, self.path, headers, body)
+        if isinstance(payload, str):
+            data, content_type = payload.encode(), "text/plain; charset=utf-8"
+        else:
+            data, content_type = json.dumps(payload).encode(), "application/json"
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    return Handler
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve

@@ -18,7 +18,8 @@ enforcing what the real one enforces:
   No credentials: an anonymous token with what the ``anonymous`` entry grants (default nothing).
 
 Knobs for tests: ``users`` may be replaced or edited at any time; ``fail_next`` injects 429/503
-answers; ``requests`` records every request (never a password).
+answers; ``requests`` records every request (never a password). Subclasses change who gets what
+by overriding :meth:`TokenServer.access_for_credentials` (dockerhub.py, google_cloud.py).
 
 Not modelled: real Docker Hub's *registry* answers 401 (not 404) for a repository that does not
 exist even with a valid token; that is registry behaviour, not token-server behaviour, and
@@ -40,7 +41,6 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +50,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+
+from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
 
 ALL_ACTIONS: frozenset[str] = frozenset({"pull", "push", "delete"})
 ANONYMOUS = "anonymous"
@@ -116,9 +118,11 @@ def granted_actions(entry: UserEntry | None, rtype: str, name: str) -> set[str]:
     return out
 
 
-class TokenServer:
+class TokenServer(LoopbackHttpServer):
     """Token server on 127.0.0.1 (ephemeral port) in a daemon thread. Use as a context manager
     or call ``start()`` / ``stop()``."""
+
+    thread_name = "token-server"
 
     def __init__(
         self,
@@ -130,6 +134,7 @@ class TokenServer:
         expires_in: int = 300,
         workdir: Path | None = None,
     ) -> None:
+        super().__init__()
         self.users: UserTable = dict(users or {})
         self.service = service
         self.issuer = issuer
@@ -146,51 +151,14 @@ class TokenServer:
         self.kid = libtrust_key_id(self._key.public_key())
         self.cert_path = self.workdir / "token-signing-cert.pem"
         self.cert_path.write_bytes(self._self_signed_cert_pem())
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> TokenServer:
-        server = self
+    # -- lifecycle (start/stop/port/url from LoopbackHttpServer) ----------------------------
+    def handler_class(self) -> type[LoopbackHandler]:
+        return type("Handler", (_Handler,), {"owner": self})
 
-        class Handler(_Handler):
-            token_server = server
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        # a short poll interval keeps shutdown() fast (it waits for the loop to notice)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
-                                        name="token-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def on_stop(self) -> None:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> TokenServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("token server is not running")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def realm(self) -> str:
@@ -230,6 +198,20 @@ class TokenServer:
         return jwt.decode(token, self._key.public_key(), algorithms=[self.algorithm],
                           audience=self.service if audience is None else audience,
                           issuer=self.issuer)
+
+    def access_for_credentials(self, username: str | None, password: str | None,
+                               scopes: list[str]) -> list[dict[str, Any]] | None:
+        """The ``access`` claim a token for these Basic-auth credentials carries, or None for
+        a 401 (wrong password or unknown user). No credentials (``username`` None): what the
+        ``anonymous`` entry grants. The hook subclasses override to decide grants otherwise."""
+        users = self.users  # one snapshot: the table may be swapped while we run
+        if username is None:
+            return self.access_for(users.get(ANONYMOUS), scopes)
+        entry = users.get(username)
+        if entry is None or "password" not in entry or password is None or \
+                not secrets.compare_digest(entry["password"].encode(), password.encode()):
+            return None
+        return self.access_for(entry, scopes)
 
     def access_for(self, entry: UserEntry | None, scopes: list[str]) -> list[dict[str, Any]]:
         access: list[dict[str, Any]] = []
@@ -271,15 +253,11 @@ class TokenServer:
         return cert.public_bytes(serialization.Encoding.PEM)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    token_server: TokenServer  # set on the subclass made in TokenServer.start()
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stderr quiet
-        pass
+class _Handler(LoopbackHandler):
+    owner: TokenServer  # set on the subclass made in TokenServer.handler_class()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        ts = self.token_server
+        ts = self.owner
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
         username, password = self._basic_auth()
@@ -297,21 +275,12 @@ class _Handler(BaseHTTPRequestHandler):
                        else {"Retry-After": str(failure.retry_after)})
             return reply(failure.status, {"details": f"injected failure {failure.status}"}, headers)
 
-        users = ts.users  # one snapshot: the table may be swapped while we run
-        if username is None:
-            entry: UserEntry | None = users.get(ANONYMOUS)
-            subject = ""
-        else:
-            entry = users.get(username)
-            if entry is None or "password" not in entry or password is None or \
-                    not secrets.compare_digest(entry["password"].encode(), password.encode()):
-                return reply(401, {"details": "incorrect username or password"})
-            subject = username
-
-        service = query.get("service", [None])[0]  # first value, like Go's Query().Get
         scopes = [s for value in query.get("scope", []) for s in value.split(" ") if s]
-        token = ts.issue(subject, ts.access_for(entry, scopes),
-                         audience=service if service is not None else "")
+        access = ts.access_for_credentials(username, password, scopes)
+        if access is None:
+            return reply(401, {"details": "incorrect username or password"})
+        service = query.get("service", [None])[0]  # first value, like Go's Query().Get
+        token = ts.issue(username or "", access, audience=service if service is not None else "")
         issued_at = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
         reply(200, {"token": token, "access_token": token, "expires_in": ts.expires_in,
                     "issued_at": issued_at})

@@ -23,19 +23,32 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="binderhub-registry", description="Set up, prove and rotate the container-registry credentials of a BinderHub installation.")
+    parser = argparse.ArgumentParser(
+        prog="binderhub-registry",
+        description="Set up, prove and rotate the container-registry credentials of a BinderHub installation.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--values", "-f", action="append", required=True, metavar="FILE",
-                         help="values file, as given to `helm install -f`; repeat to merge several like Helm")
+        sub.add_argument(
+            "--values",
+            "-f",
+            action="append",
+            required=True,
+            metavar="FILE",
+            help="values file, as given to `helm install -f`; repeat to merge several like Helm",
+        )
         sub.add_argument("--namespace", "-n", help="namespace of the Secret (default: in-cluster namespace or kubeconfig context)")
         sub.add_argument("--log-format", choices=("text", "json"), default="text", help="progress lines on stderr")
         sub.add_argument("--debug", action="store_true", help="print a traceback for unexpected errors")
         if name == "provision":
-            sub.add_argument("--output", "-o", metavar="-|DIR",
-                             help="print the Secret and ConfigMap on stdout (-) or write them to DIR instead of applying them")
+            sub.add_argument(
+                "--output",
+                "-o",
+                metavar="-|DIR",
+                help="print the Secret and ConfigMap on stdout (-) or write them to DIR instead of applying them",
+            )
         if name == "check":
             sub.add_argument("--docker-config", metavar="PATH", help="config.json to check (default: the Secret provision wrote)")
     return parser

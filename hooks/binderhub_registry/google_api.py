@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, RegistrySetupError, Unreachable
+from binderhub_registry.errors import (
+    CredentialsRejected,
+    InvalidConfiguration,
+    RegistrySetupError,
+    Unreachable,
+)
 from binderhub_registry.progress import Progress
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-T = TypeVar("T")
 
 # What each call needs, for "grant the hook's identity ROLE" sentences.
 ROLE_FOR = {
@@ -36,8 +40,9 @@ def iam_client(credentials: Any, endpoint: str = "") -> Any:
         from google.auth.transport.requests import Request  # noqa: PLC0415
         from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport  # noqa: PLC0415
 
-        channel = secure_authorized_channel(credentials, Request(), endpoint.removeprefix("http://"),
-                                            ssl_credentials=grpc.local_channel_credentials())
+        channel = secure_authorized_channel(  # type: ignore[no-untyped-call]
+            credentials, Request(), endpoint.removeprefix("http://"), ssl_credentials=grpc.local_channel_credentials()
+        )
         return iam_admin_v1.IAMClient(transport=IAMGrpcTransport(channel=channel))
     options = {"api_endpoint": endpoint.removeprefix("https://")} if endpoint else None
     return iam_admin_v1.IAMClient(credentials=credentials, client_options=options)
@@ -54,9 +59,11 @@ def credentials_from_key(key_info: dict[str, Any]) -> Any:
     from google.oauth2 import service_account  # noqa: PLC0415
 
     try:
-        return service_account.Credentials.from_service_account_info(key_info, scopes=[CLOUD_PLATFORM])
+        return service_account.Credentials.from_service_account_info(key_info, scopes=[CLOUD_PLATFORM])  # type: ignore[no-untyped-call]
     except (ValueError, KeyError) as exc:
-        raise InvalidConfiguration(f"The service account key is not a valid Google key file ({exc}); use the JSON key file Google issued.") from None
+        raise InvalidConfiguration(
+            f"The service account key is not a valid Google key file ({exc}); use the JSON key file Google issued."
+        ) from None
 
 
 def default_credentials() -> tuple[Any, str]:
@@ -87,8 +94,15 @@ class GoogleCalls:
     """Runs Google calls with bounded retries of transient errors and turns the rest into
     ``RegistrySetupError`` sentences that name the missing role, API or value."""
 
-    def __init__(self, progress: Progress, project: str, identity: str, attempts: int = 5, retry_seconds: float = 1.0,
-                 project_value: str = "the project value") -> None:
+    def __init__(
+        self,
+        progress: Progress,
+        project: str,
+        identity: str,
+        attempts: int = 5,
+        retry_seconds: float = 1.0,
+        project_value: str = "the project value",
+    ) -> None:
         self.progress = progress
         self.project = project
         self.project_value = project_value
@@ -97,8 +111,7 @@ class GoogleCalls:
         self.retry_seconds = retry_seconds
         self.writes = 0
 
-    def __call__(self, what: str, permission: str, call: Callable[[], T], *, write: bool = False,
-                 expect: tuple[str, ...] = ()) -> T | str:
+    def __call__(self, what: str, permission: str, call: Callable[[], Any], *, write: bool = False, expect: tuple[str, ...] = ()) -> Any:
         """Run ``call``; with ``expect`` containing NOT_FOUND or CONFLICT (already exists, etag
         mismatch), those answers are returned as that marker instead of raised."""
         from google.api_core import exceptions as gexc  # noqa: PLC0415
@@ -116,7 +129,9 @@ class GoogleCalls:
                         f"Google kept answering {_code(exc)} to {what} after {self.attempts} attempts; try again later."
                     ) from None
                 delay = min(self.retry_seconds * 2 ** (attempt - 1), 30.0)
-                self.progress.warn(f"{what}: Google answered {_code(exc)}; retrying in {delay:g}s (attempt {attempt + 1} of {self.attempts})")
+                self.progress.warn(
+                    f"{what}: Google answered {_code(exc)}; retrying in {delay:g}s (attempt {attempt + 1} of {self.attempts})"
+                )
                 time.sleep(delay)
             except auth_exc.RefreshError as exc:
                 raise CredentialsRejected(
@@ -124,8 +139,10 @@ class GoogleCalls:
                     f"registry.google.adminKeySecret."
                 ) from None
             except auth_exc.TransportError as exc:
-                raise Unreachable(f"Cannot reach Google's token service ({_first_line(exc)}); check the cluster's egress to Google.") from None
-            except (gexc.NotFound,) as exc:
+                raise Unreachable(
+                    f"Cannot reach Google's token service ({_first_line(exc)}); check the cluster's egress to Google."
+                ) from None
+            except gexc.NotFound as exc:
                 if NOT_FOUND in expect:
                     return NOT_FOUND
                 raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
@@ -138,14 +155,20 @@ class GoogleCalls:
         raise AssertionError("unreachable")
 
 
-def translate(exc: Any, what: str, permission: str, project: str, identity: str, project_value: str = "the project value") -> RegistrySetupError:
+def translate(
+    exc: Any, what: str, permission: str, project: str, identity: str, project_value: str = "the project value"
+) -> RegistrySetupError:
     from google.api_core import exceptions as gexc  # noqa: PLC0415
 
     message = _first_line(exc)
     denied = (gexc.PermissionDenied, gexc.Forbidden)
-    if isinstance(exc, denied) and ("SERVICE_DISABLED" in str(exc) or "has not been used in project" in message or "is disabled" in message):
+    if isinstance(exc, denied) and (
+        "SERVICE_DISABLED" in str(exc) or "has not been used in project" in message or "is disabled" in message
+    ):
         api = API_FOR["iam" if permission.startswith("iam.") else "artifactregistry"]
-        return InvalidConfiguration(f"The {api} API is not enabled in project {project}; enable it with `gcloud services enable {api} --project {project}`.")
+        return InvalidConfiguration(
+            f"The {api} API is not enabled in project {project}; enable it with `gcloud services enable {api} --project {project}`."
+        )
     if isinstance(exc, (*denied, gexc.Unauthenticated, gexc.Unauthorized)):
         role = next((r for prefix, r in ROLE_FOR.items() if permission.startswith(prefix)), "a role with " + permission)
         full = str(getattr(exc, "message", "") or exc)
@@ -154,9 +177,7 @@ def translate(exc: Any, what: str, permission: str, project: str, identity: str,
                 f"{identity} may not {what} (permission {permission} denied, or project {project} does not exist); "
                 f"check {project_value} and grant {identity} {role} on that project."
             )
-        return CredentialsRejected(
-            f"{identity} may not {what} (permission {permission} denied); grant it {role} on project {project}."
-        )
+        return CredentialsRejected(f"{identity} may not {what} (permission {permission} denied); grant it {role} on project {project}.")
     if isinstance(exc, gexc.FailedPrecondition) and "key creation is not allowed" in message.lower():
         return CredentialsRejected(
             f"An organisation policy (iam.disableServiceAccountKeyCreation) blocks key creation in project {project}; "

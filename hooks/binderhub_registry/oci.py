@@ -31,7 +31,11 @@ from urllib.parse import urljoin
 
 import httpx
 
-from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, Unreachable
+from binderhub_registry.errors import (
+    CredentialsRejected,
+    InvalidConfiguration,
+    Unreachable,
+)
 from binderhub_registry.progress import Progress
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -74,8 +78,8 @@ class Hints:
     url: str = "the registry url"
     credentials: str = "the username and password"
     # Clauses (lowercase, no final period) added in parentheses to the one-sentence messages:
-    rejected_extra: str = ""          # to "credentials rejected" messages
-    read_only_extra: str = ""         # to "can pull but not push" messages
+    rejected_extra: str = ""  # to "credentials rejected" messages
+    read_only_extra: str = ""  # to "can pull but not push" messages
     # A provider's own sentence for "no push", given the repository and the granted actions.
     cannot_push: Callable[[str, frozenset[str]], str] | None = None
 
@@ -160,21 +164,24 @@ class RegistryClient:
                     time.sleep(delay)
                     continue
                 raise Unreachable(
-                    f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts; try again later "
-                    f"or check the registry's status."
+                    f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts; try again later or check the registry's status."
                 )
             if attempt < self.attempts:
                 self.progress.warn(f"{what}: {_origin(url)} {last}; retrying in {delay:g}s (attempt {attempt + 1} of {self.attempts})")
                 time.sleep(delay)
-        raise Unreachable(f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts; check {self._where(url)} and that the cluster can reach it.")
+        raise Unreachable(
+            f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts"
+            f"; check {self._where(url)} and that the cluster can reach it."
+        )
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after is not None:
             try:
-                return min(max(float(retry_after), 0.0), 60.0)
+                seconds: float = min(max(float(retry_after), 0.0), 60.0)
+                return seconds
             except ValueError:
                 pass
-        return min(self.retry_seconds * 2 ** (attempt - 1), 30.0)
+        return min(self.retry_seconds * 2.0 ** (attempt - 1), 30.0)
 
     def _where(self, url: str) -> str:
         if self.auth_url and url.startswith(self.auth_url.split("?")[0]):
@@ -222,7 +229,8 @@ class RegistryClient:
             raise self._rejected("the token service answered 403")
         if response.status_code != 200:
             raise Unreachable(
-                f"The token service at {_origin(challenge.realm)} answered {response.status_code}; check {self.hints.url} or try again later."
+                f"The token service at {_origin(challenge.realm)} answered {response.status_code}"
+                f"; check {self.hints.url} or try again later."
             )
         try:
             body = response.json()
@@ -242,7 +250,9 @@ class RegistryClient:
             if response.status_code == 401:
                 raise self._rejected("the registry answered 401")
             if response.status_code != 200:
-                raise InvalidConfiguration(f"{self.url} answered {response.status_code} to an authenticated GET /v2/; check {self.hints.url}.")
+                raise InvalidConfiguration(
+                    f"{self.url} answered {response.status_code} to an authenticated GET /v2/; check {self.hints.url}."
+                )
         return challenge
 
     def prove_push(self, repository: str) -> PushProof:
@@ -277,7 +287,8 @@ class RegistryClient:
         proof.upload_cancelled = cancel.status_code in (200, 202, 204)
         if not proof.upload_cancelled:
             self.progress.step(
-                f"the registry kept the empty upload session (DELETE answered {cancel.status_code}); registries purge such sessions by themselves"
+                f"the registry kept the empty upload session (DELETE answered {cancel.status_code})"
+                f"; registries purge such sessions by themselves"
             )
         return proof
 

@@ -50,8 +50,7 @@ class Progress:
 
     def _emit(self, level: str, message: str, fields: dict[str, Any]) -> None:
         if self.log_format == "json":
-            record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": level,
-                      "message": message, **fields}
+            record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": level, "message": message, **fields}
             line = json.dumps(record, sort_keys=False, default=str)
         else:
             prefix = {"warning": "warning: ", "error": "error: "}.get(level, "")

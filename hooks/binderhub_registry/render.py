@@ -13,7 +13,11 @@ import yaml
 
 from binderhub_registry import dockerconfig
 from binderhub_registry.providers.base import Credential
-from binderhub_registry.settings import BINDER_DOCKER_CONFIG_DIR, RegistrySettings, settings_configmap_name
+from binderhub_registry.settings import (
+    BINDER_DOCKER_CONFIG_DIR,
+    RegistrySettings,
+    settings_configmap_name,
+)
 
 ANNOTATION_PREFIX = "binderhub-registry.jupyter.org/"
 LABELS = {
@@ -43,11 +47,15 @@ def _environment() -> jinja2.Environment:
 
 
 def binderhub_values(settings: RegistrySettings, secret_name: str) -> str:
-    return _environment().get_template("binderhub-values.yaml.j2").render(
-        settings=settings,
-        secret_name=secret_name,
-        docker_config_dir=BINDER_DOCKER_CONFIG_DIR,
-        docker_config_path=f"{BINDER_DOCKER_CONFIG_DIR}/config.json",
+    return (
+        _environment()
+        .get_template("binderhub-values.yaml.j2")
+        .render(
+            settings=settings,
+            secret_name=secret_name,
+            docker_config_dir=BINDER_DOCKER_CONFIG_DIR,
+            docker_config_path=f"{BINDER_DOCKER_CONFIG_DIR}/config.json",
+        )
     )
 
 
@@ -101,6 +109,4 @@ _BlockStyleDumper.add_representer(str, _represent_str)
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:
-    return "".join(
-        "---\n" + yaml.dump(doc, Dumper=_BlockStyleDumper, sort_keys=False, default_flow_style=False) for doc in documents
-    )
+    return "".join("---\n" + yaml.dump(doc, Dumper=_BlockStyleDumper, sort_keys=False, default_flow_style=False) for doc in documents)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from binderhub_registry.errors import InvalidConfiguration
@@ -61,7 +61,7 @@ def parse_duration(text: str) -> timedelta:
 
 def should_rotate(policy: RotationPolicy, annotations: dict[str, str], now: datetime | None = None) -> tuple[bool, str]:
     """Whether to replace the current credential, and why, in words for the progress line."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if policy.trigger and annotations.get(TRIGGER, "") != policy.trigger:
         return True, f"rotation.trigger changed to {policy.trigger!r}"
     if policy.policy == "never":
@@ -85,13 +85,13 @@ def should_rotate(policy: RotationPolicy, annotations: dict[str, str], now: date
 def parse_time(text: str) -> datetime | None:
     """Times in annotations are RFC 3339 UTC with seconds (2026-11-26T17:41:00Z)."""
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return None
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _human(delta: timedelta) -> str:

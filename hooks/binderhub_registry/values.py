@@ -26,11 +26,13 @@ def _data_file(name: str) -> str:
 
 
 def chart_defaults() -> Values:
-    return yaml.safe_load(_data_file("values.yaml"))
+    defaults: Values = yaml.safe_load(_data_file("values.yaml"))
+    return defaults
 
 
 def chart_schema() -> dict[str, Any]:
-    return json.loads(_data_file("values.schema.json"))
+    schema: dict[str, Any] = json.loads(_data_file("values.schema.json"))
+    return schema
 
 
 def merge(base: Values, override: Values) -> Values:
@@ -63,7 +65,9 @@ def read_values_file(path: str) -> Values:
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise InvalidConfiguration(f"Values file {path} must hold a YAML mapping (like registry: {{type: ...}}), not a {type(loaded).__name__}.")
+        raise InvalidConfiguration(
+            f"Values file {path} must hold a YAML mapping (like registry: {{type: ...}}), not a {type(loaded).__name__}."
+        )
     return loaded
 
 

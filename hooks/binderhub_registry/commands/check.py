@@ -20,13 +20,17 @@ def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, 
         try:
             text = path.read_text()
         except OSError as exc:
-            raise InvalidConfiguration(f"Cannot read docker config {path} ({exc.strerror}); pass the config.json to check with --docker-config.") from None
+            raise InvalidConfiguration(
+                f"Cannot read docker config {path} ({exc.strerror}); pass the config.json to check with --docker-config."
+            ) from None
         where = str(path)
     else:
         kube = kube_writer(args.namespace)
         secret = kube.read_secret(name)
         if secret is None:
-            raise CredentialsRejected(f"Secret {name!r} does not exist in namespace {kube.namespace}; run `binderhub-registry provision` (or helm install) first.")
+            raise CredentialsRejected(
+                f"Secret {name!r} does not exist in namespace {kube.namespace}; run `binderhub-registry provision` (or helm install) first."
+            )
         text = secret["data"].get("config.json", "")
         if not text:
             raise CredentialsRejected(f"Secret {name!r} has no config.json key, which BinderHub's build pods mount; re-run provision.")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from binderhub_registry.commands.common import connect_cluster, current_state, kube_writer, load, secret_name
+from binderhub_registry.commands.common import (
+    connect_cluster,
+    current_state,
+    kube_writer,
+    load,
+    secret_name,
+)
 from binderhub_registry.progress import Progress
 from binderhub_registry.settings import settings_configmap_name
 

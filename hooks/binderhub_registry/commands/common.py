@@ -58,7 +58,9 @@ def input_credentials(kube: KubeWriter | None, values: Values, provider: Provide
     if not name:
         return None
     if kube is None:
-        raise InvalidConfiguration("registry.existingSecret needs cluster access to read it; run without --output or drop registry.existingSecret.")
+        raise InvalidConfiguration(
+            "registry.existingSecret needs cluster access to read it; run without --output or drop registry.existingSecret."
+        )
     secret = kube.read_secret(name)
     if secret is None:
         raise InvalidConfiguration(
@@ -70,7 +72,8 @@ def input_credentials(kube: KubeWriter | None, values: Values, provider: Provide
     wanted = provider.secret_keys
     if not any(key in data for key in wanted):
         raise InvalidConfiguration(
-            f"Secret {name!r} named by registry.existingSecret has no `{wanted[0]}` key (it has: {', '.join(sorted(data)) or 'none'}); add one."
+            f"Secret {name!r} named by registry.existingSecret has no `{wanted[0]}` key (it has: {', '.join(sorted(data)) or 'none'})"
+            f"; add one."
         )
     progress.step(f"credentials: from Secret {name!r}")
     return InputCredentials(

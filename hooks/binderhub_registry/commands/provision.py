@@ -21,8 +21,9 @@ from binderhub_registry.commands.common import (
 )
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.progress import Progress
-from binderhub_registry.render import ANNOTATION_PREFIX, render, settings_configmap_name, to_yaml
+from binderhub_registry.render import ANNOTATION_PREFIX, render, to_yaml
 from binderhub_registry.rotation import RotationPolicy, now_text
+from binderhub_registry.settings import settings_configmap_name
 
 RESTART_ANNOTATION = ANNOTATION_PREFIX + "credential-fingerprint"
 
@@ -70,11 +71,13 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         where = f"applied in namespace {kube.namespace}"
         for deployment in (values.get("restart") or {}).get("deployments") or []:
             outcome = kube.roll_deployment(deployment, RESTART_ANNOTATION, fingerprint)
-            progress.step({
-                "restarted": f"Deployment {deployment}: restarted to read the new credential",
-                "unchanged": f"Deployment {deployment}: already runs with this credential",
-                "absent": f"Deployment {deployment}: not found in namespace {kube.namespace}, nothing to restart",
-            }[outcome])
+            progress.step(
+                {
+                    "restarted": f"Deployment {deployment}: restarted to read the new credential",
+                    "unchanged": f"Deployment {deployment}: already runs with this credential",
+                    "absent": f"Deployment {deployment}: not found in namespace {kube.namespace}, nothing to restart",
+                }[outcome]
+            )
             if outcome == "restarted":
                 restarted.append(deployment)
     progress.result(

@@ -87,8 +87,8 @@ class Provider(ABC):
     def prove(self, username: str, password: str) -> dict[str, Any]:
         """Prove that ``username``/``password`` can push; return a summary for the result line."""
 
-    def after_switch(self, credential: Credential, current: CurrentState) -> None:
+    def after_switch(self, credential: Credential, current: CurrentState) -> None:  # noqa: B027  (optional hook)
         """Called once the Secret holds ``credential`` (default: nothing)."""
 
-    def cleanup(self, current: CurrentState) -> None:
+    def cleanup(self, current: CurrentState) -> None:  # noqa: B027  (optional hook)
         """Revoke what this tool created for the credential in ``current`` (default: nothing)."""

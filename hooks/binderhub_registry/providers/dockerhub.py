@@ -17,7 +17,12 @@ from typing import Any
 from binderhub_registry.dockerconfig import DOCKER_HUB_AUTH_KEY
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.oci import Challenge, Hints, PushProof, RegistryClient
-from binderhub_registry.providers.base import Credential, CurrentState, InputCredentials, Provider
+from binderhub_registry.providers.base import (
+    Credential,
+    CurrentState,
+    InputCredentials,
+    Provider,
+)
 from binderhub_registry.settings import RegistrySettings, probe_name
 
 DOCKER_HUB_SERVICE = "registry.docker.io"
@@ -51,8 +56,11 @@ class DockerHubProvider(Provider):
             type=self.type,
             registry_url=registry_url,
             auth_key=DOCKER_HUB_AUTH_KEY,
-            image_prefix=(f"{self.namespace}/{prefix}" if BINDERHUB_WHOLE_NAMESPACE.fullmatch(self.namespace)
-                          else f"docker.io/{self.namespace}/{prefix}"),
+            image_prefix=(
+                f"{self.namespace}/{prefix}"
+                if BINDERHUB_WHOLE_NAMESPACE.fullmatch(self.namespace)
+                else f"docker.io/{self.namespace}/{prefix}"
+            ),
             token_url=f"{auth_url}?service={DOCKER_HUB_SERVICE}",
             probe_repository=f"{self.namespace}/{probe_name(prefix)}",
             auth_config_url=DOCKER_HUB_AUTH_KEY,
@@ -102,6 +110,8 @@ class DockerHubProvider(Provider):
             proof = PushProof(repository=settings.probe_repository, auth_scheme="bearer")
             client.push_token(settings.probe_repository, proof)
         if proof.granted_actions is None:
-            raise InvalidConfiguration(f"The token service at {auth_url} did not answer with a Docker Hub token; check registry.dockerhub.authUrl.")
+            raise InvalidConfiguration(
+                f"The token service at {auth_url} did not answer with a Docker Hub token; check registry.dockerhub.authUrl."
+            )
         self.progress.step(f"push access proven on {proof.repository} (token grants {','.join(proof.granted_actions)})")
         return {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}

@@ -7,7 +7,12 @@ from typing import Any
 
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.oci import Hints, RegistryClient
-from binderhub_registry.providers.base import Credential, CurrentState, InputCredentials, Provider
+from binderhub_registry.providers.base import (
+    Credential,
+    CurrentState,
+    InputCredentials,
+    Provider,
+)
 from binderhub_registry.settings import RegistrySettings, probe_name
 
 
@@ -56,7 +61,9 @@ class GenericProvider(Provider):
         self.progress.step(f"Checking {self.url} for push access to {settings.probe_repository} as {username!r}")
         with RegistryClient(self.url, username, password, progress=self.progress, hints=self.hints()) as client:
             challenge = client.challenge()
-            self.progress.step(f"registry authentication: {challenge.scheme}" + (f" (token service {challenge.realm})" if challenge.realm else ""))
+            self.progress.step(
+                f"registry authentication: {challenge.scheme}" + (f" (token service {challenge.realm})" if challenge.realm else "")
+            )
             proof = client.prove_push(settings.probe_repository)
         self.discovered_token_url = challenge.token_url
         granted = f", token grants {','.join(proof.granted_actions)}" if proof.granted_actions is not None else ""

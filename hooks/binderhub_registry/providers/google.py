@@ -15,10 +15,15 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, Unreachable
+from binderhub_registry.errors import (
+    CredentialsRejected,
+    InvalidConfiguration,
+    Unreachable,
+)
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.google_api import (
     CONFLICT,
@@ -31,7 +36,12 @@ from binderhub_registry.google_api import (
     identity_of,
 )
 from binderhub_registry.oci import Hints, RegistryClient
-from binderhub_registry.providers.base import Credential, CurrentState, InputCredentials, Provider
+from binderhub_registry.providers.base import (
+    Credential,
+    CurrentState,
+    InputCredentials,
+    Provider,
+)
 from binderhub_registry.rotation import now_text, parse_time, should_rotate
 from binderhub_registry.settings import RegistrySettings, probe_name
 
@@ -53,9 +63,9 @@ class Target:
     project: str
     location: str
     repository_id: str
-    host: str            # registry host BinderHub and docker use
-    path: str            # repository path under the host, before the image name
-    role: str            # role the builder needs on the repository
+    host: str  # registry host BinderHub and docker use
+    path: str  # repository path under the host, before the image name
+    role: str  # role the builder needs on the repository
     account_id: str
 
     @property
@@ -109,7 +119,9 @@ class GoogleProvider(Provider):
 
     def settings(self) -> RegistrySettings:
         if not self.project:
-            raise InvalidConfiguration(f"{self.value('project')} is empty; set the GCP project id (provision can take it from the credentials).")
+            raise InvalidConfiguration(
+                f"{self.value('project')} is empty; set the GCP project id (provision can take it from the credentials)."
+            )
         target = self.target()
         url = self.registry_url(target)
         host = url.split("://", 1)[1]
@@ -153,9 +165,14 @@ class GoogleProvider(Provider):
         if secret_name:
             data = self.read_secret(secret_name) if self.read_secret else None
             if data is None:
-                raise InvalidConfiguration(f"Secret {secret_name!r} named by registry.google.adminKeySecret does not exist; create it or fix the name.")
+                raise InvalidConfiguration(
+                    f"Secret {secret_name!r} named by registry.google.adminKeySecret does not exist; create it or fix the name."
+                )
             if "key.json" not in data:
-                raise InvalidConfiguration(f"Secret {secret_name!r} named by registry.google.adminKeySecret has no key.json key; add the admin key file under that key.")
+                raise InvalidConfiguration(
+                    f"Secret {secret_name!r} named by registry.google.adminKeySecret has no key.json key"
+                    f"; add the admin key file under that key."
+                )
             self.progress.add_secret(data["key.json"])
             info = _parse_key(data["key.json"])
             return credentials_from_key(info), str(info.get("project_id", ""))
@@ -167,8 +184,9 @@ class GoogleProvider(Provider):
         if not self.project:
             raise InvalidConfiguration(f"{self.value('project')} is empty and the hook's credentials name no project; set it.")
         target = self.target()
-        calls = GoogleCalls(self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds,
-                                          project_value=self.value("project"))
+        calls = GoogleCalls(
+            self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds, project_value=self.value("project")
+        )
         self.progress.step(f"Google identity {calls.identity}, project {self.project}")
         registry = artifact_registry_client(admin, self.endpoints.get("artifactRegistry", ""))
         iam = iam_client(admin, self.endpoints.get("iam", ""))
@@ -187,8 +205,13 @@ class GoogleProvider(Provider):
             if not rotate:
                 self.progress.step(f"key {kid[:12]}... in the Secret is current ({why}): reusing it")
                 self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
-                return Credential(JSON_KEY_USER, key_text, credential_id=kid, created_at=current.annotation("created-at"),
-                                  previous_credential_id=current.annotation("previous-credential-id"))
+                return Credential(
+                    JSON_KEY_USER,
+                    key_text,
+                    credential_id=kid,
+                    created_at=current.annotation("created-at"),
+                    previous_credential_id=current.annotation("previous-credential-id"),
+                )
             self.progress.step(f"rotating the key: {why}")
             older = current.annotation("previous-credential-id")
             keys = self._revoke(calls, iam, target, keys, {older} - {kid, ""}, "the key before the current one")
@@ -202,8 +225,12 @@ class GoogleProvider(Provider):
                 f"--iam-account {target.account_email})."
             )
         self.record_intent({INTENT_STARTED: now_text(), INTENT_ACCOUNT: target.account_email})
-        key = calls("create a key for " + target.account_email, "iam.serviceAccountKeys.create",
-                    lambda: iam.create_service_account_key(request={"name": target.account_name}), write=True)
+        key = calls(
+            "create a key for " + target.account_email,
+            "iam.serviceAccountKeys.create",
+            lambda: iam.create_service_account_key(request={"name": target.account_name}),
+            write=True,
+        )
         key_text = _key_text(key.private_key_data)
         self.progress.add_secret(key_text)
         checkpoint("after-key-creation")
@@ -218,17 +245,26 @@ class GoogleProvider(Provider):
     def _ensure_repository(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
         from google.cloud import artifactregistry_v1  # noqa: PLC0415
 
-        found = calls("read Artifact Registry repository " + target.repository_name, "artifactregistry.repositories.get",
-                      lambda: registry.get_repository(request={"name": target.repository_name}), expect=(NOT_FOUND,))
+        found = calls(
+            "read Artifact Registry repository " + target.repository_name,
+            "artifactregistry.repositories.get",
+            lambda: registry.get_repository(request={"name": target.repository_name}),
+            expect=(NOT_FOUND,),
+        )
         if found != NOT_FOUND:
             self.progress.step(f"repository {target.repository_name}: exists")
             return
-        repository = artifactregistry_v1.Repository(format_=artifactregistry_v1.Repository.Format.DOCKER,
-                                                    description="Images built by BinderHub (binderhub-registry)")
+        repository = artifactregistry_v1.Repository(
+            format_=artifactregistry_v1.Repository.Format.DOCKER, description="Images built by BinderHub (binderhub-registry)"
+        )
         parent = f"projects/{target.project}/locations/{target.location}"
-        operation = calls("create Artifact Registry repository " + target.repository_name, "artifactregistry.repositories.create",
-                          lambda: registry.create_repository(request={"parent": parent, "repository_id": target.repository_id,
-                                                                       "repository": repository}), write=True, expect=(CONFLICT,))
+        operation = calls(
+            "create Artifact Registry repository " + target.repository_name,
+            "artifactregistry.repositories.create",
+            lambda: registry.create_repository(request={"parent": parent, "repository_id": target.repository_id, "repository": repository}),
+            write=True,
+            expect=(CONFLICT,),
+        )
         if operation == CONFLICT:
             self.progress.step(f"repository {target.repository_name}: exists")
             return
@@ -236,25 +272,41 @@ class GoogleProvider(Provider):
         self.progress.step(f"repository {target.repository_name}: created")
 
     def _ensure_service_account(self, calls: GoogleCalls, iam: Any, target: Target) -> None:
-        found = calls("read service account " + target.account_email, "iam.serviceAccounts.get",
-                      lambda: iam.get_service_account(request={"name": target.account_name}), expect=(NOT_FOUND,))
+        found = calls(
+            "read service account " + target.account_email,
+            "iam.serviceAccounts.get",
+            lambda: iam.get_service_account(request={"name": target.account_name}),
+            expect=(NOT_FOUND,),
+        )
         if found != NOT_FOUND:
             self.progress.step(f"service account {target.account_email}: exists")
             return
-        created = calls("create service account " + target.account_email, "iam.serviceAccounts.create",
-                        lambda: iam.create_service_account(request={
-                            "name": f"projects/{target.project}",
-                            "account_id": target.account_id,
-                            "service_account": {"display_name": "BinderHub image builder",
-                                                "description": "Pushes BinderHub's images; managed by binderhub-registry"},
-                        }), write=True, expect=(CONFLICT,))
+        created = calls(
+            "create service account " + target.account_email,
+            "iam.serviceAccounts.create",
+            lambda: iam.create_service_account(
+                request={
+                    "name": f"projects/{target.project}",
+                    "account_id": target.account_id,
+                    "service_account": {
+                        "display_name": "BinderHub image builder",
+                        "description": "Pushes BinderHub's images; managed by binderhub-registry",
+                    },
+                }
+            ),
+            write=True,
+            expect=(CONFLICT,),
+        )
         self.progress.step(f"service account {target.account_email}: {'exists' if created == CONFLICT else 'created'}")
 
     def _ensure_role(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
         member = f"serviceAccount:{target.account_email}"
         for attempt in range(1, 6):
-            policy: Any = calls("read the IAM policy of " + target.repository_name, "artifactregistry.repositories.getIamPolicy",
-                                lambda: registry.get_iam_policy(request={"resource": target.repository_name}))
+            policy: Any = calls(
+                "read the IAM policy of " + target.repository_name,
+                "artifactregistry.repositories.getIamPolicy",
+                lambda: registry.get_iam_policy(request={"resource": target.repository_name}),
+            )
             if any(b.role == target.role and member in b.members for b in policy.bindings):
                 self.progress.step(f"{target.role} on the repository: already granted to {target.account_email}")
                 return
@@ -263,9 +315,13 @@ class GoogleProvider(Provider):
                 binding = policy.bindings.add()
                 binding.role = target.role
             binding.members.append(member)
-            result = calls("grant " + target.role + " on " + target.repository_name, "artifactregistry.repositories.setIamPolicy",
-                           lambda: registry.set_iam_policy(request={"resource": target.repository_name, "policy": policy}),
-                           write=True, expect=(CONFLICT,))
+            result = calls(
+                "grant " + target.role + " on " + target.repository_name,
+                "artifactregistry.repositories.setIamPolicy",
+                partial(registry.set_iam_policy, request={"resource": target.repository_name, "policy": policy}),
+                write=True,
+                expect=(CONFLICT,),
+            )
             if result != CONFLICT:
                 self.progress.step(f"{target.role} on the repository: granted to {target.account_email}")
                 return
@@ -292,10 +348,13 @@ class GoogleProvider(Provider):
     def _user_keys(self, calls: GoogleCalls, iam: Any, target: Target) -> list[Any]:
         from google.cloud import iam_admin_v1  # noqa: PLC0415
 
-        response = calls("list the keys of " + target.account_email, "iam.serviceAccountKeys.list",
-                         lambda: iam.list_service_account_keys(request={
-                             "name": target.account_name,
-                             "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]}))
+        response = calls(
+            "list the keys of " + target.account_email,
+            "iam.serviceAccountKeys.list",
+            lambda: iam.list_service_account_keys(
+                request={"name": target.account_name, "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]}
+            ),
+        )
         return list(response.keys)
 
     def _reusable_key(self, target: Target, current: CurrentState, keys: list[Any]) -> tuple[str, str] | None:
@@ -317,13 +376,19 @@ class GoogleProvider(Provider):
             if key_id(key.name) not in ids:
                 left.append(key)
                 continue
-            calls("delete key " + key_id(key.name), "iam.serviceAccountKeys.delete",
-                  lambda key=key: iam.delete_service_account_key(request={"name": key.name}), write=True, expect=(NOT_FOUND,))
+            calls(
+                "delete key " + key_id(key.name),
+                "iam.serviceAccountKeys.delete",
+                partial(iam.delete_service_account_key, request={"name": key.name}),
+                write=True,
+                expect=(NOT_FOUND,),
+            )
             self.progress.step(f"deleted {why}: {key_id(key.name)[:12]}...")
         return left
 
-    def _delete_keys_leaked_by_a_crash(self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState,
-                                       keys: list[Any]) -> list[Any]:
+    def _delete_keys_leaked_by_a_crash(
+        self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState, keys: list[Any]
+    ) -> list[Any]:
         """A hook killed between creating a key and writing the Secret leaves a key nobody uses.
         The write-ahead note says when that creation started: keys of the account created since,
         other than the Secret's, are that leak (keys made by anyone else before stay untouched)."""
@@ -331,8 +396,7 @@ class GoogleProvider(Provider):
         if started is None or current.intents.get(INTENT_ACCOUNT) != target.account_email:
             return keys
         in_use = {current.annotation("credential-id"), current.annotation("previous-credential-id")}
-        leaked = {key_id(k.name) for k in keys
-                  if _key_created(k) is not None and _key_created(k) >= started - CLOCK_SKEW and key_id(k.name) not in in_use}
+        leaked = {key_id(k.name) for k in keys if _created_since(k, started - CLOCK_SKEW) and key_id(k.name) not in in_use}
         return self._revoke(calls, iam, target, keys, leaked, "a key an interrupted run created and never used")
 
     # -- proof -----------------------------------------------------------------------------
@@ -350,7 +414,8 @@ class GoogleProvider(Provider):
                     if timeout_is_outage:
                         raise Unreachable(
                             f"IAM did not let the new key push within {timeout:g}s ({exc.message.rstrip('.')}); "
-                            f"IAM changes can take 7 minutes or more: run the upgrade again, or raise registry.google.propagationTimeoutSeconds."
+                            f"IAM changes can take 7 minutes or more: run the upgrade again, "
+                            f"or raise registry.google.propagationTimeoutSeconds."
                         ) from None
                     raise
                 attempt += 1
@@ -368,11 +433,15 @@ class GoogleProvider(Provider):
         builder = credentials_from_key(info)
         calls = GoogleCalls(self.progress, self.project, identity, retry_seconds=self.retry_seconds, project_value=self.value("project"))
         registry = artifact_registry_client(builder, self.endpoints.get("artifactRegistry", ""))
-        granted = calls("test its permissions on " + target.repository_name, "artifactregistry.repositories.uploadArtifacts",
-                        lambda: registry.test_iam_permissions(request={"resource": target.repository_name, "permissions": [UPLOAD_PERMISSION]}))
+        granted = calls(
+            "test its permissions on " + target.repository_name,
+            "artifactregistry.repositories.uploadArtifacts",
+            lambda: registry.test_iam_permissions(request={"resource": target.repository_name, "permissions": [UPLOAD_PERMISSION]}),
+        )
         if UPLOAD_PERMISSION not in list(granted.permissions):
             raise CredentialsRejected(
-                f"{identity} may not push to {target.repository_name} ({UPLOAD_PERMISSION} not granted); grant it {target.role} on the repository."
+                f"{identity} may not push to {target.repository_name} ({UPLOAD_PERMISSION} not granted)"
+                f"; grant it {target.role} on the repository."
             )
         settings = self.settings()
         hints = Hints(url="registry.google.registryUrl", credentials=f"the key of {identity}")
@@ -404,11 +473,16 @@ class GoogleProvider(Provider):
         admin, admin_project = self._admin()
         self.project = self.project or admin_project
         target = self.target()
-        calls = GoogleCalls(self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds,
-                            project_value=self.value("project"))
+        calls = GoogleCalls(
+            self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds, project_value=self.value("project")
+        )
         iam = iam_client(admin, self.endpoints.get("iam", ""))
-        found = calls("read service account " + target.account_email, "iam.serviceAccounts.get",
-                      lambda: iam.get_service_account(request={"name": target.account_name}), expect=(NOT_FOUND,))
+        found = calls(
+            "read service account " + target.account_email,
+            "iam.serviceAccounts.get",
+            lambda: iam.get_service_account(request={"name": target.account_name}),
+            expect=(NOT_FOUND,),
+        )
         if found == NOT_FOUND:
             self.progress.step(f"service account {target.account_email} does not exist: no key to revoke")
             return
@@ -425,8 +499,15 @@ class GcrProvider(GoogleProvider):
 
     def target(self) -> Target:
         host = str(self.config.get("host") or "gcr.io")
-        return Target(project=self.project, location=GCR_LOCATIONS[host], repository_id=host, host=host,
-                      path=self.project, role=CREATE_ON_PUSH_WRITER, account_id=str(self.config["serviceAccount"]))
+        return Target(
+            project=self.project,
+            location=GCR_LOCATIONS[host],
+            repository_id=host,
+            host=host,
+            path=self.project,
+            role=CREATE_ON_PUSH_WRITER,
+            account_id=str(self.config["serviceAccount"]),
+        )
 
 
 class ArtifactRegistryProvider(GoogleProvider):
@@ -436,8 +517,15 @@ class ArtifactRegistryProvider(GoogleProvider):
     def target(self) -> Target:
         location = str(self.config["location"])
         repository = str(self.config["repository"])
-        return Target(project=self.project, location=location, repository_id=repository, host=f"{location}-docker.pkg.dev",
-                      path=f"{self.project}/{repository}", role=WRITER, account_id=str(self.config["serviceAccount"]))
+        return Target(
+            project=self.project,
+            location=location,
+            repository_id=repository,
+            host=f"{location}-docker.pkg.dev",
+            path=f"{self.project}/{repository}",
+            role=WRITER,
+            account_id=str(self.config["serviceAccount"]),
+        )
 
 
 def _parse_key(key_text: str) -> dict[str, Any]:
@@ -460,8 +548,9 @@ def _key_text(private_key_data: bytes) -> str:
     return text
 
 
-def _key_created(key: Any) -> datetime | None:
-    valid_after = getattr(key, "valid_after_time", None)
-    if not valid_after:
-        return None
-    return valid_after.replace(tzinfo=timezone.utc) if valid_after.tzinfo is None else valid_after
+def _created_since(key: Any, since: datetime) -> bool:
+    """Whether a key was created at or after ``since`` (its valid_after_time is its creation)."""
+    created: datetime | None = getattr(key, "valid_after_time", None)
+    if not created:
+        return False
+    return (created.replace(tzinfo=UTC) if created.tzinfo is None else created) >= since

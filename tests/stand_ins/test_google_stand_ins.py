@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -569,7 +568,6 @@ def test_token_server_adapter_delegates_to_the_authorizer(
         server.stop()
 
 
-@pytest.mark.skipif(shutil.which("docker-registry") is None, reason="needs Debian docker-registry")
 def test_real_distribution_accepts_an_upload_from_a_google_writer(
         google_cloud: GoogleCloud, pusher: dict[str, str]) -> None:
     from tests.stand_ins.registry import Registry

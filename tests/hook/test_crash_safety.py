@@ -93,3 +93,20 @@ def test_rerunning_the_same_revision_rotates_nothing(hook, kube_api, google_clou
     assert "already rotated for release revision 2" in again.stderr
     assert secret_key_id(kube_api) == key
     assert len(google_cloud.state.writes()) == writes
+
+
+def test_a_key_deleted_out_of_band_is_replaced_and_its_predecessor_revoked(hook, kube_api, google_cloud):
+    assert hook(1).code == 0
+    assert hook(2).code == 0
+    previous = kube_api.get("secrets", NS, "binderhub-registry")["metadata"]["annotations"]["binderhub-registry.jupyter.org/previous-credential-id"]
+    current = secret_key_id(kube_api)
+    del google_cloud.state.service_accounts[BUILDER].keys[current]  # someone deleted it in the console
+
+    broken = hook(2, command="check")
+    assert broken.code == 1  # helm test would say so
+
+    repaired = hook(2)
+    assert repaired.code == 0, repaired.stderr
+    assert "no longer exists" in repaired.stderr
+    assert keys(google_cloud) == {secret_key_id(kube_api)}
+    assert previous not in keys(google_cloud)

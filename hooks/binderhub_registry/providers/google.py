@@ -217,6 +217,11 @@ class GoogleProvider(Provider):
             keys = self._revoke(calls, iam, target, keys, {older} - {kid, ""}, "the key before the current one")
             checkpoint("after-revoking-previous")
             previous = kid
+        else:
+            # No usable key in the Secret: the key it kept as previous is replaced as well (the
+            # keys list holds only the builder account's, so nobody else's key is touched).
+            stale = {current.annotation("previous-credential-id")} - {""}
+            keys = self._revoke(calls, iam, target, keys, stale, "the previous key of the Secret, whose current key is gone")
 
         if len(keys) >= MAX_KEYS:
             raise InvalidConfiguration(

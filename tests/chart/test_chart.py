@@ -177,3 +177,12 @@ def test_cli_and_helm_accept_and_reject_the_same_values(helm_binaries, version, 
         helm_ok = helm(helm_binaries, version, "template", "x", str(CHART), "-f", str(path)).returncode == 0
         cli = run_cli("render", "--values", str(path))
         assert (cli.code == 0) == helm_ok, (values, cli.stderr)
+
+
+def test_helm4_client_dry_run_installs_and_notes_name_the_secret(helm_binaries):
+    """`helm install --dry-run=client` runs Helm's own install path offline (Helm 4 only: Helm 3's
+    needs a live API server for discovery)."""
+    result = helm(helm_binaries, "4", "install", "binderhub", str(CHART), "--dry-run=client", "--namespace", "binder", "-f", str(GENERIC))
+    assert result.returncode == 0, result.stderr
+    assert "Secret    binderhub-registry" in result.stdout
+    assert "helm test binderhub --namespace binder --logs" in result.stdout

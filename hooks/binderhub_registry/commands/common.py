@@ -23,9 +23,8 @@ def load(args: argparse.Namespace, progress: Progress) -> tuple[Values, Provider
     values = load_values(args.values)
     registry_type = values["registry"]["type"]
     progress.step(f"values: registry.type={registry_type}, from {', '.join(args.values)}")
-    for key in ("password",):
-        for section in ("generic", "dockerhub"):
-            progress.add_secret(values["registry"].get(section, {}).get(key))
+    for section in ("generic", "dockerhub"):
+        progress.add_secret(values["registry"].get(section, {}).get("password"))
     return values, provider_class(registry_type)(values, progress)
 
 

@@ -245,7 +245,7 @@ class GoogleProvider(Provider):
         return Credential(JSON_KEY_USER, key_text, credential_id=kid, previous_credential_id=previous)
 
     def _propagation_timeout(self) -> float:
-        return float(self.google.get("propagationTimeoutSeconds", 600))
+        return float(self.google.get("propagationTimeoutSeconds", 420))
 
     def _ensure_repository(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
         from google.cloud import artifactregistry_v1  # noqa: PLC0415

@@ -57,6 +57,16 @@ def test_job_weighted_before_its_service_account_fails(make_release, values):
     assert 'serviceaccount "binderhub-registry-hook" not found' in failed.value.reason
 
 
+def test_role_without_create_fails_the_first_install(make_release, values):
+    """Server-side apply of an object that does not exist yet is also a create."""
+    def drop_create(role):
+        for rule in role["rules"]:
+            rule["verbs"] = [verb for verb in rule["verbs"] if verb != "create"]
+    with pytest.raises(HookFailed) as failed:
+        make_release(mutate=mutate("Role", drop_create)).install([values])
+    assert "cannot create resource" in failed.value.last_log_line
+
+
 def test_cli_flag_the_code_does_not_know_fails(make_release, values):
     def bad_flag(job):
         job["spec"]["template"]["spec"]["containers"][0]["args"].append("--dry-run")

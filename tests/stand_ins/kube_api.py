@@ -39,7 +39,8 @@ port, plain HTTP) and enforces what the real API server enforces for them:
   (``*`` for verbs, apiGroups and resources; resourceNames compared with the request's name, so
   a rule with resourceNames never allows create or list) and the real 403 message, including the
   ``: RBAC: role.rbac.authorization.k8s.io "X" not found`` suffix for dangling bindings.
-  Server-side apply is authorized as ``patch`` even when it creates, as in the real server.
+  Server-side apply is authorized as ``patch``, and when it creates the object also as ``create``
+  of that name, as in the real server (so a Role needs both, with resourceNames if it likes).
 * ``audit`` records user, verb, group, resource, namespace, name and status code of every
   request (never bodies). ``deployment_history`` lists a deployment's pod-template annotations:
   entry 0 at creation, then one entry per change (``kubectl rollout restart``-style patches).
@@ -853,6 +854,10 @@ class KubeApiServer(LoopbackHttpServer):
         manager = query.get("fieldManager") or headers.get("user-agent", "").split("/")[0] or "unknown"
         dry_run = query.get("dryRun") == "All"
         content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if verb == "patch" and content_type == APPLY and (rt.resource, namespace, name) not in self._objects:
+            # An apply that creates the object is also authorized as "create" of that name
+            # (createAuthorizerAttributes in the real server's patch handler).
+            self._authorize(user, "create", rt, namespace, name)
         if verb == "get":
             obj = self._objects.get((rt.resource, namespace, name))
             if obj is None:

@@ -266,13 +266,20 @@ def test_rbac_resource_names(kube_api: KubeApiServer) -> None:
     assert status_of(lambda: core.list_namespaced_secret(NS))[0] == 403
     assert status_of(lambda: core.read_namespaced_secret("reg", "elsewhere"))[0] == 403
 
-    # server-side apply is authorized as patch, even when it creates the object
-    created = core.patch_namespaced_secret("new", NS, secret_doc("new", a="2"), field_manager="hook", force=True,
-                                           _content_type=APPLY)
-    assert created.data == {"a": b64("2")}
+    # server-side apply is authorized as patch, and as create of that name when it creates the object
+    code, body = status_of(lambda: core.patch_namespaced_secret("new", NS, secret_doc("new", a="2"), field_manager="hook",
+                                                                force=True, _content_type=APPLY))
+    assert (code, body["message"]) == (403, f'secrets "new" is forbidden: User "{user}" cannot create resource "secrets" '
+                                            f'in API group "" in the namespace "{NS}"')
     assert [(e.user, e.verb, e.name, e.code) for e in kube_api.audit[-5:]] == [
         (user, "patch", "someone-else", 403), (user, "create", "", 403), (user, "list", "", 403),
-        (user, "get", "reg", 403), (user, "patch", "new", 201)]
+        (user, "get", "reg", 403), (user, "patch", "new", 403)]
+    creator = grant(kube_api, "creator", [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["new"],
+                                           "verbs": ["patch", "create"]}], role="creator")
+    creator_core, _ = apis(kube_api, creator)
+    created = creator_core.patch_namespaced_secret("new", NS, secret_doc("new", a="2"), field_manager="hook", force=True,
+                                                   _content_type=APPLY)
+    assert created.data == {"a": b64("2")}
 
 
 def test_rbac_wildcards_groups_and_missing_roles(kube_api: KubeApiServer) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 
 from binderhub_registry import __version__
-from binderhub_registry.errors import ExitCode, RegistrySetupError
+from binderhub_registry.errors import ExitCode, RegistrySetupError, Unreachable
 from binderhub_registry.progress import Progress
 
 COMMANDS = {
@@ -54,9 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Unreachable):
+    """SIGTERM: the Job's activeDeadlineSeconds ran out, or the pod was evicted."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(
+        "Stopped by SIGTERM (the Job's activeDeadlineSeconds ran out or the pod was evicted) before finishing; "
+        "run the install or upgrade again: the next run converges from where this one stopped."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress = Progress(args.log_format)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         command = importlib.import_module(f"binderhub_registry.commands.{args.command}")
         return int(command.run(args, progress))

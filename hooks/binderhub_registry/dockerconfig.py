@@ -9,8 +9,8 @@ keys written here are always the registry URL with its scheme, or Docker Hub's i
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
+import secrets
 from typing import Any
 from urllib.parse import urlparse
 
@@ -26,15 +26,61 @@ def dumps(config: dict[str, Any]) -> str:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-def fingerprint(config_json: str) -> str:
-    """A short, non-reversible fingerprint of a docker config, for annotations and logs."""
-    return "sha256:" + hashlib.sha256(config_json.encode()).hexdigest()[:16]
+def new_fingerprint() -> str:
+    """A new id for a new docker config: random, so that it says when the credential changed (the
+    BinderHub Deployments are rolled on it) without being a hash anyone could test passwords against."""
+    return secrets.token_hex(8)
+
+
+def problem(config: dict[str, Any]) -> str | None:
+    """What makes ``config`` unusable for docker, the kubelet or BinderHub, as the end of a
+    sentence starting "The docker config in <file> ...", or None when it is well-formed. Docker
+    refuses a whole config.json when any ``auth`` in it does not decode, so every entry counts."""
+    auths = config.get("auths")
+    if auths is None:
+        return None
+    if not isinstance(auths, dict):
+        return f"has an `auths` that is a JSON {_json_type(auths)}, not an object of registry URLs to credentials"
+    for key, entry in auths.items():
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            return f'has an auths entry {key!r} that is a JSON {_json_type(entry)}, not an object like {{"auth": "..."}}'
+        for field in ("auth", "username", "password"):
+            if entry.get(field) is not None and not isinstance(entry[field], str):
+                return f"has an auths entry {key!r} whose `{field}` is a JSON {_json_type(entry[field])}, not a string"
+        if entry.get("auth") and _decode_auth(entry["auth"]) is None:
+            return f"has an auths entry {key!r} whose `auth` is not base64 of UTF-8 username:password"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "object", list: "array", str: "string", int: "number", float: "number"}.get(type(value), "null")
+
+
+def _decode_auth(auth: str) -> tuple[str, str] | None:
+    """(username, password) from an ``auth`` value, decoded like BinderHub does, or None."""
+    try:
+        decoded = base64.b64decode(auth).decode("utf-8")
+    except ValueError:  # binascii.Error (bad padding), non-ASCII input, or bytes that are not UTF-8
+        return None
+    if ":" not in decoded:
+        return None  # BinderHub splits on the first ':' and fails without one
+    username, _, password = decoded.partition(":")
+    return username, password
+
+
+def _auths(config: dict[str, Any]) -> dict[str, Any]:
+    auths = config.get("auths")
+    return auths if isinstance(auths, dict) else {}
 
 
 def binderhub_auth_key(config: dict[str, Any], registry_url: str, auth_config_url: str = "") -> str | None:
     """The ``auths`` key BinderHub reads credentials from for ``registry_url``, or None
     (only ``auth_config_url`` when the settings set DockerRegistry.auth_config_url)."""
-    auths = config.get("auths") or {}
+    auths = _auths(config)
     if auth_config_url:
         return auth_config_url if auth_config_url in auths else None
     if registry_url in auths:
@@ -48,15 +94,32 @@ def binderhub_auth_key(config: dict[str, Any], registry_url: str, auth_config_ur
 
 
 def credentials_for(config: dict[str, Any], registry_url: str, auth_config_url: str = "") -> tuple[str, str] | None:
-    """(username, password) that BinderHub would use for ``registry_url``, or None."""
+    """(username, password) that BinderHub would use for ``registry_url``, or None (also when
+    that entry is malformed; ``problem`` says what is wrong with a config)."""
     key = binderhub_auth_key(config, registry_url, auth_config_url)
     if key is None:
         return None
-    entry = config["auths"][key] or {}
-    if entry.get("auth"):
-        decoded = base64.b64decode(entry["auth"]).decode()
-        username, _, password = decoded.partition(":")
+    return entry_credentials(_auths(config)[key])
+
+
+def entry_credentials(entry: Any) -> tuple[str, str] | None:
+    """(username, password) of one ``auths`` entry, or None when it has none or is malformed."""
+    if not isinstance(entry, dict):
+        return None
+    auth = entry.get("auth")
+    if auth:
+        return _decode_auth(auth) if isinstance(auth, str) else None
+    username, password = entry.get("username"), entry.get("password") or ""
+    if isinstance(username, str) and isinstance(password, str):
         return username, password
-    if entry.get("username") is not None:
-        return entry["username"], entry.get("password", "")
     return None
+
+
+def all_credentials(config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(auths key, username, password) of every well-formed entry, in the file's order."""
+    found = []
+    for key, entry in _auths(config).items():
+        credentials = entry_credentials(entry)
+        if credentials is not None:
+            found.append((key, *credentials))
+    return found

@@ -70,7 +70,7 @@ class KubeWriter:
         if secret is None:
             return None
         metadata = secret.get("metadata") or {}
-        data = {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+        data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
         return {
             "annotations": dict(metadata.get("annotations") or {}),
             "labels": dict(metadata.get("labels") or {}),

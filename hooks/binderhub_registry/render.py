@@ -72,7 +72,7 @@ def render(
     annotations = {
         ANNOTATION_PREFIX + "registry": settings.registry_url,
         ANNOTATION_PREFIX + "image-prefix": settings.image_prefix,
-        ANNOTATION_PREFIX + "fingerprint": dockerconfig.fingerprint(config_json),
+        ANNOTATION_PREFIX + "fingerprint": state.get("fingerprint") or dockerconfig.new_fingerprint(),
         **{ANNOTATION_PREFIX + key: value for key, value in state.items() if value},
     }
     secret_text = env.get_template("secret.yaml.j2").render(

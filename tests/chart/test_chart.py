@@ -126,6 +126,16 @@ def test_credential_failures_fail_the_job_at_once_and_outages_retry(helm_binarie
 
 
 @pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_a_cleanup_failing_on_credentials_or_configuration_fails_at_once_like_the_hook(helm_binaries, version):
+    docs = template(helm_binaries, version, GENERIC)
+    (cleanup,) = [d for d in by_kind(docs, "Job") if d["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"]
+    (rule,) = cleanup["spec"]["podFailurePolicy"]["rules"]
+    assert rule == {"action": "FailJob", "onPodConditions": [],
+                    "onExitCodes": {"containerName": "cleanup", "operator": "In", "values": [1, 2]}}
+    assert [c["name"] for c in cleanup["spec"]["template"]["spec"]["containers"]] == ["cleanup"]
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
 def test_helm_test_is_a_pod_checking_the_secret_binderhub_mounts(helm_binaries, version):
     docs = template(helm_binaries, version, GENERIC)
     (pod,) = by_kind(docs, "Pod")
@@ -186,3 +196,71 @@ def test_helm4_client_dry_run_installs_and_notes_name_the_secret(helm_binaries):
     assert result.returncode == 0, result.stderr
     assert "Secret    binderhub-registry" in result.stdout
     assert "helm test binderhub --namespace binder --logs" in result.stdout
+
+
+# Values whose image names BinderHub would rewrite ("{prefix}{slug}:{ref}".replace("_", "-").lower()),
+# so the hook would prove push on another repository than BinderHub pushes to, and registry hosts
+# docker and the kubelet would read as a Docker Hub namespace (harbor/binder-x is docker.io/harbor/binder-x).
+GENERIC_OK = {"type": "generic", "generic": {"url": "https://registry.example.org", "username": "u", "password": "p"}}
+IMAGE_NAME_CASES = [
+    ({**GENERIC_OK, "prefix": "my_proj/binder-"}, "/registry/prefix",
+     "registry.prefix must be lowercase letters, digits, '.', '-' and '/' only, because BinderHub lower-cases image names "
+     "and turns '_' into '-' (got 'my_proj/binder-')."),
+    ({**GENERIC_OK, "prefix": "Binder-"}, "/registry/prefix", "registry.prefix must be lowercase letters"),
+    ({"type": "generic", "generic": {**GENERIC_OK["generic"], "repository": "my_proj"}}, "/registry/generic/repository",
+     "registry.generic.repository must be a lowercase path under the host such as my-project or org/binder, of letters, "
+     "digits, '.', '-' and '/' without '_', because BinderHub lower-cases image names and turns '_' into '-' (got 'my_proj')."),
+    ({"type": "generic", "generic": {**GENERIC_OK["generic"], "repository": "MyOrg/binder"}}, "/registry/generic/repository",
+     "registry.generic.repository must be a lowercase path"),
+    ({"type": "generic", "generic": {**GENERIC_OK["generic"], "url": "https://harbor"}}, "/registry/generic/url",
+     "registry.generic.url must be scheme://host[:port] of the registry without a path, such as https://registry.example.org, "
+     "whose host is lowercase and has a dot or a port or is localhost, since docker and the kubelet read harbor/binder-x as "
+     "an image on Docker Hub (got 'https://harbor')."),
+    ({"type": "generic", "generic": {**GENERIC_OK["generic"], "url": "https://Registry.example.org"}}, "/registry/generic/url",
+     "registry.generic.url must be scheme://host[:port] of the registry without a path"),
+    ({"type": "dockerhub", "dockerhub": {"username": "alice", "registryUrl": "http://mirror"}}, "/registry/dockerhub/registryUrl",
+     "registry.dockerhub.registryUrl must be scheme://host[:port] of the Docker Hub registry API or a mirror, whose host is "
+     "lowercase and has a dot or a port or is localhost"),
+    ({"type": "gcr", "gcr": {"project": "binder-test"}, "google": {"registryUrl": "https://GCR.io"}}, "/registry/google/registryUrl",
+     "registry.google.registryUrl must be scheme://host[:port] of the registry without a path, whose host is lowercase"),
+]
+ACCEPTED_HOSTS = ["http://localhost", "http://localhost:5000", "http://registry:5000", "http://127.0.0.1:5000",
+                  "https://registry.example.org", "https://harbor.example.org:8443/"]
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+@pytest.mark.parametrize(("registry", "field", "sentence"), IMAGE_NAME_CASES, ids=lambda v: v if isinstance(v, str) and v[0] == "/" else "")
+def test_helm_rejects_names_binderhub_would_rewrite_and_hosts_docker_reads_as_docker_hub(
+        helm_binaries, version, registry, field, sentence, tmp_path):
+    from tests.helpers import write_values
+
+    path = write_values(tmp_path / "values.yaml", {"registry": registry})
+    result = helm(helm_binaries, version, "template", "binderhub", str(CHART), "-f", str(path))
+    assert result.returncode != 0
+    assert field in result.stderr
+
+
+@pytest.mark.parametrize(("registry", "field", "sentence"), IMAGE_NAME_CASES, ids=lambda v: v if isinstance(v, str) and v[0] == "/" else "")
+def test_the_cli_rejects_the_same_values_with_exit_2_and_one_sentence_naming_the_field(registry, field, sentence, tmp_path):
+    from tests.helpers import run_cli, write_values
+
+    result = run_cli("render", "--values", str(write_values(tmp_path / "values.yaml", {"registry": registry})))
+    assert result.code == 2
+    assert "Traceback" not in result.stderr
+    message = result.last_line.removeprefix("error: ")
+    assert message.startswith(sentence)
+    assert message.endswith(").") and message.count(". ") == 0
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+@pytest.mark.parametrize("url", ACCEPTED_HOSTS)
+def test_helm_and_the_cli_accept_registry_hosts_with_a_dot_a_port_or_localhost(helm_binaries, version, url, tmp_path):
+    from tests.helpers import run_cli, write_values
+
+    values = {"registry": {"type": "generic", "prefix": "binder.x/", "generic": {
+        "url": url, "repository": "org/my-project.binder", "username": "u", "password": "p"}}}
+    path = write_values(tmp_path / "values.yaml", values)
+    result = helm(helm_binaries, version, "template", "binderhub", str(CHART), "-f", str(path))
+    assert result.returncode == 0, result.stderr
+    cli = run_cli("render", "--values", str(path))
+    assert cli.code == 0, cli.stderr

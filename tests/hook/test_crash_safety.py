@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
 
 import pytest
 
-from tests.fixtures_google import AR_HOST, BUILDER, google_values
+from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 from tests.helpers import run_cli, write_values
 
 NS = "binder"
@@ -110,3 +115,72 @@ def test_a_key_deleted_out_of_band_is_replaced_and_its_predecessor_revoked(hook,
     assert "no longer exists" in repaired.stderr
     assert keys(google_cloud) == {secret_key_id(kube_api)}
     assert previous not in keys(google_cloud)
+
+
+def test_keys_others_create_after_a_crash_are_never_deleted(hook, kube_api, google_cloud):
+    assert hook(1).code == 0
+    assert hook(2, crash_at="after-key-noted").code == 137
+    by_hand = google_cloud.state.create_key(BUILDER)["private_key_id"]  # someone makes a key meanwhile
+    assert hook(2).code == 0
+    assert by_hand in keys(google_cloud)
+    assert len(keys(google_cloud) - {by_hand}) == 2
+
+
+def test_without_the_noted_key_id_only_keys_created_right_after_the_note_count_as_leaked(hook, kube_api, google_cloud):
+    assert hook(1).code == 0
+    assert hook(2, crash_at="after-key-creation").code == 137  # killed before the key id was noted
+    later = google_cloud.state.create_key(BUILDER)["private_key_id"]
+    record = google_cloud.state.service_accounts[BUILDER].keys[later]
+    record.valid_after = record.valid_after + timedelta(minutes=30)  # made by someone half an hour later
+    assert hook(2).code == 0
+    assert later in keys(google_cloud)
+    assert len(keys(google_cloud) - {later}) == 2
+
+
+def test_changing_the_registry_url_reuses_the_key(hook, kube_api, google_cloud, google_registry, tmp_path):
+    assert hook(1).code == 0
+    key = secret_key_id(kube_api)
+    moved = google_registry(AR_HOST)  # the same repository behind another URL (a proxy, say)
+    values = google_values(google_cloud, moved)
+    values["rotation"] = {"revision": "1"}
+    result = run_cli("provision", "--values", str(write_values(tmp_path / "moved.yaml", values)),
+                     env={"KUBECONFIG": str(tmp_path / "kubeconfig")})
+    assert result.code == 0, result.stderr
+    assert secret_key_id(kube_api) == key
+    assert keys(google_cloud) == {key}
+
+
+def test_changing_the_builder_account_revokes_the_old_accounts_keys(hook, kube_api, google_cloud, google_registry, tmp_path):
+    assert hook(1).code == 0
+    assert hook(2).code == 0
+    values = google_values(google_cloud, google_registry(AR_HOST))
+    values["registry"]["artifactRegistry"]["serviceAccount"] = "binder-pusher"
+    values["rotation"] = {"revision": "3"}
+    result = run_cli("provision", "--values", str(write_values(tmp_path / "renamed.yaml", values)),
+                     env={"KUBECONFIG": str(tmp_path / "kubeconfig")})
+    assert result.code == 0, result.stderr
+    assert keys(google_cloud) == set()
+    new_account = google_cloud.state.service_accounts[f"binder-pusher@{PROJECT}.iam.gserviceaccount.com"]
+    assert {k.key_id for k in new_account.user_keys()} == {secret_key_id(kube_api)}
+
+
+def test_sigterm_ends_with_one_sentence_and_exit_3(kube_api, google_cloud, google_adc, google_registry, tmp_path):
+    """What activeDeadlineSeconds does to a hook still waiting for IAM."""
+    google_cloud.state.propagation_checks = 10_000
+    values = google_values(google_cloud, google_registry(AR_HOST), propagationTimeoutSeconds=600)
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, NS)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "binderhub_registry", "provision", "--values", str(write_values(tmp_path / "v.yaml", values))],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "KUBECONFIG": str(kubeconfig), "BINDERHUB_REGISTRY_RETRY_SECONDS": "0.05"},
+    )
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "waiting for IAM to propagate" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    lines += process.stderr.readlines()
+    assert process.wait(timeout=60) == 3
+    assert lines[-1].startswith("error: Stopped by SIGTERM")
+    assert "Traceback" not in "".join(lines)

@@ -270,3 +270,83 @@ def test_docker_clients_find_the_credentials_for_images_under_the_prefix(tmp_pat
     registry, _ = docker.auth.resolve_repository_name(f"{htpasswd_registry.host}/binder/binder-x")
     found = docker.auth.resolve_authconfig(docker.auth.load_config(str(path)), registry)
     assert found["username"] == "alice"
+
+
+# -- malformed docker configs and existing Secrets ----------------------------------------------
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+URL = "https://registry.example.org"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (json.dumps({"auths": {URL: {"auth": "not base64!"}}}).encode(),
+         f"has an auths entry '{URL}' whose `auth` is not base64 of UTF-8 username:password"),
+        (json.dumps({"auths": {URL: {"auth": _b64(b"alice:\xff\xfe")}}}).encode(),
+         f"has an auths entry '{URL}' whose `auth` is not base64 of UTF-8 username:password"),
+        (json.dumps({"auths": {URL: {"auth": _b64(b"no-colon-here")}}}).encode(),
+         f"has an auths entry '{URL}' whose `auth` is not base64 of UTF-8 username:password"),
+        (json.dumps({"auths": {URL: "alice:secret-password"}}).encode(), f"has an auths entry '{URL}' that is a JSON string"),
+        (json.dumps({"auths": {URL: {"auth": 42}}}).encode(), f"has an auths entry '{URL}' whose `auth` is a JSON number"),
+        (json.dumps({"auths": [URL]}).encode(), "has an `auths` that is a JSON array"),
+        (b'{"auths": {"' + URL.encode() + b'": {"auth": "\xff\xfe"}}}', "is not UTF-8 text"),
+    ],
+    ids=["auth-not-base64", "auth-not-utf8", "auth-without-colon", "entry-not-object", "auth-not-string", "auths-not-object",
+         "file-not-utf8"],
+)
+def test_check_of_a_malformed_docker_config_exits_2_with_one_sentence_naming_the_file(tmp_path, content, problem):
+    config_path = tmp_path / "config.json"
+    config_path.write_bytes(content)
+    values = write_values(tmp_path / "values.yaml", generic_values(URL, "alice", "some-password-123"))
+    result = run_cli("check", "--values", str(values), "--docker-config", str(config_path))
+    assert result.code == 2, result.stderr
+    assert result.last_line.startswith(f"error: The docker config in {config_path} {problem}")
+    assert result.last_line.endswith("re-run provision.") and result.last_line.count(". ") == 0
+    assert "Unexpected error" not in result.stderr and "Traceback" not in result.stderr
+    assert "secret-password" not in result.stderr
+
+
+def test_check_still_finds_credentials_in_a_config_that_also_has_username_entries(tmp_path, htpasswd_registry):
+    password = htpasswd_registry.password("alice")
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({"auths": {htpasswd_registry.url: {"username": "alice", "password": password},
+                                                 "https://other.example.org": None}}))
+    values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", password))
+    result = run_cli("check", "--values", str(values), "--docker-config", str(config_path))
+    assert result.code == 0, result.stderr
+    assert password not in result.stderr
+
+
+def _existing_secret(kube_api, data: dict[str, bytes]) -> None:
+    kube_api.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "my-registry-credentials", "namespace": "binder"},
+                  "data": {key: _b64(value) for key, value in data.items()}})
+
+
+def _provision_with_existing_secret(kube_api, tmp_path, url: str):
+    values = generic_values(url, "from-values", "")
+    values["registry"]["existingSecret"] = "my-registry-credentials"
+    env = {"KUBECONFIG": str(kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder"))}
+    return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", env=env)
+
+
+def test_a_username_from_the_existing_secret_stays_readable_in_the_sentence(tmp_path, kube_api, htpasswd_registry):
+    _existing_secret(kube_api, {"username": b"admin", "password": b"wrong-password-123456\n"})
+    result = _provision_with_existing_secret(kube_api, tmp_path, htpasswd_registry.url)
+    assert result.code == 1, result.stderr
+    assert "rejected the login of user 'admin'" in result.last_line
+    assert "***" not in result.last_line
+    assert "wrong-password-123456" not in result.output
+
+
+def test_a_binary_value_in_the_existing_secret_does_not_stop_provision(tmp_path, kube_api, htpasswd_registry):
+    password = htpasswd_registry.password("alice")
+    _existing_secret(kube_api, {"username": b"alice", "password": password.encode(), "ca.p12": b"\x30\x82\xff\xfe\x00binary"})
+    result = _provision_with_existing_secret(kube_api, tmp_path, htpasswd_registry.url)
+    assert result.code == 0, result.stderr
+    (entry,) = secret_docker_config(result.document("Secret"))["auths"].values()
+    assert base64.b64decode(entry["auth"]).decode() == f"alice:{password}"
+    assert password not in result.stderr

@@ -12,14 +12,22 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.binderhub_emulation import BinderHubRegistryClient
 from tests.helpers import binderhub_values, push_image, run_cli, secret_docker_config, secret_files, write_values
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 
 
-def provision(tmp_path: Path, values: dict[str, Any], *extra: str, env: dict[str, str] | None = None):
-    return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", *extra, env=env)
+def provision(kube_api, tmp_path: Path, values: dict[str, Any], *extra: str, env: dict[str, str] | None = None):
+    """provision as the hook runs it, applying to the (stand-in) cluster: Google create mode keeps
+    its state there. The objects it wrote are put on the result as YAML documents."""
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder")
+    result = run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), *extra,
+                     env={"KUBECONFIG": str(kubeconfig), **(env or {})})
+    written = [kube_api.get("secrets", "binder", "binderhub-registry"), kube_api.get("configmaps", "binder", "binderhub-registry-settings")]
+    result.stdout += "".join("---\n" + yaml.safe_dump(doc) for doc in written if doc)
+    return result
 
 
 def key_of(result) -> dict[str, Any]:
@@ -30,9 +38,9 @@ def key_of(result) -> dict[str, Any]:
     return json.loads(password)
 
 
-def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binderhub_pushes(tmp_path, google_cloud, google_adc, google_registry):
+def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binderhub_pushes(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     registry = google_registry(AR_HOST)
-    result = provision(tmp_path, google_values(google_cloud, registry))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, registry))
     assert result.code == 0, result.stderr
 
     state = google_cloud.state
@@ -60,9 +68,9 @@ def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binder
         assert binderhub.get_image_manifest(f"{PROJECT}/binder/binder-repo", "v1") is not None
 
 
-def test_gcr_io_uses_the_gcr_io_repository_in_us_with_create_on_push_writer(tmp_path, google_cloud, google_adc, google_registry):
+def test_gcr_io_uses_the_gcr_io_repository_in_us_with_create_on_push_writer(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     registry = google_registry("gcr.io")
-    result = provision(tmp_path, google_values(google_cloud, registry, "gcr"))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, registry, "gcr"))
     assert result.code == 0, result.stderr
     assert f"projects/{PROJECT}/locations/us/repositories/gcr.io" in result.stderr
     assert "roles/artifactregistry.createOnPushWriter" in result.stderr
@@ -70,82 +78,82 @@ def test_gcr_io_uses_the_gcr_io_repository_in_us_with_create_on_push_writer(tmp_
     assert settings["config"]["BinderHub"]["image_prefix"] == f"{registry.host}/{PROJECT}/binder-"
 
 
-def test_project_is_taken_from_the_credentials_when_not_set(tmp_path, google_cloud, google_adc, google_registry):
+def test_project_is_taken_from_the_credentials_when_not_set(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     values = google_values(google_cloud, google_registry(AR_HOST))
     del values["registry"]["artifactRegistry"]["project"]
-    result = provision(tmp_path, values)
+    result = provision(kube_api, tmp_path, values)
     assert result.code == 0, result.stderr
     assert key_of(result)["project_id"] == PROJECT
 
 
-def test_new_binding_is_polled_until_iam_propagates_it(tmp_path, google_cloud, google_adc, google_registry):
+def test_new_binding_is_polled_until_iam_propagates_it(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.propagation_checks = 3
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 0, result.stderr
     assert result.stderr.count("waiting for IAM to propagate") >= 1
 
 
-def test_binding_that_never_propagates_times_out_with_exit_3(tmp_path, google_cloud, google_adc, google_registry):
+def test_binding_that_never_propagates_times_out_with_exit_3(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.propagation_checks = 10_000
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST), propagationTimeoutSeconds=1))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST), propagationTimeoutSeconds=1))
     assert result.code == 3
     assert "IAM did not let the new key push within 1s" in result.last_line
     assert "propagationTimeoutSeconds" in result.last_line
 
 
-def test_blocked_key_creation_says_so_and_points_to_validate_mode(tmp_path, google_cloud, google_adc, google_registry):
+def test_blocked_key_creation_says_so_and_points_to_validate_mode(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.key_creation_blocked = True
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 1
     assert "iam.disableServiceAccountKeyCreation" in result.last_line
     assert "registry.google.mode=validate" in result.last_line
 
 
-def test_missing_admin_role_names_the_role_to_grant(tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
+def test_missing_admin_role_names_the_role_to_grant(kube_api, tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
     admin = make_google_principal("weak-admin", roles=["roles/iam.serviceAccountKeyAdmin", "roles/artifactregistry.admin"])
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(admin.key_file))
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 1
     assert "roles/iam.serviceAccountAdmin" in result.last_line
     assert admin.email in result.last_line
 
 
-def test_disabled_api_names_the_api_to_enable(tmp_path, google_cloud, google_adc, google_registry):
+def test_disabled_api_names_the_api_to_enable(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.set_api_enabled(PROJECT, "artifactregistry.googleapis.com", False)
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 2
     assert "gcloud services enable artifactregistry.googleapis.com" in result.last_line
 
 
-def test_ten_foreign_keys_are_never_deleted(tmp_path, google_cloud, google_adc, google_registry):
+def test_ten_foreign_keys_are_never_deleted(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     state = google_cloud.state
     state.add_service_account(PROJECT, "binderhub-builder")
     for _ in range(10):
         state.create_key(BUILDER)
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 2
     assert "already has 10 user-managed keys" in result.last_line
     assert not state.calls_of("DeleteServiceAccountKey")
 
 
-def test_transient_google_errors_are_retried(tmp_path, google_cloud, google_adc, google_registry):
+def test_transient_google_errors_are_retried(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.fail_next("CreateServiceAccountKey", "UNAVAILABLE", times=2)
     google_cloud.state.fail_next("GetIamPolicy", "RESOURCE_EXHAUSTED", times=1)
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 0, result.stderr
     assert result.stderr.count("retrying") == 3
 
 
-def test_persistent_google_outage_exits_3(tmp_path, google_cloud, google_adc, google_registry):
+def test_persistent_google_outage_exits_3(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.fail_next("GetRepository", "UNAVAILABLE", times=20)
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 3
     assert "after 5 attempts" in result.last_line
 
 
-def test_no_google_identity_exits_2_pointing_to_workload_identity(tmp_path, google_cloud, google_registry, monkeypatch):
+def test_no_google_identity_exits_2_pointing_to_workload_identity(kube_api, tmp_path, google_cloud, google_registry, monkeypatch):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST)),
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)),
                        env={"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "NO_GCE_CHECK": "True", "GCE_METADATA_HOST": "127.0.0.1:9"})
     assert result.code == 2
     assert "Workload Identity" in result.last_line
@@ -153,39 +161,47 @@ def test_no_google_identity_exits_2_pointing_to_workload_identity(tmp_path, goog
 
 # -- validate mode -----------------------------------------------------------------------------
 
-def test_validate_mode_proves_a_ready_key_without_any_write(tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
+def test_validate_mode_proves_a_ready_key_without_any_write(kube_api, tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     builder = make_google_principal("manual-builder", roles=[])
     state = google_cloud.state
     state.add_repository(PROJECT, "us-central1", "binder")
     state.grant_repository_role(f"projects/{PROJECT}/locations/us-central1/repositories/binder", builder.email, "roles/artifactregistry.writer")
     writes_before = len(state.writes())
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info)))
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info)))
     assert result.code == 0, result.stderr
     assert len(state.writes()) == writes_before
     assert key_of(result)["private_key_id"] == builder.key_id
 
 
-def test_validate_mode_with_a_key_that_cannot_push_exits_1(tmp_path, google_cloud, make_google_principal, google_registry):
+def test_validate_mode_with_a_key_that_cannot_push_exits_1(kube_api, tmp_path, google_cloud, make_google_principal, google_registry):
     builder = make_google_principal("reader-only", roles=[])
     google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
     values = google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info), validateTimeoutSeconds=0)
-    result = provision(tmp_path, values)
+    result = provision(kube_api, tmp_path, values)
     assert result.code == 1
     assert "grant it roles/artifactregistry.writer" in result.last_line
     assert builder.key_info["private_key"].splitlines()[1] not in result.output
 
 
-def test_validate_mode_without_a_key_exits_2(tmp_path, google_cloud, google_registry):
-    result = provision(tmp_path, google_values(google_cloud, google_registry(AR_HOST), mode="validate"))
+def test_validate_mode_without_a_key_exits_2(kube_api, tmp_path, google_cloud, google_registry):
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST), mode="validate"))
     assert result.code == 2
     assert "needs a service account key" in result.last_line
 
 
-def test_unknown_project_says_to_check_the_project_value(tmp_path, google_cloud, google_adc, google_registry):
+def test_unknown_project_says_to_check_the_project_value(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     values = google_values(google_cloud, google_registry(AR_HOST))
     values["registry"]["artifactRegistry"]["project"] = "no-such-project"
-    result = provision(tmp_path, values)
+    result = provision(kube_api, tmp_path, values)
     assert result.code == 1
     assert "check registry.artifactRegistry.project" in result.last_line
     assert "no-such-project" in result.last_line
+
+
+def test_printing_instead_of_applying_is_refused_in_create_mode(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """Printed keys could never be reused or revoked by the tool, and would pile up."""
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)), "--output", "-")
+    assert result.code == 2
+    assert "registry.google.mode=validate" in result.last_line
+    assert google_cloud.state.writes() == []

@@ -86,3 +86,25 @@ def test_missing_existing_secret_fails_with_its_name(make_release, htpasswd_regi
     with pytest.raises(HookFailed) as failed:
         make_release().install([write_values(tmp_path / "values.yaml", values)])
     assert "Secret 'nowhere' named by registry.existingSecret does not exist" in failed.value.last_log_line
+
+
+def test_a_cleanup_the_role_forbids_fails_the_uninstall_at_once_with_the_cleanups_sentence(
+        make_release, kube_api, htpasswd_registry, tmp_path):
+    """Exit code 2 (here: the Role lacks delete) is not retried: `helm uninstall` fails at once and
+    the Secret stays until the cause is fixed or the cleanup is skipped (README, uninstall)."""
+    def drop_delete(docs):
+        for doc in docs:
+            if doc["kind"] == "Role":
+                for rule in doc["rules"]:
+                    rule["verbs"] = [verb for verb in rule["verbs"] if verb != "delete"]
+        return docs
+
+    values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    release = make_release(mutate=drop_delete)
+    release.install([values])
+    with pytest.raises(HookFailed) as failed:
+        release.uninstall()
+    assert "PodFailurePolicy (exit code 2)" in failed.value.reason
+    assert len(release.history[-1].runs) == 1  # not retried although hook.backoffLimit is 1
+    assert "forbids the hook to delete secrets" in failed.value.last_log_line
+    assert kube_api.get("secrets", NS, "binderhub-registry") is not None

@@ -18,10 +18,15 @@ def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, 
     if args.docker_config:
         path = Path(args.docker_config)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidConfiguration(
                 f"Cannot read docker config {path} ({exc.strerror}); pass the config.json to check with --docker-config."
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise InvalidConfiguration(
+                f"The docker config in {path} is not UTF-8 text (byte {exc.start + 1} is not); "
+                f"pass the config.json BinderHub mounts, or re-run provision."
             ) from None
         where = str(path)
     else:
@@ -41,13 +46,18 @@ def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, 
         raise InvalidConfiguration(f"The docker config in {where} is not valid JSON; re-run provision.") from None
     if not isinstance(config, dict):
         raise InvalidConfiguration(f"The docker config in {where} is not a JSON object; re-run provision.")
+    problem = dockerconfig.problem(config)
+    if problem is not None:
+        raise InvalidConfiguration(f"The docker config in {where} {problem}; fix it or re-run provision.")
     return config, where
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
     values, provider = load(args, progress)
-    settings = provider.settings()
     config, where = _read_docker_config(args, secret_name(values))
+    # What values leave open may come from the credentials, as provision took it (e.g. a project).
+    provider.adopt_docker_config(config)
+    settings = provider.settings()
     key = dockerconfig.binderhub_auth_key(config, settings.registry_url, settings.auth_config_url)
     credentials = dockerconfig.credentials_for(config, settings.registry_url, settings.auth_config_url)
     if key is None or credentials is None:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from binderhub_registry.kube import KubeWriter
 
 DEFAULT_SECRET_NAME = "binderhub-registry"
+# The keys of registry.existingSecret whose values are secret.
+SECRET_KEYS = ("password", "key.json")
 
 
 def load(args: argparse.Namespace, progress: Progress) -> tuple[Values, Provider]:
@@ -66,8 +68,10 @@ def input_credentials(kube: KubeWriter | None, values: Values, provider: Provide
             f"Secret {name!r} named by registry.existingSecret does not exist in namespace {kube.namespace}; create it or fix the name."
         )
     data = secret["data"]
-    for value in data.values():
-        progress.add_secret(value)
+    # Only these are secret: a username (e.g. `admin`) must stay readable in sentences.
+    for key in SECRET_KEYS:
+        progress.add_secret(data.get(key))
+        progress.add_secret((data.get(key) or "").strip())
     wanted = provider.secret_keys
     if not any(key in data for key in wanted):
         raise InvalidConfiguration(

@@ -11,6 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
+from binderhub_registry import dockerconfig
 from binderhub_registry.commands.common import (
     connect_cluster,
     current_state,
@@ -19,6 +20,7 @@ from binderhub_registry.commands.common import (
     load,
     secret_name,
 )
+from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.progress import Progress
 from binderhub_registry.render import ANNOTATION_PREFIX, render, to_yaml
@@ -33,6 +35,11 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     provider.rotation = RotationPolicy.from_values(values)
     name = secret_name(values)
     applying = args.output is None
+    if not applying and provider.mints_credentials():
+        raise InvalidConfiguration(
+            f"provision --output with registry.type={provider.type} in mode create would mint a key this tool could never reuse "
+            f"or revoke; run it without --output so the state lives in the cluster, or use registry.google.mode=validate."
+        )
     kube = kube_writer(args.namespace) if applying or provider.needs_cluster() else None
     connect_cluster(provider, kube, name, record_intents=applying)
     current = current_state(kube if applying else None, name)
@@ -43,9 +50,14 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         "credential-id": credential.credential_id,
         "created-at": credential.created_at or now_text(),
         "previous-credential-id": credential.previous_credential_id,
+        "credential-origin": credential.origin,
         **provider.rotation.state(),
     }
     namespace = kube.namespace if kube is not None else args.namespace
+    unchanged = current.docker_config == dockerconfig.build(settings.auth_key, credential.username, credential.password)
+    state["fingerprint"] = (
+        current.annotation("fingerprint") if unchanged and current.annotation("fingerprint") else dockerconfig.new_fingerprint()
+    )
     rendered = render(settings, credential, name, namespace, state)
     fingerprint = rendered.secret["metadata"]["annotations"][ANNOTATION_PREFIX + "fingerprint"]
 

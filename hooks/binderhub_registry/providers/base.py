@@ -27,6 +27,8 @@ class Credential:
     created_at: str = ""
     # The credential this one replaces; it stays valid until the next rotation.
     previous_credential_id: str = ""
+    # "created" when this tool minted it (and so may revoke it), "given" otherwise.
+    origin: str = "given"
 
 
 @dataclass
@@ -71,9 +73,17 @@ class Provider(ABC):
         self.record_intent: IntentRecorder = lambda notes: None
         self.rotation = RotationPolicy()
 
+    def mints_credentials(self) -> bool:
+        """Whether ``obtain`` creates credentials, whose state must then live in the cluster."""
+        return False
+
     def needs_cluster(self) -> bool:
         """Whether obtaining credentials reads Secrets named in values (even with --output)."""
         return bool(self.registry_values.get("existingSecret"))
+
+    def adopt_docker_config(self, config: dict[str, Any]) -> None:  # noqa: B027  (optional hook)
+        """Before ``settings()`` in `check`: take what values leave open from the docker config
+        being checked, as ``obtain`` takes it from the credentials (default: nothing)."""
 
     @abstractmethod
     def settings(self) -> RegistrySettings:

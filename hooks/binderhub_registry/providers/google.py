@@ -11,6 +11,7 @@ A run with nothing to change reuses the key already in the Secret and makes no w
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -53,7 +54,11 @@ JSON_KEY_USER = "_json_key"
 MAX_KEYS = 10
 INTENT_STARTED = "binderhub-registry.jupyter.org/intent-key-creation-started"
 INTENT_ACCOUNT = "binderhub-registry.jupyter.org/intent-key-account"
+INTENT_KEY = "binderhub-registry.jupyter.org/intent-key-id"
 CLOCK_SKEW = timedelta(seconds=60)
+# The key creation call follows the note at once (with retries, well within this).
+CREATION_WINDOW = timedelta(minutes=5)
+CREATED = "created"
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,18 @@ class GoogleProvider(Provider):
         self.project = str(self.config.get("project") or "")
         self.discovered_token_url = ""
         self.retry_seconds = float(os.environ.get("BINDERHUB_REGISTRY_RETRY_SECONDS", "1"))
+        # The admin's clients of this run, for revocations after the Secret switched.
+        self._admin_calls: GoogleCalls | None = None
+        self._admin_iam: Any = None
 
     # -- values ----------------------------------------------------------------------------
 
     @property
     def mode(self) -> str:
         return str(self.google.get("mode") or "create")
+
+    def mints_credentials(self) -> bool:
+        return self.mode == "create"
 
     def needs_cluster(self) -> bool:
         return super().needs_cluster() or bool(self.google.get("adminKeySecret"))
@@ -116,6 +127,24 @@ class GoogleProvider(Provider):
     def registry_url(self, target: Target) -> str:
         override = str(self.google.get("registryUrl") or "").rstrip("/")
         return override or f"https://{target.host}"
+
+    def adopt_docker_config(self, config: dict[str, Any]) -> None:
+        """`check` (helm test) has no Google API to ask: take the project from the key in the
+        docker config when values name none, as provision takes it from the credentials."""
+        from binderhub_registry import dockerconfig  # noqa: PLC0415
+
+        if self.project:
+            return
+        for _key, username, password in dockerconfig.all_credentials(config):
+            if username != JSON_KEY_USER:
+                continue
+            try:
+                info = json.loads(password)
+            except ValueError:
+                return
+            if isinstance(info, dict) and isinstance(info.get("project_id"), str):
+                self.project = info["project_id"]
+            return
 
     def settings(self) -> RegistrySettings:
         if not self.project:
@@ -195,54 +224,61 @@ class GoogleProvider(Provider):
         self._ensure_service_account(calls, iam, target)
         self._ensure_role(calls, registry, target)
 
-        keys = self._user_keys(calls, iam, target)
-        keys = self._delete_keys_leaked_by_a_crash(calls, iam, target, current, keys)
-        reusable = self._reusable_key(target, current, keys)
+        self._admin_calls, self._admin_iam = calls, iam
+        account = target.account_email
+        keys = self._user_keys(calls, iam, account)
+        keys = self._delete_keys_leaked_by_a_crash(calls, iam, account, current, keys)
         previous = ""
-        if reusable is not None:
-            key_text, kid = reusable
-            rotate, why = should_rotate(self.rotation, current.annotations)
-            if not rotate:
-                self.progress.step(f"key {kid[:12]}... in the Secret is current ({why}): reusing it")
-                self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
-                return Credential(
-                    JSON_KEY_USER,
-                    key_text,
-                    credential_id=kid,
-                    created_at=current.annotation("created-at"),
-                    previous_credential_id=current.annotation("previous-credential-id"),
-                )
-            self.progress.step(f"rotating the key: {why}")
+        in_secret = self._secret_key(current)
+        if in_secret is not None and in_secret[1].get("client_email") == account:
+            key_text, info = in_secret
+            kid = str(info.get("private_key_id", ""))
             older = current.annotation("previous-credential-id")
-            keys = self._revoke(calls, iam, target, keys, {older} - {kid, ""}, "the key before the current one")
-            checkpoint("after-revoking-previous")
-            previous = kid
-        else:
-            # No usable key in the Secret: the key it kept as previous is replaced as well (the
-            # keys list holds only the builder account's, so nobody else's key is touched).
-            stale = {current.annotation("previous-credential-id")} - {""}
-            keys = self._revoke(calls, iam, target, keys, stale, "the previous key of the Secret, whose current key is gone")
+            live = {key_id(k.name): k for k in keys}
+            if kid in live and not live[kid].disabled:
+                rotate, why = should_rotate(self.rotation, current.annotations)
+                if not rotate:
+                    self.progress.step(f"key {kid[:12]}... in the Secret is current ({why}): reusing it")
+                    self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
+                    return Credential(
+                        JSON_KEY_USER,
+                        key_text,
+                        credential_id=kid,
+                        created_at=current.annotation("created-at"),
+                        previous_credential_id=older,
+                        origin=CREATED,
+                    )
+                self.progress.step(f"rotating the key: {why}")
+                keys = self._revoke(calls, iam, account, keys, {older} - {kid, ""}, "the key before the current one")
+                checkpoint("after-revoking-previous")
+                previous = kid
+            else:
+                self.progress.step(f"key {kid[:12]}... in the Secret no longer exists or is disabled: creating a new one")
+                keys = self._revoke(calls, iam, account, keys, {kid, older} - {""}, "the Secret's unusable keys")
 
         if len(keys) >= MAX_KEYS:
             raise InvalidConfiguration(
-                f"Service account {target.account_email} already has {len(keys)} user-managed keys, the most Google allows, and none "
+                f"Service account {account} already has {len(keys)} user-managed keys, the most Google allows, and none "
                 f"is one this tool created and no longer uses; delete keys nobody uses (gcloud iam service-accounts keys list "
-                f"--iam-account {target.account_email})."
+                f"--iam-account {account})."
             )
-        self.record_intent({INTENT_STARTED: now_text(), INTENT_ACCOUNT: target.account_email})
+        started = now_text()
+        self.record_intent({INTENT_STARTED: started, INTENT_ACCOUNT: account})
         key = calls(
-            "create a key for " + target.account_email,
+            "create a key for " + account,
             "iam.serviceAccountKeys.create",
             lambda: iam.create_service_account_key(request={"name": target.account_name}),
             write=True,
         )
         key_text = _key_text(key.private_key_data)
         self.progress.add_secret(key_text)
-        checkpoint("after-key-creation")
         kid = key_id(key.name)
-        self.progress.step(f"created key {kid[:12]}... for {target.account_email}")
+        checkpoint("after-key-creation")
+        self.record_intent({INTENT_STARTED: started, INTENT_ACCOUNT: account, INTENT_KEY: kid})
+        checkpoint("after-key-noted")
+        self.progress.step(f"created key {kid[:12]}... for {account}")
         self._prove_polling(key_text, timeout=self._propagation_timeout(), timeout_is_outage=True)
-        return Credential(JSON_KEY_USER, key_text, credential_id=kid, previous_credential_id=previous)
+        return Credential(JSON_KEY_USER, key_text, credential_id=kid, previous_credential_id=previous, origin=CREATED)
 
     def _propagation_timeout(self) -> float:
         return float(self.google.get("propagationTimeoutSeconds", 420))
@@ -333,56 +369,41 @@ class GoogleProvider(Provider):
             self.progress.warn(f"the repository's IAM policy changed meanwhile; reading it again (attempt {attempt + 1} of 5)")
         raise Unreachable(f"The IAM policy of {target.repository_name} kept changing under the hook; try again.")
 
-    def _secret_key(self, current: CurrentState, target: Target) -> tuple[str, dict[str, Any]] | None:
-        from binderhub_registry import dockerconfig  # noqa: PLC0415
+    def _secret_key(self, current: CurrentState) -> tuple[str, dict[str, Any]] | None:
+        """The service account key in the Secret (whatever its auths key: the registry URL may
+        have changed since), with its parsed JSON."""
+        for entry in (current.docker_config or {}).get("auths", {}).values():
+            try:
+                username, _, password = base64.b64decode(entry.get("auth", "")).decode().partition(":")
+                info = json.loads(password) if username == JSON_KEY_USER else None
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(info, dict) and info.get("client_email"):
+                self.progress.add_secret(password)
+                return password, info
+        return None
 
-        if not current.docker_config:
-            return None
-        found = dockerconfig.credentials_for(current.docker_config, self.registry_url(target))
-        if found is None or found[0] != JSON_KEY_USER:
-            return None
-        try:
-            info = json.loads(found[1])
-        except ValueError:
-            return None
-        if info.get("client_email") != target.account_email:
-            return None
-        self.progress.add_secret(found[1])
-        return found[1], info
-
-    def _user_keys(self, calls: GoogleCalls, iam: Any, target: Target) -> list[Any]:
+    def _user_keys(self, calls: GoogleCalls, iam: Any, account: str) -> list[Any]:
         from google.cloud import iam_admin_v1  # noqa: PLC0415
 
         response = calls(
-            "list the keys of " + target.account_email,
+            "list the keys of " + account,
             "iam.serviceAccountKeys.list",
             lambda: iam.list_service_account_keys(
-                request={"name": target.account_name, "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]}
+                request={"name": account_name(account), "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]}
             ),
         )
         return list(response.keys)
 
-    def _reusable_key(self, target: Target, current: CurrentState, keys: list[Any]) -> tuple[str, str] | None:
-        secret_key = self._secret_key(current, target)
-        if secret_key is None:
-            return None
-        key_text, info = secret_key
-        kid = str(info.get("private_key_id", ""))
-        live = {key_id(k.name): k for k in keys}
-        if kid not in live or live[kid].disabled:
-            self.progress.step(f"key {kid[:12]}... in the Secret no longer exists or is disabled: creating a new one")
-            return None
-        return key_text, kid
-
-    def _revoke(self, calls: GoogleCalls, iam: Any, target: Target, keys: list[Any], ids: set[str], why: str) -> list[Any]:
-        """Delete the keys with these ids that still exist; return the keys left."""
+    def _revoke(self, calls: GoogleCalls, iam: Any, account: str, keys: list[Any], ids: set[str], why: str) -> list[Any]:
+        """Delete the keys with these ids among ``keys`` (all of ``account``); return the keys left."""
         left = []
         for key in keys:
             if key_id(key.name) not in ids:
                 left.append(key)
                 continue
             calls(
-                "delete key " + key_id(key.name),
+                f"delete key {key_id(key.name)} of {account}",
                 "iam.serviceAccountKeys.delete",
                 partial(iam.delete_service_account_key, request={"name": key.name}),
                 write=True,
@@ -392,17 +413,28 @@ class GoogleProvider(Provider):
         return left
 
     def _delete_keys_leaked_by_a_crash(
-        self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState, keys: list[Any]
+        self, calls: GoogleCalls, iam: Any, account: str, current: CurrentState, keys: list[Any]
     ) -> list[Any]:
         """A hook killed between creating a key and writing the Secret leaves a key nobody uses.
-        The write-ahead note says when that creation started: keys of the account created since,
-        other than the Secret's, are that leak (keys made by anyone else before stay untouched)."""
-        started = parse_time(current.intents.get(INTENT_STARTED, ""))
-        if started is None or current.intents.get(INTENT_ACCOUNT) != target.account_email:
+        The write-ahead note names that key once its creation returned; before that, it can only
+        be a key of the account created within moments of the note (CREATION_WINDOW), so keys
+        others create later are never touched."""
+        if current.intents.get(INTENT_ACCOUNT) != account:
             return keys
         in_use = {current.annotation("credential-id"), current.annotation("previous-credential-id")}
-        leaked = {key_id(k.name) for k in keys if _created_since(k, started - CLOCK_SKEW) and key_id(k.name) not in in_use}
-        return self._revoke(calls, iam, target, keys, leaked, "a key an interrupted run created and never used")
+        noted = current.intents.get(INTENT_KEY, "")
+        if noted:
+            leaked = {noted} - in_use
+        else:
+            started = parse_time(current.intents.get(INTENT_STARTED, ""))
+            if started is None:
+                return keys
+            leaked = {
+                key_id(k.name)
+                for k in keys
+                if _created_between(k, started - CLOCK_SKEW, started + CREATION_WINDOW) and key_id(k.name) not in in_use
+            }
+        return self._revoke(calls, iam, account, keys, leaked, "a key an interrupted run created and never used")
 
     # -- proof -----------------------------------------------------------------------------
 
@@ -466,36 +498,49 @@ class GoogleProvider(Provider):
     # -- rotation and clean-up ----------------------------------------------------------------
 
     def after_switch(self, credential: Credential, current: CurrentState) -> None:
-        if self.mode == "create":
-            self.record_intent({})
+        """Once the Secret holds the new key: clear the write-ahead note, and when the builder
+        account changed (registry.*.serviceAccount), revoke the keys this tool had created for
+        the old one."""
+        if self.mode != "create":
+            return
+        self.record_intent({})
+        old = self._secret_key(current)
+        if old is None or current.annotation("credential-origin") != CREATED or old[1]["client_email"] == self.target().account_email:
+            return
+        assert self._admin_calls is not None, "after_switch follows _create"
+        self._revoke_created_keys(self._admin_calls, self._admin_iam, str(old[1]["client_email"]), current)
+
+    def _revoke_created_keys(self, calls: GoogleCalls, iam: Any, account: str, current: CurrentState) -> None:
+        keys = self._user_keys(calls, iam, account)
+        keys = self._delete_keys_leaked_by_a_crash(calls, iam, account, current, keys)
+        ours = {current.annotation("credential-id"), current.annotation("previous-credential-id")} - {""}
+        left = self._revoke(calls, iam, account, keys, ours, f"key of {account} created by binderhub-registry")
+        self.progress.step(f"{len(keys) - len(left)} key(s) of {account} revoked; the service account stays")
 
     def cleanup(self, current: CurrentState) -> None:
         """Revoke the keys this tool created (the Secret's current and previous ones, and any an
         interrupted run left); the service account and the repository (with its images) stay."""
-        if self.mode != "create":
-            self.progress.step("mode validate: the key is yours, nothing to revoke")
+        in_secret = self._secret_key(current)
+        if self.mode != "create" and current.annotation("credential-origin") != CREATED:
+            self.progress.step("the key was given (mode validate): nothing to revoke")
             return
         admin, admin_project = self._admin()
-        self.project = self.project or admin_project
-        target = self.target()
+        self.project = self.project or admin_project or (str(in_secret[1].get("project_id", "")) if in_secret else "")
+        account = str(in_secret[1]["client_email"]) if in_secret else self.target().account_email
         calls = GoogleCalls(
             self.progress, self.project, identity_of(admin), retry_seconds=self.retry_seconds, project_value=self.value("project")
         )
         iam = iam_client(admin, self.endpoints.get("iam", ""))
         found = calls(
-            "read service account " + target.account_email,
+            "read service account " + account,
             "iam.serviceAccounts.get",
-            lambda: iam.get_service_account(request={"name": target.account_name}),
+            lambda: iam.get_service_account(request={"name": account_name(account)}),
             expect=(NOT_FOUND,),
         )
         if found == NOT_FOUND:
-            self.progress.step(f"service account {target.account_email} does not exist: no key to revoke")
+            self.progress.step(f"service account {account} does not exist: no key to revoke")
             return
-        keys = self._user_keys(calls, iam, target)
-        keys = self._delete_keys_leaked_by_a_crash(calls, iam, target, current, keys)
-        ours = {current.annotation("credential-id"), current.annotation("previous-credential-id")} - {""}
-        left = self._revoke(calls, iam, target, keys, ours, "key created by binderhub-registry")
-        self.progress.step(f"{len(keys) - len(left)} key(s) revoked; service account {target.account_email} and the repository stay")
+        self._revoke_created_keys(calls, iam, account, current)
 
 
 class GcrProvider(GoogleProvider):
@@ -547,15 +592,20 @@ def _key_text(private_key_data: bytes) -> str:
     """The key file JSON: raw bytes over gRPC, base64 over REST."""
     text = private_key_data.decode() if isinstance(private_key_data, bytes) else str(private_key_data)
     if not text.lstrip().startswith("{"):
-        import base64  # noqa: PLC0415
-
         text = base64.b64decode(text).decode()
     return text
 
 
-def _created_since(key: Any, since: datetime) -> bool:
-    """Whether a key was created at or after ``since`` (its valid_after_time is its creation)."""
+def account_name(email: str) -> str:
+    """projects/P/serviceAccounts/EMAIL, P from the email (ACCOUNT@P.iam.gserviceaccount.com)."""
+    project = email.partition("@")[2].removesuffix(".iam.gserviceaccount.com")
+    return f"projects/{project}/serviceAccounts/{email}"
+
+
+def _created_between(key: Any, start: datetime, end: datetime) -> bool:
+    """Whether a key was created within [start, end] (its valid_after_time is its creation)."""
     created: datetime | None = getattr(key, "valid_after_time", None)
     if not created:
         return False
-    return (created.replace(tzinfo=UTC) if created.tzinfo is None else created) >= since
+    created = created.replace(tzinfo=UTC) if created.tzinfo is None else created
+    return start <= created <= end

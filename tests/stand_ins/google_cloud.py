@@ -27,6 +27,17 @@ Where it is simpler than Google (each is also noted where it matters):
   evaluations that consult the repository's policy count (TestIamPermissions, registry
   authorisations, and AR method checks that project roles do not already satisfy). Removed
   bindings stop working at once (Google delays those too).
+  New identities propagate the same way. A service account made by CreateServiceAccount is
+  unknown to the first ``account_propagation_checks`` SetIamPolicy calls that name it (400
+  INVALID_ARGUMENT "Service account X does not exist.", what Google answers while a new account
+  has not propagated: hashicorp/vault-plugin-secrets-gcp#237 and PR #257,
+  googleapis/google-cloud-go#11482, the Terraform docs' "creation of service accounts is
+  eventually consistent"). A key made by CreateServiceAccountKey is rejected by the first
+  ``key_propagation_checks`` authentications that use it (token endpoint, self-signed JWTs,
+  ``_json_key`` logins), as if unknown (IAM's docs: "After you create a key, you might need to
+  wait for 60 seconds or more before you perform another operation with the key"). Both knobs
+  default to ``propagation_checks`` (``None``); accounts and keys made by the set-up helpers are
+  usable at once. Google's delays are random; counting makes them the worst case, every time.
 * The "consumer" project whose API must be enabled is the project named by (or owning) the
   resource, not the caller's quota project; they coincide in the hook's set-up.
 * Only JSON key files (no PKCS12), only RSA-2048, no key upload, no ID tokens.
@@ -311,6 +322,7 @@ class KeyRecord:
     user_managed: bool = True
     disabled: bool = False
     valid_after: dt.datetime = field(default_factory=_now)
+    unknown_for: int = 0  # authentications left that fail as if the key did not exist yet
 
     @property
     def name(self) -> str:
@@ -325,6 +337,7 @@ class ServiceAccountRecord:
     display_name: str = ""
     description: str = ""
     keys: dict[str, KeyRecord] = field(default_factory=dict)
+    unknown_for: int = 0  # SetIamPolicy member checks left that fail as if it did not exist yet
 
     @property
     def email(self) -> str:
@@ -405,6 +418,10 @@ class GoogleCloudState:
         self.calls: list[Call] = []
         #: evaluations a new repository binding stays invisible for (see module docstring)
         self.propagation_checks = propagation_checks
+        #: SetIamPolicy calls an API-created service account stays unknown to (None: as above)
+        self.account_propagation_checks: int | None = None
+        #: authentications an API-created key is rejected by (None: propagation_checks)
+        self.key_propagation_checks: int | None = None
         self.key_limit = key_limit
         #: org policy ``iam.disableServiceAccountKeyCreation`` enforced (for every project)
         self.key_creation_blocked = False
@@ -541,6 +558,9 @@ class GoogleCloudState:
             record = self.service_accounts.get(key.sa_email)
             if record is None or key.key_id not in record.keys:
                 return None
+            if key.unknown_for > 0:  # a new key that has not propagated yet
+                key.unknown_for -= 1
+                return None
             return key
 
     def mint_token(self, assertion: str) -> tuple[str, str, int]:
@@ -666,6 +686,26 @@ class GoogleCloudState:
             if project is not None and api not in project.enabled_apis:
                 raise service_disabled(api, project.number)
         return principal
+
+    def account_delay(self) -> int:
+        with self.lock:
+            return (self.propagation_checks if self.account_propagation_checks is None
+                    else self.account_propagation_checks)
+
+    def key_delay(self) -> int:
+        with self.lock:
+            return (self.propagation_checks if self.key_propagation_checks is None
+                    else self.key_propagation_checks)
+
+    def known_account(self, email: str) -> ServiceAccountRecord | None:
+        """The account as IAM policy validation sees it: None while a new one has not
+        propagated (each call is one check)."""
+        with self.lock:
+            record = self.service_accounts.get(email)
+            if record is not None and record.unknown_for > 0:
+                record.unknown_for -= 1
+                return None
+            return record
 
     # -- internals ---------------------------------------------------------------------------
     @staticmethod
@@ -818,6 +858,7 @@ class IamAdminService:
             record = state.add_service_account(project_id, req.account_id,
                                                req.service_account.display_name,
                                                req.service_account.description)
+            record.unknown_for = state.account_delay()
             return self._sa_message(record)
 
     def GetServiceAccount(self, call: CallContext,  # noqa: N802
@@ -889,6 +930,7 @@ class IamAdminService:
                 raise ApiError("FAILED_PRECONDITION", "Precondition check failed.")
             key_file = state.create_key(record.email)
             key = state._keys[key_file["private_key_id"]]
+            key.unknown_for = state.key_delay()
             call.resource = key.name
             msg = self._key_message(key)
             msg.private_key_type = key_types.TYPE_GOOGLE_CREDENTIALS_FILE  # type: ignore[assignment]
@@ -1039,7 +1081,7 @@ class ArtifactRegistryService:
                                    f"Role {binding.role} is not supported for this resource.")
                 for member in binding.members:
                     kind, _, email = member.partition(":")
-                    if kind == "serviceAccount" and email not in state.service_accounts:
+                    if kind == "serviceAccount" and state.known_account(email) is None:
                         raise ApiError("INVALID_ARGUMENT",
                                        f"Service account {email} does not exist.")
                 bindings.setdefault(binding.role, set()).update(binding.members)

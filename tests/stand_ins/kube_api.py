@@ -22,6 +22,8 @@ port, plain HTTP) and enforces what the real API server enforces for them:
   strategic merge, server-side apply (``application/apply-patch+yaml``; needs ``fieldManager``,
   else 422 ``PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required
   for apply patch`` exactly like the real server; ``force`` on a non-apply patch is a 422 too).
+  A patch that would change ``metadata.name`` or ``metadata.namespace`` is a 400, worded like the
+  real patch handler's ``checkName`` and ``EnsureObjectNamespaceMatchesRequestNamespace``.
 * Server-side apply keeps per-manager field sets: an apply merges the configuration into the
   object, removes fields the same manager applied before and no longer applies (unless another
   manager also owns them), and answers 409 ``Apply failed with N conflict(s)`` when it would
@@ -58,8 +60,10 @@ Deliberately simpler than the real server:
 * No ClusterRoles or ClusterRoleBindings: a RoleBinding to a ClusterRole grants nothing (the 403
   says the ClusterRole was not found) and cluster-scoped requests by non-admins are forbidden.
   No RBAC escalation check: whoever may create Roles/RoleBindings may grant anything.
-* Validation covers the fields above plus object names, label values and deployment selectors;
-  Go JSON error texts for a bad ``.dockerconfigjson`` are approximations.
+* Validation covers the fields above plus object names, label and annotation keys and values
+  (``IsQualifiedName``'s messages; annotations at most 256 KiB in all) in metadata and in a
+  deployment's pod template, and deployment selectors; Go JSON error texts for a bad
+  ``.dockerconfigjson`` are approximations.
 """
 
 from __future__ import annotations
@@ -226,6 +230,8 @@ class FieldError:
             text = "Forbidden"
         elif self.type == "FieldValueNotSupported":
             text = f"Unsupported value: {_go_value(self.value)}"
+        elif self.type == "FieldValueTooLong":
+            text = "Too long"
         else:
             text = f"Invalid value: {_go_value(self.value)}"
         return f"{text}: {self.detail}" if self.detail else text
@@ -565,30 +571,75 @@ def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string"}.get(type(value), "null")
 
 
+_QUALIFIED_NAME_REGEX = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character "
+    "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+_DNS_SUBDOMAIN_REGEX = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+    "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    r"'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024  # apimachinery's TotalAnnotationSizeLimitB
+
+
+def _qualified_name_errors(value: str) -> list[str]:
+    """k8s.io/apimachinery/pkg/util/validation.IsQualifiedName, message for message."""
+    parts = value.split("/")
+    if len(parts) > 2:
+        return ["a qualified name " + _QUALIFIED_NAME_REGEX
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    errors: list[str] = []
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix:
+            errors.append("prefix part must be non-empty")
+        else:
+            if len(prefix) > MAX_RESOURCE_NAME:
+                errors.append(f"prefix part must be no more than {MAX_RESOURCE_NAME} characters")
+            if not DNS_SUBDOMAIN.fullmatch(prefix):
+                errors.append("prefix part " + _DNS_SUBDOMAIN_REGEX)
+    if not name:
+        errors.append("name part must be non-empty")
+    elif len(name) > 63:
+        errors.append("name part must be no more than 63 characters")
+    if not LABEL_NAME.fullmatch(name):
+        errors.append("name part " + _QUALIFIED_NAME_REGEX)
+    return errors
+
+
+def _labels_errors(labels: Mapping[str, str], field: str) -> list[FieldError]:
+    """ValidateLabels: keys are qualified names, values label values."""
+    errors: list[FieldError] = []
+    for key, value in labels.items():
+        errors += [FieldError(field, "FieldValueInvalid", message, key) for message in _qualified_name_errors(key)]
+        if len(value) > 63:
+            errors.append(FieldError(field, "FieldValueInvalid", "must be no more than 63 characters", value))
+        elif not LABEL_VALUE.fullmatch(value):
+            errors.append(FieldError(field, "FieldValueInvalid", value=value, detail=(
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
+                "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+                "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")))
+    return errors
+
+
+def _annotations_errors(annotations: Mapping[str, str], field: str) -> list[FieldError]:
+    """ValidateAnnotations: keys are qualified names (compared in lower case), 256 KiB in all."""
+    errors = [FieldError(field, "FieldValueInvalid", message, key)
+              for key in annotations for message in _qualified_name_errors(key.lower())]
+    if sum(len(k) + len(v) for k, v in annotations.items()) > TOTAL_ANNOTATION_SIZE_LIMIT:
+        errors.append(FieldError(field, "FieldValueTooLong", f"must have at most {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"))
+    return errors
+
+
 def _validate_metadata(meta: Obj, rt: ResourceType) -> list[FieldError]:
     errors: list[FieldError] = []
     name = meta.get("name", "")
     if not name:
         errors.append(FieldError("metadata.name", "FieldValueRequired", "name or generateName is required"))
     elif len(name) > MAX_RESOURCE_NAME or not DNS_SUBDOMAIN.fullmatch(name):
-        errors.append(FieldError("metadata.name", "FieldValueInvalid", value=name, detail=(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
-            "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
-            r"'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")))
-    for key, value in (meta.get("labels") or {}).items():
-        prefix, _, label_name = key.rpartition("/")
-        if not LABEL_NAME.fullmatch(label_name) or len(label_name) > 63 or (prefix and not DNS_SUBDOMAIN.fullmatch(prefix)):
-            errors.append(FieldError("metadata.labels", "FieldValueInvalid", value=key, detail=(
-                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-                "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")))
-        if len(value) > 63:
-            errors.append(FieldError("metadata.labels", "FieldValueInvalid", "must be no more than 63 characters", value))
-        elif not LABEL_VALUE.fullmatch(value):
-            errors.append(FieldError("metadata.labels", "FieldValueInvalid", value=value, detail=(
-                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-                "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
-                "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")))
+        errors.append(FieldError("metadata.name", "FieldValueInvalid", value=name, detail=_DNS_SUBDOMAIN_REGEX))
+    errors += _labels_errors(meta.get("labels") or {}, "metadata.labels")
+    errors += _annotations_errors(meta.get("annotations") or {}, "metadata.annotations")
     return errors
 
 
@@ -656,7 +707,14 @@ def _normalize_deployment(rt: ResourceType, obj: Obj, old: Obj | None) -> list[F
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     selector = (spec.get("selector") or {}).get("matchLabels")
-    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    template_meta = (spec.get("template") or {}).get("metadata") or {}
+    labels = template_meta.get("labels") or {}
+    _check_string_map(rt, template_meta.get("labels"), "ObjectMeta.spec.template.metadata.labels")
+    _check_string_map(rt, template_meta.get("annotations"), "ObjectMeta.spec.template.metadata.annotations")
+    errors = (_labels_errors(template_meta.get("labels") or {}, "spec.template.metadata.labels")
+              + _annotations_errors(template_meta.get("annotations") or {}, "spec.template.metadata.annotations"))
+    if errors:
+        return errors
     if not spec.get("selector"):
         return [FieldError("spec.selector", "FieldValueRequired")]
     if selector and any(labels.get(k) != v for k, v in selector.items()):
@@ -1008,6 +1066,11 @@ class KubeApiServer(LoopbackHttpServer):
             raise bad_request("the patched object is not a Kubernetes object")
         if new["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]:
             raise conflict(rt, name)
+        # the real patch handler: rest.EnsureObjectNamespaceMatchesRequestNamespace, then checkName
+        _check_namespace(new["metadata"], namespace)
+        if new["metadata"].get("name", "") != name:
+            raise bad_request(f"the name of the object ({new['metadata'].get('name', '')}) does not match the name on "
+                              f"the URL ({name})")
         if new.get("kind", rt.kind) != rt.kind or new.get("apiVersion", rt.api_version) != rt.api_version:
             raise bad_request("a patch may not change apiVersion or kind")
         return 200, self._write(rt, namespace, name, new, old, manager=manager, dry_run=dry_run)

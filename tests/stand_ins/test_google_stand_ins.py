@@ -374,6 +374,58 @@ def test_iam_policy_read_modify_write_and_etag_conflict(
         "Service account ghost@binder-test.iam.gserviceaccount.com does not exist.")
 
 
+def test_a_new_service_account_is_unknown_to_set_iam_policy_until_it_propagates(
+        google_cloud: GoogleCloud, iam: iam_admin_v1.IAMClient,
+        ar: artifactregistry_v1.ArtifactRegistryClient, pusher: dict[str, str]) -> None:
+    """Google answers 400 "Service account X does not exist." to a SetIamPolicy naming an
+    account created moments before (vault-plugin-secrets-gcp#237, google-cloud-go#11482)."""
+    google_cloud.state.propagation_checks = 2  # the account's delay follows it by default
+    create_repo(ar)
+    fresh = iam.create_service_account(name=f"projects/{PROJECT}", account_id="fresh-push")
+    member = f"serviceAccount:{fresh.email}"
+    for _ in range(2):
+        err = raises(lambda: grant(ar, repo_name(), WRITER, member), gexc.BadRequest)
+        assert err.response.json()["error"]["status"] == "INVALID_ARGUMENT"
+        assert err.message.endswith(f"Service account {fresh.email} does not exist.")
+    assert member in grant(ar, repo_name(), WRITER, member).bindings[0].members
+    # reads see it at once here (they are eventually consistent too at Google; not modelled)
+    assert iam.get_service_account(name=fresh.name).email == fresh.email
+    # accounts made by the set-up helpers are long-standing: known at once
+    grant(ar, repo_name(), "roles/artifactregistry.reader", f"serviceAccount:{pusher['client_email']}")
+
+    google_cloud.state.account_propagation_checks = 0
+    other = iam.create_service_account(name=f"projects/{PROJECT}", account_id="other-push")
+    grant(ar, repo_name(), "roles/artifactregistry.reader", f"serviceAccount:{other.email}")
+
+
+def test_a_new_key_is_rejected_until_it_propagates(
+        google_cloud: GoogleCloud, iam: iam_admin_v1.IAMClient, pusher: dict[str, str]) -> None:
+    """IAM: "After you create a key, you might need to wait for 60 seconds or more before you
+    perform another operation with the key"."""
+    google_cloud.state.key_propagation_checks = 2
+    key_file = json.loads(iam.create_service_account_key(name=sa_name("binder-push")).private_key_data)
+    for _ in range(2):
+        err = raises(lambda: credentials_from(key_file).refresh(google.auth.transport.requests.Request()),
+                     auth_exceptions.RefreshError)
+        assert err.args[1] == {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+    credentials_from(key_file).refresh(google.auth.transport.requests.Request())
+
+    # the same for self-signed JWTs (what the REST client sends) and for _json_key logins
+    google_cloud.state.key_propagation_checks = 1
+    second = json.loads(iam.create_service_account_key(name=sa_name("binder-push")).private_key_data)
+    as_new_key = google_cloud.artifact_registry_client(credentials_from(second))
+    # (AuthorizedSession refreshes and retries a 401: the retry found the key, then lacked the role)
+    raises(lambda: as_new_key.get_repository(name=repo_name(), retry=None), gexc.Forbidden)
+    assert [c.code for c in google_cloud.state.calls_of("GetRepository")] == ["UNAUTHENTICATED", "PERMISSION_DENIED"]
+    google_cloud.state.key_propagation_checks = 1
+    third = json.loads(iam.create_service_account_key(name=sa_name("binder-push")).private_key_data)
+    authorizer = google_cloud.authorizer("us-docker.pkg.dev")
+    assert authorizer.authenticate("_json_key", json.dumps(third)) is None
+    assert authorizer.authenticate("_json_key", json.dumps(third)) == pusher["client_email"]
+    # the set-up helper's key works at once
+    assert authorizer.authenticate("_json_key", json.dumps(pusher)) == pusher["client_email"]
+
+
 def test_upload_permission_appears_only_after_propagation(
         google_cloud: GoogleCloud, ar: artifactregistry_v1.ArtifactRegistryClient,
         pusher: dict[str, str]) -> None:

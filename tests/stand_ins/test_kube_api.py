@@ -233,6 +233,59 @@ def test_secret_type_is_immutable(core: client.CoreV1Api) -> None:
         422, 'Secret "reg" is invalid: type: Invalid value: "kubernetes.io/dockerconfigjson": field is immutable')
 
 
+
+QUALIFIED_NAME = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                  "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+                  "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+
+
+def test_annotation_keys_are_qualified_names(core: client.CoreV1Api) -> None:
+    """ValidateObjectMeta -> ValidateAnnotations: IsQualifiedName(strings.ToLower(key)), 256 KiB in all."""
+    def apply(annotations: dict[str, str]) -> Any:
+        doc = {**secret_doc("reg"), "metadata": {"name": "reg", "namespace": NS, "annotations": annotations}}
+        return core.patch_namespaced_secret("reg", NS, doc, field_manager="m", force=True, _content_type=APPLY)
+
+    code, body = status_of(lambda: apply({"bad key": "v"}))
+    assert (code, body["reason"]) == (422, "Invalid")
+    assert body["message"] == f'Secret "reg" is invalid: metadata.annotations: Invalid value: "bad key": name part {QUALIFIED_NAME}'
+    assert body["details"]["causes"][0]["field"] == "metadata.annotations"
+    long_name = "example.org/" + "x" * 64
+    code, body = status_of(lambda: apply({long_name: "v"}))
+    assert body["message"] == (f'Secret "reg" is invalid: metadata.annotations: Invalid value: "{long_name}": '
+                               "name part must be no more than 63 characters")
+    code, body = status_of(lambda: apply({"a/b/c": "v"}))
+    assert body["message"].endswith("with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")
+    code, body = status_of(lambda: apply({"big": "x" * (256 * 1024)}))
+    assert body["message"] == 'Secret "reg" is invalid: metadata.annotations: Too long: must have at most 262144 bytes'
+    assert body["details"]["causes"] == [{"reason": "FieldValueTooLong", "field": "metadata.annotations",
+                                          "message": "Too long: must have at most 262144 bytes"}]
+    assert status_of(lambda: core.read_namespaced_secret("reg", NS))[0] == 404
+
+    # annotation keys are checked in lower case (labels are not), so a capitalised prefix is fine
+    assert apply({"Example.com/Key": "v", "binderhub-registry.jupyter.org/credential-id": "k"}).metadata.annotations
+    code, body = status_of(lambda: core.create_namespaced_config_map(NS, {"metadata": {"name": "c", "labels": {
+        "Example.com/key": "v"}}}))
+    assert body["message"].startswith('ConfigMap "c" is invalid: metadata.labels: Invalid value: "Example.com/key": '
+                                      "prefix part a lowercase RFC 1123 subdomain must consist of")
+
+
+def test_patch_may_not_rename_or_move_an_object(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map(NS, {"metadata": {"name": "c"}})
+    code, body = status_of(lambda: core.patch_namespaced_config_map("c", NS, {"metadata": {"name": "d"}},
+                                                                    _content_type=MERGE))
+    assert (code, body["reason"], body["message"]) == (
+        400, "BadRequest", "the name of the object (d) does not match the name on the URL (c)")
+    code, body = status_of(lambda: core.patch_namespaced_config_map("c", NS, {"metadata": {"namespace": "elsewhere"}},
+                                                                    _content_type=MERGE))
+    assert (code, body["message"]) == (
+        400, "the namespace of the provided object does not match the namespace sent on the request")
+    code, body = status_of(lambda: core.patch_namespaced_config_map(
+        "c", NS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "elsewhere"}},
+        field_manager="m", _content_type=APPLY))
+    assert (code, body["message"]) == (
+        400, "the namespace of the provided object does not match the namespace sent on the request")
+
+
 # -- authentication and RBAC -----------------------------------------------------------------
 
 def grant(server: KubeApiServer, sa: str, rules: list[dict[str, Any]], role: str = "hook") -> str:
@@ -332,6 +385,14 @@ def test_deployment_patch_bumps_generation_and_records_history(kube_api: KubeApi
     code, body = status_of(lambda: apps.create_namespaced_deployment(NS, {
         "metadata": {"name": "bad"}, "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {}}}}))
     assert code == 422 and "`selector` does not match template `labels`" in body["message"]
+
+    # the whole object is validated after a strategic merge patch, pod-template annotations too
+    bad = {"spec": {"template": {"metadata": {"annotations": {"restarted at": "t2"}}}}}
+    code, body = status_of(lambda: apps.patch_namespaced_deployment(
+        "binder", NS, bad, _content_type="application/strategic-merge-patch+json"))
+    assert (code, body["message"]) == (422, 'Deployment.apps "binder" is invalid: spec.template.metadata.annotations: '
+                                            f'Invalid value: "restarted at": name part {QUALIFIED_NAME}')
+    assert kube_api.deployment_history(NS, "binder") == [{}, {"binderhub-registry/restartedAt": "t1"}]
 
 
 def test_direct_helpers(kube_api: KubeApiServer) -> None:

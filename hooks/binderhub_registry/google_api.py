@@ -88,6 +88,9 @@ def identity_of(credentials: Any) -> str:
 
 NOT_FOUND = "not-found"
 CONFLICT = "conflict"
+# IAM is eventually consistent: a service account created moments ago can be unknown to a policy
+# ("400 Service account X does not exist.") for a while.
+ACCOUNT_UNKNOWN = "account-unknown"
 
 
 class GoogleCalls:
@@ -149,6 +152,10 @@ class GoogleCalls:
             except (gexc.Conflict, gexc.AlreadyExists, gexc.Aborted) as exc:
                 if CONFLICT in expect:
                     return CONFLICT
+                raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
+            except (gexc.InvalidArgument, gexc.BadRequest) as exc:
+                if ACCOUNT_UNKNOWN in expect and "does not exist" in str(getattr(exc, "message", "") or exc):
+                    return ACCOUNT_UNKNOWN
                 raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
             except gexc.GoogleAPICallError as exc:
                 raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None

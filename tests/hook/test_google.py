@@ -95,10 +95,28 @@ def test_new_binding_is_polled_until_iam_propagates_it(kube_api, tmp_path, googl
 
 def test_binding_that_never_propagates_times_out_with_exit_3(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.propagation_checks = 10_000
+    google_cloud.state.account_propagation_checks = google_cloud.state.key_propagation_checks = 0
     result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST), propagationTimeoutSeconds=1))
     assert result.code == 3
     assert "IAM did not let the new key push within 1s" in result.last_line
     assert "propagationTimeoutSeconds" in result.last_line
+
+
+def test_a_new_account_unknown_to_iam_for_a_while_is_waited_for(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """Google may answer 400 "Service account ... does not exist." to a policy naming an account
+    created moments before."""
+    google_cloud.state.account_propagation_checks = 3
+    google_cloud.state.key_propagation_checks = 0
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert result.stderr.count("IAM does not know binderhub-builder@") == 3
+
+
+def test_an_account_iam_never_learns_of_times_out_with_exit_3(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    google_cloud.state.account_propagation_checks = 10_000
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST), propagationTimeoutSeconds=1))
+    assert result.code == 3
+    assert "IAM does not know binderhub-builder@" in result.last_line
 
 
 def test_blocked_key_creation_says_so_and_points_to_validate_mode(kube_api, tmp_path, google_cloud, google_adc, google_registry):

@@ -27,6 +27,7 @@ from binderhub_registry.errors import (
 )
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.google_api import (
+    ACCOUNT_UNKNOWN,
     CONFLICT,
     NOT_FOUND,
     GoogleCalls,
@@ -342,7 +343,9 @@ class GoogleProvider(Provider):
 
     def _ensure_role(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
         member = f"serviceAccount:{target.account_email}"
-        for attempt in range(1, 6):
+        started = time.monotonic()
+        conflicts = unknown = 0
+        while True:
             policy: Any = calls(
                 "read the IAM policy of " + target.repository_name,
                 "artifactregistry.repositories.getIamPolicy",
@@ -361,13 +364,34 @@ class GoogleProvider(Provider):
                 "artifactregistry.repositories.setIamPolicy",
                 partial(registry.set_iam_policy, request={"resource": target.repository_name, "policy": policy}),
                 write=True,
-                expect=(CONFLICT,),
+                expect=(CONFLICT, ACCOUNT_UNKNOWN),
             )
+            if result == ACCOUNT_UNKNOWN:
+                unknown += 1
+                self._wait_for_iam(started, unknown, f"IAM does not know {target.account_email} yet")
+                continue
             if result != CONFLICT:
                 self.progress.step(f"{target.role} on the repository: granted to {target.account_email}")
                 return
-            self.progress.warn(f"the repository's IAM policy changed meanwhile; reading it again (attempt {attempt + 1} of 5)")
+            conflicts += 1
+            if conflicts == 5:
+                break
+            self.progress.warn(f"the repository's IAM policy changed meanwhile; reading it again (attempt {conflicts + 1} of 5)")
         raise Unreachable(f"The IAM policy of {target.repository_name} kept changing under the hook; try again.")
+
+    def _wait_for_iam(self, started: float, attempt: int, why: str) -> None:
+        """Sleep before try ``attempt + 1`` of a step IAM's eventual consistency holds up; give up
+        with exit 3 after registry.google.propagationTimeoutSeconds."""
+        waited = time.monotonic() - started
+        timeout = self._propagation_timeout()
+        if waited >= timeout:
+            raise Unreachable(
+                f"{why} after {timeout:g}s; IAM changes can take 7 minutes or more: run the install or upgrade again, "
+                f"or raise registry.google.propagationTimeoutSeconds."
+            )
+        delay = min(self.retry_seconds * 2 ** (attempt - 1), 15 * self.retry_seconds, max(timeout - waited, 0.01))
+        self.progress.step(f"waiting for IAM to propagate: {why} ({waited:.0f}s of at most {timeout:g}s; next check in {delay:.1f}s)")
+        time.sleep(delay)
 
     def _secret_key(self, current: CurrentState) -> tuple[str, dict[str, Any]] | None:
         """The service account key in the Secret (whatever its auths key: the registry URL may

@@ -29,12 +29,16 @@ def test_unmutated_chart_installs(make_release, values):
     assert hook.runs[-1].exit_code == 0
 
 
-def test_role_without_patch_fails_with_forbidden(make_release, values):
-    def drop_patch(role):
+def without_verb(verb: str):
+    def drop(role):
         for rule in role["rules"]:
-            rule["verbs"] = [verb for verb in rule["verbs"] if verb != "patch"]
+            rule["verbs"] = [v for v in rule["verbs"] if v != verb]
+    return drop
+
+
+def test_role_without_patch_fails_with_forbidden(make_release, values):
     with pytest.raises(HookFailed) as failed:
-        make_release(mutate=mutate("Role", drop_patch)).install([values])
+        make_release(mutate=mutate("Role", without_verb("patch"))).install([values])
     assert "forbids the hook to patch secrets" in failed.value.last_log_line
     assert "cannot patch resource" in failed.value.last_log_line
 
@@ -59,11 +63,8 @@ def test_job_weighted_before_its_service_account_fails(make_release, values):
 
 def test_role_without_create_fails_the_first_install(make_release, values):
     """Server-side apply of an object that does not exist yet is also a create."""
-    def drop_create(role):
-        for rule in role["rules"]:
-            rule["verbs"] = [verb for verb in rule["verbs"] if verb != "create"]
     with pytest.raises(HookFailed) as failed:
-        make_release(mutate=mutate("Role", drop_create)).install([values])
+        make_release(mutate=mutate("Role", without_verb("create"))).install([values])
     assert "cannot create resource" in failed.value.last_log_line
 
 

@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -284,62 +285,57 @@ class GoogleProvider(Provider):
     def _propagation_timeout(self) -> float:
         return float(self.google.get("propagationTimeoutSeconds", 420))
 
+    def _ensure(self, calls: GoogleCalls, noun: str, get: tuple[str, Callable[[], Any]], create: tuple[str, Callable[[], Any]]) -> Any:
+        """Read an object and create it when absent; None when it existed (or another run created
+        it meanwhile), else what the create call returned."""
+        if calls("read " + noun, get[0], get[1], expect=(NOT_FOUND,)) != NOT_FOUND:
+            self.progress.step(f"{noun}: exists")
+            return None
+        created = calls("create " + noun, create[0], create[1], write=True, expect=(CONFLICT,))
+        if created == CONFLICT:
+            self.progress.step(f"{noun}: exists")
+            return None
+        return created
+
     def _ensure_repository(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
         from google.cloud import artifactregistry_v1  # noqa: PLC0415
 
-        found = calls(
-            "read Artifact Registry repository " + target.repository_name,
-            "artifactregistry.repositories.get",
-            lambda: registry.get_repository(request={"name": target.repository_name}),
-            expect=(NOT_FOUND,),
-        )
-        if found != NOT_FOUND:
-            self.progress.step(f"repository {target.repository_name}: exists")
-            return
         repository = artifactregistry_v1.Repository(
             format_=artifactregistry_v1.Repository.Format.DOCKER, description="Images built by BinderHub (binderhub-registry)"
         )
         parent = f"projects/{target.project}/locations/{target.location}"
-        operation = calls(
-            "create Artifact Registry repository " + target.repository_name,
-            "artifactregistry.repositories.create",
-            lambda: registry.create_repository(request={"parent": parent, "repository_id": target.repository_id, "repository": repository}),
-            write=True,
-            expect=(CONFLICT,),
+        noun = "Artifact Registry repository " + target.repository_name
+        operation = self._ensure(
+            calls,
+            noun,
+            get=("artifactregistry.repositories.get", lambda: registry.get_repository(request={"name": target.repository_name})),
+            create=(
+                "artifactregistry.repositories.create",
+                lambda: registry.create_repository(
+                    request={"parent": parent, "repository_id": target.repository_id, "repository": repository}
+                ),
+            ),
         )
-        if operation == CONFLICT:
-            self.progress.step(f"repository {target.repository_name}: exists")
-            return
-        calls("wait for the repository to be created", "artifactregistry.repositories.create", lambda: operation.result(timeout=120))
-        self.progress.step(f"repository {target.repository_name}: created")
+        if operation is not None:
+            calls("wait for the repository to be created", "artifactregistry.repositories.create", lambda: operation.result(timeout=120))
+            self.progress.step(f"{noun}: created")
 
     def _ensure_service_account(self, calls: GoogleCalls, iam: Any, target: Target) -> None:
-        found = calls(
-            "read service account " + target.account_email,
-            "iam.serviceAccounts.get",
-            lambda: iam.get_service_account(request={"name": target.account_name}),
-            expect=(NOT_FOUND,),
-        )
-        if found != NOT_FOUND:
-            self.progress.step(f"service account {target.account_email}: exists")
-            return
-        created = calls(
-            "create service account " + target.account_email,
-            "iam.serviceAccounts.create",
-            lambda: iam.create_service_account(
-                request={
-                    "name": f"projects/{target.project}",
-                    "account_id": target.account_id,
-                    "service_account": {
-                        "display_name": "BinderHub image builder",
-                        "description": "Pushes BinderHub's images; managed by binderhub-registry",
-                    },
-                }
+        account = {"display_name": "BinderHub image builder", "description": "Pushes BinderHub's images; managed by binderhub-registry"}
+        noun = "service account " + target.account_email
+        created = self._ensure(
+            calls,
+            noun,
+            get=("iam.serviceAccounts.get", lambda: iam.get_service_account(request={"name": target.account_name})),
+            create=(
+                "iam.serviceAccounts.create",
+                lambda: iam.create_service_account(
+                    request={"name": f"projects/{target.project}", "account_id": target.account_id, "service_account": account}
+                ),
             ),
-            write=True,
-            expect=(CONFLICT,),
         )
-        self.progress.step(f"service account {target.account_email}: {'exists' if created == CONFLICT else 'created'}")
+        if created is not None:
+            self.progress.step(f"{noun}: created")
 
     def _ensure_role(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
         member = f"serviceAccount:{target.account_email}"

@@ -223,3 +223,12 @@ def test_printing_instead_of_applying_is_refused_in_create_mode(kube_api, tmp_pa
     assert result.code == 2
     assert "registry.google.mode=validate" in result.last_line
     assert google_cloud.state.writes() == []
+
+
+def test_a_new_account_whose_keys_iam_cannot_see_yet_is_waited_for(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """Right after CreateServiceAccount, IAM's key calls may answer NOT_FOUND for a while."""
+    google_cloud.state.account_read_checks = 3
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert result.stderr.count("waiting for IAM to propagate: IAM does not") == 3
+    assert len(google_cloud.state.service_accounts[BUILDER].user_keys()) == 1

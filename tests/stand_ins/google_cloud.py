@@ -338,6 +338,7 @@ class ServiceAccountRecord:
     description: str = ""
     keys: dict[str, KeyRecord] = field(default_factory=dict)
     unknown_for: int = 0  # SetIamPolicy member checks left that fail as if it did not exist yet
+    unknown_to_keys: int = 0  # key list/create calls left that answer NOT_FOUND (IAM reads lag too)
 
     @property
     def email(self) -> str:
@@ -420,6 +421,9 @@ class GoogleCloudState:
         self.propagation_checks = propagation_checks
         #: SetIamPolicy calls an API-created service account stays unknown to (None: as above)
         self.account_propagation_checks: int | None = None
+        #: key list/create calls an API-created account is NOT_FOUND to (IAM reads are eventually
+        #: consistent right after CreateServiceAccount; 0 by default)
+        self.account_read_checks = 0
         #: authentications an API-created key is rejected by (None: propagation_checks)
         self.key_propagation_checks: int | None = None
         self.key_limit = key_limit
@@ -797,6 +801,13 @@ class IamAdminService:
             raise ApiError("NOT_FOUND", f"Service account {resource} does not exist.")
         return principal, record
 
+    @staticmethod
+    def _lagging_read(record: ServiceAccountRecord, resource: str) -> None:
+        """A new account IAM's key calls do not see yet (see GoogleCloudState.account_read_checks)."""
+        if record.unknown_to_keys > 0:
+            record.unknown_to_keys -= 1
+            raise ApiError("NOT_FOUND", f"Service account {resource} does not exist.")
+
     def _key(self, call: CallContext, name: str, permission: str) -> KeyRecord:
         match = _KEY_NAME.match(name)
         if match is None:
@@ -859,6 +870,7 @@ class IamAdminService:
                                                req.service_account.display_name,
                                                req.service_account.description)
             record.unknown_for = state.account_delay()
+            record.unknown_to_keys = state.account_read_checks
             return self._sa_message(record)
 
     def GetServiceAccount(self, call: CallContext,  # noqa: N802
@@ -882,6 +894,7 @@ class IamAdminService:
         with self.state.lock:
             project, account = match.groups()
             _, record = self._account(call, project, account, _KEYS + "list", req.name)
+            self._lagging_read(record, req.name)
             wanted = list(req.key_types)
             if key_type.KEY_TYPE_UNSPECIFIED in wanted or len(set(wanted)) != len(wanted):
                 raise ApiError("INVALID_ARGUMENT", "Invalid key_types.")  # GUESS
@@ -909,6 +922,7 @@ class IamAdminService:
         with state.lock:
             project, account = match.groups()
             _, record = self._account(call, project, account, _KEYS + "create", req.name)
+            self._lagging_read(record, req.name)
             key_types = iam_admin_v1.ServiceAccountPrivateKeyType
             if req.private_key_type == key_types.TYPE_PKCS12_FILE or req.key_algorithm \
                     == iam_admin_v1.ServiceAccountKeyAlgorithm.KEY_ALG_RSA_1024:

@@ -223,12 +223,15 @@ class GoogleProvider(Provider):
         iam = iam_client(admin, self.endpoints.get("iam", ""))
 
         self._ensure_repository(calls, registry, target)
-        self._ensure_service_account(calls, iam, target)
+        new_account = self._ensure_service_account(calls, iam, target)
         self._ensure_role(calls, registry, target)
 
         self._admin_calls, self._admin_iam = calls, iam
         account = target.account_email
-        keys = self._user_keys(calls, iam, account)
+        started_waiting, attempt = time.monotonic(), 0
+        while (keys := self._user_keys(calls, iam, account, missing_ok=new_account)) is None:
+            attempt += 1
+            self._wait_for_iam(started_waiting, attempt, f"IAM does not list the keys of the new {account} yet")
         keys = self._delete_keys_leaked_by_a_crash(calls, iam, account, current, keys)
         previous = ""
         in_secret = self._secret_key(current)
@@ -266,12 +269,17 @@ class GoogleProvider(Provider):
             )
         started = now_text()
         self.record_intent({INTENT_STARTED: started, INTENT_ACCOUNT: account})
-        key = calls(
-            "create a key for " + account,
-            "iam.serviceAccountKeys.create",
-            lambda: iam.create_service_account_key(request={"name": target.account_name}),
-            write=True,
-        )
+        while (
+            key := calls(
+                "create a key for " + account,
+                "iam.serviceAccountKeys.create",
+                lambda: iam.create_service_account_key(request={"name": target.account_name}),
+                write=True,
+                expect=(NOT_FOUND,) if new_account else (),
+            )
+        ) == NOT_FOUND:
+            attempt += 1
+            self._wait_for_iam(started_waiting, attempt, f"IAM does not let a key be made for the new {account} yet")
         key_text = _key_text(key.private_key_data)
         self.progress.add_secret(key_text)
         kid = key_id(key.name)
@@ -320,7 +328,8 @@ class GoogleProvider(Provider):
             calls("wait for the repository to be created", "artifactregistry.repositories.create", lambda: operation.result(timeout=120))
             self.progress.step(f"{noun}: created")
 
-    def _ensure_service_account(self, calls: GoogleCalls, iam: Any, target: Target) -> None:
+    def _ensure_service_account(self, calls: GoogleCalls, iam: Any, target: Target) -> bool:
+        """Whether the account was created just now (IAM then takes a while to know it)."""
         account = {"display_name": "BinderHub image builder", "description": "Pushes BinderHub's images; managed by binderhub-registry"}
         noun = "service account " + target.account_email
         created = self._ensure(
@@ -336,6 +345,7 @@ class GoogleProvider(Provider):
         )
         if created is not None:
             self.progress.step(f"{noun}: created")
+        return created is not None
 
     def _ensure_role(self, calls: GoogleCalls, registry: Any, target: Target) -> None:
         member = f"serviceAccount:{target.account_email}"
@@ -403,7 +413,8 @@ class GoogleProvider(Provider):
                 return password, info
         return None
 
-    def _user_keys(self, calls: GoogleCalls, iam: Any, account: str) -> list[Any]:
+    def _user_keys(self, calls: GoogleCalls, iam: Any, account: str, missing_ok: bool = False) -> list[Any] | None:
+        """The account's user-managed keys; None when it is not found and ``missing_ok``."""
         from google.cloud import iam_admin_v1  # noqa: PLC0415
 
         response = calls(
@@ -412,8 +423,9 @@ class GoogleProvider(Provider):
             lambda: iam.list_service_account_keys(
                 request={"name": account_name(account), "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]}
             ),
+            expect=(NOT_FOUND,) if missing_ok else (),
         )
-        return list(response.keys)
+        return None if response == NOT_FOUND else list(response.keys)
 
     def _revoke(self, calls: GoogleCalls, iam: Any, account: str, keys: list[Any], ids: set[str], why: str) -> list[Any]:
         """Delete the keys with these ids among ``keys`` (all of ``account``); return the keys left."""
@@ -531,7 +543,7 @@ class GoogleProvider(Provider):
         self._revoke_created_keys(self._admin_calls, self._admin_iam, str(old[1]["client_email"]), current)
 
     def _revoke_created_keys(self, calls: GoogleCalls, iam: Any, account: str, current: CurrentState) -> None:
-        keys = self._user_keys(calls, iam, account)
+        keys = self._user_keys(calls, iam, account) or []
         keys = self._delete_keys_leaked_by_a_crash(calls, iam, account, current, keys)
         ours = {current.annotation("credential-id"), current.annotation("previous-credential-id")} - {""}
         left = self._revoke(calls, iam, account, keys, ours, f"key of {account} created by binderhub-registry")

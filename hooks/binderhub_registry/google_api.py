@@ -112,9 +112,8 @@ class GoogleCalls:
         self.identity = identity
         self.attempts = attempts
         self.retry_seconds = retry_seconds
-        self.writes = 0
 
-    def __call__(self, what: str, permission: str, call: Callable[[], Any], *, write: bool = False, expect: tuple[str, ...] = ()) -> Any:
+    def __call__(self, what: str, permission: str, call: Callable[[], Any], *, expect: tuple[str, ...] = ()) -> Any:
         """Run ``call``; with ``expect`` containing NOT_FOUND or CONFLICT (already exists, etag
         mismatch), those answers are returned as that marker instead of raised."""
         from google.api_core import exceptions as gexc  # noqa: PLC0415
@@ -122,10 +121,7 @@ class GoogleCalls:
 
         for attempt in range(1, self.attempts + 1):
             try:
-                result = call()
-                if write:
-                    self.writes += 1
-                return result
+                return call()
             except (gexc.TooManyRequests, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.BadGateway) as exc:
                 if attempt == self.attempts:
                     raise Unreachable(

@@ -30,7 +30,6 @@ LABELS = {
 class Rendered:
     secret: dict[str, Any]
     configmap: dict[str, Any]
-    docker_config_json: str
 
     def documents(self) -> list[dict[str, Any]]:
         return [self.secret, self.configmap]
@@ -92,7 +91,6 @@ def render(
     return Rendered(
         secret=yaml.safe_load(secret_text),
         configmap=yaml.safe_load(configmap_text),
-        docker_config_json=config_json,
     )
 
 

@@ -274,7 +274,6 @@ class GoogleProvider(Provider):
                 "create a key for " + account,
                 "iam.serviceAccountKeys.create",
                 lambda: iam.create_service_account_key(request={"name": target.account_name}),
-                write=True,
                 expect=(NOT_FOUND,) if new_account else (),
             )
         ) == NOT_FOUND:
@@ -299,7 +298,7 @@ class GoogleProvider(Provider):
         if calls("read " + noun, get[0], get[1], expect=(NOT_FOUND,)) != NOT_FOUND:
             self.progress.step(f"{noun}: exists")
             return None
-        created = calls("create " + noun, create[0], create[1], write=True, expect=(CONFLICT,))
+        created = calls("create " + noun, create[0], create[1], expect=(CONFLICT,))
         if created == CONFLICT:
             self.progress.step(f"{noun}: exists")
             return None
@@ -369,7 +368,6 @@ class GoogleProvider(Provider):
                 "grant " + target.role + " on " + target.repository_name,
                 "artifactregistry.repositories.setIamPolicy",
                 partial(registry.set_iam_policy, request={"resource": target.repository_name, "policy": policy}),
-                write=True,
                 expect=(CONFLICT, ACCOUNT_UNKNOWN),
             )
             if result == ACCOUNT_UNKNOWN:
@@ -438,7 +436,6 @@ class GoogleProvider(Provider):
                 f"delete key {key_id(key.name)} of {account}",
                 "iam.serviceAccountKeys.delete",
                 partial(iam.delete_service_account_key, request={"name": key.name}),
-                write=True,
                 expect=(NOT_FOUND,),
             )
             self.progress.step(f"deleted {why}: {key_id(key.name)[:12]}...")

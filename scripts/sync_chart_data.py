@@ -1,26 +1,197 @@
 #!/usr/bin/env python3
-"""Copy the chart's values.yaml and values.schema.json into the package, so the CLI validates
-values with exactly the schema `helm install` uses. `--check` fails when the copies drift."""
+"""Generate everything that derives from the chart's values, from its two sources:
+`chart/values.schema.yaml` (types, rules and a description of every value) and
+`chart/values.yaml` (the defaults, one comment per key).
 
+Generated: `chart/values.schema.json` (what Helm validates with), the package's copies of it and of
+values.yaml (`hooks/binderhub_registry/data/`, so the CLI accepts and rejects exactly what
+`helm install` does), and the values reference in `chart/README.md`. It also checks that the two
+sources agree: every value of values.yaml is described in the schema and has a comment, and every
+value the schema describes is in values.yaml or says what applies when unset (`x-when-unset`).
+
+    scripts/sync_chart_data.py           write the generated files
+    scripts/sync_chart_data.py --check   fail when they drift or the sources disagree (tests, CI)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PAIRS = [(ROOT / "chart" / name, ROOT / "hooks" / "binderhub_registry" / "data" / name)
-         for name in ("values.yaml", "values.schema.json")]
+CHART = ROOT / "chart"
+PACKAGE_DATA = ROOT / "hooks" / "binderhub_registry" / "data"
+SCHEMA_SOURCE = CHART / "values.schema.yaml"
+VALUES = CHART / "values.yaml"
+
+Node = dict[str, Any]
+Path_ = tuple[str, ...]
 
 
-def main() -> int:
-    check = "--check" in sys.argv[1:]
-    stale = [dst for src, dst in PAIRS if not dst.exists() or dst.read_bytes() != src.read_bytes()]
+def json_schema(source: Node) -> Node:
+    """The schema Helm and the CLI validate with: the rules without the documentation. A pattern's
+    x-pattern-hint becomes its `description`, the one the CLI puts in its error sentence."""
+    def strip(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {key: strip(value) for key, value in node.items() if key != "description" and not key.startswith("x-")}
+        if "x-pattern-hint" in node:
+            out["description"] = node["x-pattern-hint"]
+        return out
+
+    stripped: Node = strip(copy.deepcopy(source))
+    stripped.pop("description", None)
+    return stripped
+
+
+def properties(node: Node, path: Path_ = ()) -> Iterator[tuple[Path_, Node]]:
+    """Every value the schema describes, depth first, in the schema's order."""
+    for name, child in node.get("properties", {}).items():
+        yield (*path, name), child
+        yield from properties(child, (*path, name))
+
+
+def value_at(values: Any, path: Path_) -> tuple[bool, Any]:
+    for key in path:
+        if not isinstance(values, dict) or key not in values:
+            return False, None
+        values = values[key]
+    return True, values
+
+
+def undescribed_values(values: Any, schema: Node, path: Path_ = ()) -> Iterator[Path_]:
+    """Keys of values.yaml the schema does not describe (free-form maps such as annotations or
+    resources are one value: their content is data, not chart values)."""
+    if not isinstance(values, dict) or "properties" not in schema:
+        return
+    for key, value in values.items():
+        child = schema["properties"].get(key)
+        if child is None:
+            yield (*path, key)
+        else:
+            yield from undescribed_values(value, child, (*path, key))
+
+
+def commented_keys(values_text: str) -> dict[Path_, bool]:
+    """Each key of values.yaml (block style), and whether a comment line sits right above it."""
+    found: dict[Path_, bool] = {}
+    stack: list[tuple[int, str]] = []
+    previous = ""
+    for line in values_text.splitlines():
+        if not line.strip():
+            continue
+        match = re.match(r"^( *)([A-Za-z][\w.\-/]*):(\s|$)", line)
+        if match:
+            indent, key = len(match[1]), match[2]
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            stack.append((indent, key))
+            found[tuple(k for _, k in stack)] = previous.lstrip().startswith("#")
+        previous = line
+    return found
+
+
+def disagreements(source: Node, values: Node, values_text: str) -> list[str]:
+    problems = []
+    described = dict(properties(source))
+    for path, node in described.items():
+        name = ".".join(path)
+        if not str(node.get("description", "")).strip():
+            problems.append(f"{name}: no description in values.schema.yaml")
+        if "pattern" in node and "x-pattern-hint" not in node:
+            problems.append(f"{name}: a pattern without x-pattern-hint (the CLI's error sentence needs it)")
+        present, _ = value_at(values, path)
+        if not present and "x-when-unset" not in node:
+            problems.append(f"{name}: described in values.schema.yaml but not in values.yaml (or give x-when-unset)")
+    for path in undescribed_values(values, source):
+        problems.append(f"{'.'.join(path)}: in values.yaml but not described in values.schema.yaml")
+    for path, commented in commented_keys(values_text).items():
+        if path in described and not commented:
+            problems.append(f"{'.'.join(path)}: no comment above it in values.yaml")
+    return problems
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _default(node: Node, present: bool, value: Any) -> str:
+    if not present:
+        return "unset: " + _cell(node.get("x-when-unset", ""))
+    if isinstance(value, dict) and "properties" in node:
+        return ""
+    return "`" + _cell(json.dumps(value)) + "`"
+
+
+def _type(node: Node) -> str:
+    kind = node.get("type", "")
+    return " or ".join(kind) if isinstance(kind, list) else str(kind)
+
+
+def values_reference(source: Node, values: Node, chart: Node) -> str:
+    rows = []
+    for path, node in properties(source):
+        present, value = value_at(values, path)
+        rows.append(f"| `{'.'.join(path)}` | {_type(node)} | {_default(node, present, value)} | {_cell(node['description'])} |")
+    return "\n".join([
+        f"# {chart['name']} chart",
+        "",
+        "<!-- Generated by scripts/sync_chart_data.py from values.schema.yaml and values.yaml; edit those. -->",
+        "",
+        f"{chart['description']}. How to install and use it: the [project README](../README.md).",
+        "",
+        "## Values",
+        "",
+        "Defaults are those of `values.yaml`; `helm install` rejects values the schema does not allow.",
+        "",
+        "| Key | Type | Default | Description |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ])
+
+
+def generated_files() -> tuple[dict[Path, str], list[str]]:
+    source = yaml.safe_load(SCHEMA_SOURCE.read_text(encoding="utf-8"))
+    values_text = VALUES.read_text(encoding="utf-8")
+    values = yaml.safe_load(values_text)
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    schema_json = json.dumps(json_schema(source), indent=2) + "\n"
+    files = {
+        CHART / "values.schema.json": schema_json,
+        PACKAGE_DATA / "values.schema.json": schema_json,
+        PACKAGE_DATA / "values.yaml": values_text,
+        CHART / "README.md": values_reference(source, values, chart),
+    }
+    return files, disagreements(source, values, values_text)
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    files, problems = generated_files()
+    for problem in problems:
+        print(f"chart values: {problem}", file=sys.stderr)
+    stale = [path for path, text in files.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     if check:
-        for dst in stale:
-            print(f"{dst.relative_to(ROOT)} differs from the chart; run scripts/sync_chart_data.py", file=sys.stderr)
-        return 1 if stale else 0
-    for src, dst in PAIRS:
-        dst.write_bytes(src.read_bytes())
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is not what its sources generate; run scripts/sync_chart_data.py", file=sys.stderr)
+        return 1 if stale or problems else 0
+    if problems:
+        return 1
+    for path in stale:
+        path.write_text(files[path], encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -52,62 +52,158 @@ restart:
   {{- toYaml .Values.restart | nindent 2 }}
 {{- end -}}
 
-{{- /* Pod-level settings shared by the hook Job, the test Pod and the cleanup Job. */}}
-{{- define "binderhub-registry.podCommon" -}}
-serviceAccountName: {{ include "binderhub-registry.hookName" . }}
+
+{{- /*
+The three pods (hook Job, cleanup Job, test Pod) run the same image with the same values file,
+each with one subcommand. Everything they have in common is written here once.
+
+Each pod's settings are its own values (hook.*, cleanup.*, test.*); a setting the cleanup or the
+test leaves out is taken from hook.* explicitly, key by key (hasKey, so an explicit {} or 0 is
+kept, unlike sprig's merge).
+*/}}
+{{- /* Call with (dict "root" $ "component" "hook|cleanup|test"); returns YAML (use fromYaml). */}}
+{{- define "binderhub-registry.podSettings" -}}
+{{- $hook := .root.Values.hook -}}
+{{- $own := index .root.Values .component -}}
+{{- $settings := dict -}}
+{{- range $key := list "backoffLimit" "activeDeadlineSeconds" "logFormat" "resources" "nodeSelector" "tolerations" "affinity" "podAnnotations" "podSecurityContext" "securityContext" "extraEnv" -}}
+{{- $_ := set $settings $key (ternary (index $own $key) (index $hook $key) (hasKey $own $key)) -}}
+{{- end -}}
+{{- toYaml $settings -}}
+{{- end -}}
+
+{{- /*
+The pod of a subcommand: (dict "root" $ "component" "hook|cleanup|test" "command" "provision|cleanup|check").
+`check` (the test) proves the Secret BinderHub mounts and needs no Kubernetes API access; the
+others talk to the API in the release namespace with the shared ServiceAccount.
+*/}}
+{{- define "binderhub-registry.podSpec" -}}
+{{- $root := .root -}}
+{{- $settings := include "binderhub-registry.podSettings" . | fromYaml -}}
+{{- $checksSecret := eq .command "check" -}}
+serviceAccountName: {{ include "binderhub-registry.hookName" $root }}
+{{- if $checksSecret }}
+automountServiceAccountToken: false
+{{- end }}
 restartPolicy: Never
 enableServiceLinks: false
-{{- with .Values.image.pullSecrets }}
+{{- with $root.Values.image.pullSecrets }}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . | quote }}
   {{- end }}
 {{- end }}
 securityContext:
-  {{- toYaml .Values.hook.podSecurityContext | nindent 2 }}
-{{- with .Values.hook.nodeSelector }}
+  {{- toYaml $settings.podSecurityContext | nindent 2 }}
+{{- with $settings.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.hook.tolerations }}
+{{- with $settings.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.hook.affinity }}
+{{- with $settings.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- end -}}
-
-{{- /* Container-level settings shared by all three. */}}
-{{- define "binderhub-registry.containerCommon" -}}
-image: {{ include "binderhub-registry.image" . | quote }}
-imagePullPolicy: {{ .Values.image.pullPolicy }}
-securityContext:
-  {{- toYaml .Values.hook.securityContext | nindent 2 }}
-resources:
-  {{- toYaml .Values.hook.resources | nindent 2 }}
-env:
-  - name: HOME
-    value: /tmp
-  {{- with .Values.hook.extraEnv }}
-  {{- toYaml . | nindent 2 }}
+containers:
+  - name: {{ .command }}
+    image: {{ include "binderhub-registry.image" $root | quote }}
+    imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+    securityContext:
+      {{- toYaml $settings.securityContext | nindent 6 }}
+    resources:
+      {{- toYaml $settings.resources | nindent 6 }}
+    env:
+      - name: HOME
+        value: /tmp
+      {{- with $settings.extraEnv }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    command: [binderhub-registry]
+    args:
+      - {{ .command }}
+      - --values
+      - /etc/binderhub-registry/values/values.yaml
+      {{- if $checksSecret }}
+      - --docker-config
+      - /etc/binderhub-registry/docker/config.json
+      {{- else }}
+      - --namespace
+      - {{ $root.Release.Namespace | quote }}
+      {{- end }}
+      - --log-format
+      - {{ $settings.logFormat | quote }}
+    volumeMounts:
+      - name: values
+        mountPath: /etc/binderhub-registry/values
+        readOnly: true
+      - name: tmp
+        mountPath: /tmp
+      {{- if $checksSecret }}
+      - name: docker-config
+        mountPath: /etc/binderhub-registry/docker
+        readOnly: true
+      {{- end }}
+volumes:
+  - name: values
+    secret:
+      secretName: {{ include "binderhub-registry.valuesSecretName" $root }}
+  - name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+  {{- if $checksSecret }}
+  - name: docker-config
+    secret:
+      secretName: {{ include "binderhub-registry.secretName" $root }}
+      items:
+        - key: config.json
+          path: config.json
   {{- end }}
 {{- end -}}
 
-{{- define "binderhub-registry.valuesVolume" -}}
-- name: values
-  secret:
-    secretName: {{ include "binderhub-registry.valuesSecretName" . }}
-- name: tmp
-  emptyDir:
-    sizeLimit: 64Mi
-{{- end -}}
-
-{{- define "binderhub-registry.valuesMount" -}}
-- name: values
-  mountPath: /etc/binderhub-registry/values
-  readOnly: true
-- name: tmp
-  mountPath: /tmp
+{{- /*
+A Job running one subcommand: (dict "root" $ "component" "hook|cleanup" "name" NAME "command" CMD).
+Its Helm annotations are <component>.annotations. Exit codes 1 (credentials) and 2
+(configuration) fail the Job at once instead of burning retries; network calls are retried
+inside the process.
+*/}}
+{{- define "binderhub-registry.job" -}}
+{{- $root := .root -}}
+{{- $own := index $root.Values .component -}}
+{{- $settings := include "binderhub-registry.podSettings" . | fromYaml -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "binderhub-registry.labels" $root | nindent 4 }}
+  {{- with $own.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  backoffLimit: {{ $settings.backoffLimit }}
+  activeDeadlineSeconds: {{ $settings.activeDeadlineSeconds }}
+  podFailurePolicy:
+    rules:
+      # onPodConditions is a required (empty) list in Kubernetes 1.28's API.
+      - action: FailJob
+        onPodConditions: []
+        onExitCodes:
+          containerName: {{ .command }}
+          operator: In
+          values: [1, 2]
+  template:
+    metadata:
+      labels:
+        {{- include "binderhub-registry.labels" $root | nindent 8 }}
+        app.kubernetes.io/component: {{ .component }}
+      {{- with $settings.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      {{- include "binderhub-registry.podSpec" . | nindent 6 }}
 {{- end -}}

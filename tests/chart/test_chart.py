@@ -22,10 +22,10 @@ def helm(binaries: dict[str, Path], version: str, *args: str) -> subprocess.Comp
     return subprocess.run([str(binaries[version]), *args], capture_output=True, text=True, timeout=60)
 
 
-def template(binaries: dict[str, Path], version: str, values: Path | None = None, *sets: str) -> list[dict[str, Any]]:
+def template(binaries: dict[str, Path], version: str, values: Path | list[Path] | None = None, *sets: str) -> list[dict[str, Any]]:
     args = ["template", "binderhub", str(CHART), "--namespace", "binder"]
-    if values:
-        args += ["-f", str(values)]
+    for path in [values] if isinstance(values, Path) else values or []:
+        args += ["-f", str(path)]
     for s in sets:
         args += ["--set", s]
     result = helm(binaries, version, *args)
@@ -72,6 +72,8 @@ def test_every_rendered_document_is_valid_kubernetes(helm_binaries, version, kub
         (["registry.type=dockerhub"], "/registry/dockerhub/username"),
         (["registry.type=artifact-registry"], "/registry/artifactRegistry/location"),
         (["registry.type=generic", "registry.generic.url=https://r.example.org", "registry.generic.username=u", "registry.colour=red"], "colour"),
+        # Renamed in 0.1: hook.jobAnnotations is hook.annotations, hook.rbacAnnotations is shared.annotations.
+        (["registry.type=generic", "registry.generic.url=https://r.example.org", "registry.generic.username=u", "hook.rbacAnnotations.a=b"], "rbacAnnotations"),
     ],
 )
 def test_helm_install_rejects_bad_values_naming_the_field(helm_binaries, version, sets, field):
@@ -164,11 +166,6 @@ def test_disabling_test_and_cleanup_leaves_only_the_hook(helm_binaries, version)
     docs = template(helm_binaries, version, Path(__file__).parent / "values" / "artifact-registry.yaml")
     assert by_kind(docs, "Pod") == []
     assert len(by_kind(docs, "Job")) == 1
-
-
-def test_package_ships_the_charts_values_and_schema():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync_chart_data.py"), "--check"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("version", HELM_VERSIONS)
@@ -264,3 +261,59 @@ def test_helm_and_the_cli_accept_registry_hosts_with_a_dot_a_port_or_localhost(h
     assert result.returncode == 0, result.stderr
     cli = run_cli("render", "--values", str(path))
     assert cli.code == 0, cli.stderr
+
+
+def pods(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The pod spec of the hook Job, the cleanup Job and the test Pod, by component label."""
+    found = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"]
+             for d in by_kind(docs, "Job")}
+    found.update({d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"] for d in by_kind(docs, "Pod")})
+    return found
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_cleanup_and_test_take_the_hooks_pod_settings_they_leave_out_and_keep_their_own(helm_binaries, version, tmp_path):
+    from tests.helpers import write_values
+
+    values = write_values(tmp_path / "values.yaml", {
+        "hook": {"nodeSelector": {"pool": "core"}, "logFormat": "json", "backoffLimit": 3,
+                 "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy.example.org:3128"}]},
+        "cleanup": {"nodeSelector": {}, "backoffLimit": 0, "activeDeadlineSeconds": 120},
+        "test": {"logFormat": "text", "resources": {"requests": {"cpu": "10m"}}},
+    })
+    docs = template(helm_binaries, version, [GENERIC, values])
+    spec = pods(docs)
+    jobs = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"] for d in by_kind(docs, "Job")}
+    assert spec["hook"]["nodeSelector"] == {"pool": "core"}
+    assert "nodeSelector" not in spec["cleanup"]  # cleanup's explicit {} is kept, not replaced by the hook's
+    assert spec["test"]["nodeSelector"] == {"pool": "core"}
+    assert [jobs["hook"]["backoffLimit"], jobs["cleanup"]["backoffLimit"]] == [3, 0]  # an explicit 0 is kept too
+    assert [jobs["hook"]["activeDeadlineSeconds"], jobs["cleanup"]["activeDeadlineSeconds"]] == [900, 120]
+    log_format = {name: pod["containers"][0]["args"][-1] for name, pod in spec.items()}
+    assert log_format == {"hook": "json", "cleanup": "json", "test": "text"}
+    assert spec["test"]["containers"][0]["resources"] == {"requests": {"cpu": "10m"}}
+    assert spec["cleanup"]["containers"][0]["resources"] == spec["hook"]["containers"][0]["resources"]
+    for pod in spec.values():
+        assert {"name": "HTTPS_PROXY", "value": "http://proxy.example.org:3128"} in pod["containers"][0]["env"]
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_shared_objects_carry_shared_annotations_and_each_pod_its_own(helm_binaries, version, tmp_path):
+    from tests.helpers import write_values
+
+    values = write_values(tmp_path / "values.yaml", {
+        "shared": {"annotations": {"helm.sh/hook-weight": "-7"}}, "hook": {"annotations": None,
+        "podAnnotations": {"sidecar.istio.io/inject": "false"}}, "test": {"annotations": {"team": "binder"}}})
+    docs = template(helm_binaries, version, [GENERIC, values])
+    for kind in ("ServiceAccount", "Role", "RoleBinding", "Secret"):
+        (doc,) = by_kind(docs, kind)
+        assert doc["metadata"]["annotations"]["helm.sh/hook-weight"] == "-7", kind
+    hook, cleanup = sorted(by_kind(docs, "Job"), key=lambda d: d["metadata"]["name"] != "binderhub-registry-hook")
+    assert "annotations" not in hook["metadata"]  # hook.annotations only reach the hook Job
+    assert cleanup["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    for job in (hook, cleanup):
+        assert job["spec"]["template"]["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
+    (pod,) = by_kind(docs, "Pod")
+    assert pod["metadata"]["annotations"] == {"helm.sh/hook": "test", "helm.sh/hook-weight": "1",
+                                              "helm.sh/hook-delete-policy": "before-hook-creation", "team": "binder",
+                                              "sidecar.istio.io/inject": "false"}

@@ -73,7 +73,7 @@ def test_every_rendered_document_is_valid_kubernetes(helm_binaries, version, kub
         (["registry.type=artifact-registry"], "/registry/artifactRegistry/location"),
         (["registry.type=generic", "registry.generic.url=https://r.example.org", "registry.generic.username=u", "registry.colour=red"], "colour"),
         # Renamed in 0.1: hook.jobAnnotations is hook.annotations, hook.rbacAnnotations is shared.annotations.
-        (["registry.type=generic", "registry.generic.url=https://r.example.org", "registry.generic.username=u", "hook.rbacAnnotations.a=b"], "rbacAnnotations"),
+        (["registry.type=dockerhub", "registry.dockerhub.username=u", "hook.rbacAnnotations.a=b"], "rbacAnnotations"),
     ],
 )
 def test_helm_install_rejects_bad_values_naming_the_field(helm_binaries, version, sets, field):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,12 +23,6 @@ def build(auth_key: str, username: str, password: str) -> dict[str, Any]:
 
 def dumps(config: dict[str, Any]) -> str:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
-
-
-def new_fingerprint() -> str:
-    """A new id for a new docker config: random, so that it says when the credential changed (the
-    BinderHub Deployments are rolled on it) without being a hash anyone could test passwords against."""
-    return secrets.token_hex(8)
 
 
 def problem(config: dict[str, Any]) -> str | None:

@@ -1,5 +1,7 @@
-"""The Kubernetes writer: reads and server-side-applies the Secret and ConfigMap with the
-official client, under its own field manager. Imported only when a command talks to a cluster.
+"""The Kubernetes writer, the one module that talks to the cluster: reads the release state and
+the Secrets named in values, server-side-applies the Secret and ConfigMap with the official client
+under its own field manager (the write-ahead notes under theirs), deletes them, and rolls the
+BinderHub Deployments. Imported only when a command talks to a cluster.
 
 It makes its six REST calls (read, server-side apply and delete of a Secret or ConfigMap; read
 and strategic-merge patch of a Deployment) through the official client's generic ``ApiClient``
@@ -25,6 +27,10 @@ from binderhub_registry.errors import (
     RegistrySetupError,
     Unreachable,
 )
+from binderhub_registry.progress import Progress
+from binderhub_registry.providers.base import InputCredentials
+from binderhub_registry.settings import settings_configmap_name
+from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER, CurrentState
 
 FIELD_MANAGER = "binderhub-registry"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -38,6 +44,8 @@ PATHS = {
     "deployments": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
 }
 RESOURCES = {"Secret": "secrets", "ConfigMap": "configmaps"}
+# The keys of registry.existingSecret whose values are secret.
+SECRET_KEYS = ("password", "key.json")
 
 
 class KubeWriter:
@@ -78,11 +86,42 @@ class KubeWriter:
             "type": secret.get("type"),
         }
 
-    def read_annotations(self, kind: str, name: str) -> dict[str, str]:
+    def secret_data(self, name: str) -> dict[str, str] | None:
+        """A Secret's data (decoded), or None if absent."""
+        found = self.read_secret(name)
+        return None if found is None else dict(found["data"])
+
+    def configmap_annotations(self, name: str) -> dict[str, str]:
         """A ConfigMap's annotations ({} when it does not exist)."""
-        assert kind == "ConfigMap"
         configmap = self._call("get", "GET", "configmaps", name, missing_ok=True)
         return {} if configmap is None else dict((configmap.get("metadata") or {}).get("annotations") or {})
+
+    def release_state(self, secret_name: str) -> CurrentState:
+        """The output Secret and the write-ahead notes on its settings ConfigMap."""
+        notes = self.configmap_annotations(settings_configmap_name(secret_name))
+        return CurrentState.read(self.read_secret(secret_name), notes)
+
+    def input_credentials(self, name: str, wanted: tuple[str, ...], progress: Progress) -> InputCredentials:
+        """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""
+        secret = self.read_secret(name)
+        if secret is None:
+            raise InvalidConfiguration(
+                f"Secret {name!r} named by registry.existingSecret does not exist in namespace {self.namespace}; create it or fix the name."
+            )
+        data = secret["data"]
+        # Only these are secret: a username (e.g. `admin`) must stay readable in sentences.
+        for key in SECRET_KEYS:
+            progress.add_secret(data.get(key))
+            progress.add_secret((data.get(key) or "").strip())
+        if not any(key in data for key in wanted):
+            raise InvalidConfiguration(
+                f"Secret {name!r} named by registry.existingSecret has no `{wanted[0]}` key (it has: {', '.join(sorted(data)) or 'none'})"
+                f"; add one."
+            )
+        progress.step(f"credentials: from Secret {name!r}")
+        return InputCredentials(
+            username=data.get("username", "").strip(), password=data.get("password", "").strip(), key_json=data.get("key.json", "")
+        )
 
     # -- writes -------------------------------------------------------------------------
 
@@ -102,20 +141,28 @@ class KubeWriter:
             content_type=APPLY_PATCH,
         )
 
+    def record_intent(self, secret_name: str, notes: dict[str, str]) -> None:
+        """Write-ahead notes (or, with {}, none) on the settings ConfigMap, under a field manager
+        of their own, so that writing the settings never erases them and clearing them never
+        touches the settings."""
+        metadata = {"name": settings_configmap_name(secret_name), **({"annotations": notes} if notes else {})}
+        self.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}, field_manager=INTENT_FIELD_MANAGER)
+
     def delete(self, kind: str, name: str) -> bool:
         """Delete an object; False when it was already gone."""
         return self._call("delete", "DELETE", RESOURCES[kind], name, missing_ok=True) is not None
 
-    def roll_deployment(self, name: str, annotation: str, value: str) -> str:
-        """Set a pod-template annotation of a Deployment, which rolls its pods when the value
-        changes: "restarted", "unchanged" (already that value) or "absent"."""
+    def roll_deployment(self, name: str, fingerprint: str) -> str:
+        """Set the credential fingerprint on a Deployment's pod template, which rolls its pods
+        when it changes: "restarted", "unchanged" (already that value) or "absent"."""
+        annotation = DEPLOYMENT_FINGERPRINT
         deployment = self._call("get", "GET", "deployments", name, missing_ok=True)
         if deployment is None:
             return "absent"
         template_metadata = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
-        if (template_metadata.get("annotations") or {}).get(annotation) == value:
+        if (template_metadata.get("annotations") or {}).get(annotation) == fingerprint:
             return "unchanged"
-        patch = {"spec": {"template": {"metadata": {"annotations": {annotation: value}}}}}
+        patch = {"spec": {"template": {"metadata": {"annotations": {annotation: fingerprint}}}}}
         self._call("patch", "PATCH", "deployments", name, body=patch, content_type=STRATEGIC_MERGE_PATCH)
         return "restarted"
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from binderhub_registry.errors import (
     Unreachable,
 )
 from binderhub_registry.progress import Progress
+from binderhub_registry.retry import backoff
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "binderhub-registry"
@@ -79,7 +79,6 @@ class Hints:
     credentials: str = "the username and password"
     # Clauses (lowercase, no final period) added in parentheses to the one-sentence messages:
     rejected_extra: str = ""  # to "credentials rejected" messages
-    read_only_extra: str = ""  # to "can pull but not push" messages
     # A provider's own sentence for "no push", given the repository and the granted actions.
     cannot_push: Callable[[str, frozenset[str]], str] | None = None
 
@@ -89,7 +88,6 @@ class PushProof:
     repository: str
     auth_scheme: str
     granted_actions: list[str] | None = None
-    upload_session: bool = False
     upload_cancelled: bool = False
     methods: list[str] = field(default_factory=list)
 
@@ -103,7 +101,6 @@ class RegistryClient:
         *,
         progress: Progress,
         hints: Hints = Hints(),
-        auth_url: str = "",
         challenge: Challenge | None = None,
         timeout: float = 15.0,
         attempts: int = 4,
@@ -113,9 +110,7 @@ class RegistryClient:
         self.password = password
         self.progress = progress
         self.hints = hints
-        self.auth_url = auth_url
         self.attempts = attempts
-        self.retry_seconds = float(os.environ.get("BINDERHUB_REGISTRY_RETRY_SECONDS", "1"))
         progress.add_secret(password)
         self._http = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=True)
         self._challenge: Challenge | None = challenge
@@ -144,7 +139,7 @@ class RegistryClient:
                 if "CERTIFICATE_VERIFY_FAILED" in reason or "SSL" in reason or "TLS" in reason:
                     raise Unreachable(
                         f"TLS verification failed for {_origin(url)} ({reason}); the registry needs a certificate "
-                        f"from a trusted CA, or check {self._where(url)}."
+                        f"from a trusted CA, or check {self.hints.url}."
                     ) from None
                 last = f"cannot be reached ({reason})"
                 delay = self._delay(attempt, None)
@@ -171,7 +166,7 @@ class RegistryClient:
                 time.sleep(delay)
         raise Unreachable(
             f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts"
-            f"; check {self._where(url)} and that the cluster can reach it."
+            f"; check {self.hints.url} and that the cluster can reach it."
         )
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
@@ -181,12 +176,7 @@ class RegistryClient:
                 return seconds
             except ValueError:
                 pass
-        return min(self.retry_seconds * 2.0 ** (attempt - 1), 30.0)
-
-    def _where(self, url: str) -> str:
-        if self.auth_url and url.startswith(self.auth_url.split("?")[0]):
-            return "the token service URL"
-        return self.hints.url
+        return backoff(attempt, cap=30.0)
 
     def _basic(self) -> httpx.BasicAuth | None:
         return httpx.BasicAuth(self.username, self.password) if self.username else None
@@ -210,8 +200,6 @@ class RegistryClient:
             raise InvalidConfiguration(
                 f"{self.url} does not serve the registry API (GET /v2/ answered {response.status_code}); check {self.hints.url}."
             )
-        if self._challenge.scheme == "bearer" and self.auth_url:
-            self._challenge = Challenge("bearer", realm=self.auth_url.split("?")[0], service=self._challenge.service)
         return self._challenge
 
     def request_token(self, scopes: list[str]) -> Token:
@@ -281,7 +269,6 @@ class RegistryClient:
                 f"The registry answered {response.status_code} to an upload session for {repository}; a registry must answer 202 "
                 f"with a Location; check {self.hints.url}."
             )
-        proof.upload_session = True
         proof.methods.append("upload-session")
         cancel = self._send("DELETE", urljoin(f"{self.url}/", location), what="Cancelling the upload session", headers=headers, auth=auth)
         proof.upload_cancelled = cancel.status_code in (200, 202, 204)
@@ -317,10 +304,9 @@ class RegistryClient:
             return CredentialsRejected(self.hints.cannot_push(repository, granted or frozenset()))
         if granted:
             can = " and ".join(sorted(granted))
-            extra = f" ({self.hints.read_only_extra.rstrip('.')})" if self.hints.read_only_extra else ""
             return CredentialsRejected(
                 f"{who} can {can} but not push to {repository} (the token service granted only {can}); "
-                f"give the account write (push) access to {repository}{extra}."
+                f"give the account write (push) access to {repository}."
             )
         why = f" ({detail})" if detail else ""
         return CredentialsRejected(f"{who} cannot push to {repository}{why}; give the account write (push) access to it.")

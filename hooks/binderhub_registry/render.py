@@ -12,14 +12,12 @@ import jinja2
 import yaml
 
 from binderhub_registry import dockerconfig
-from binderhub_registry.providers.base import Credential
 from binderhub_registry.settings import (
     BINDER_DOCKER_CONFIG_DIR,
     RegistrySettings,
     settings_configmap_name,
 )
 
-ANNOTATION_PREFIX = "binderhub-registry.jupyter.org/"
 LABELS = {
     "app.kubernetes.io/managed-by": "binderhub-registry",
     "app.kubernetes.io/name": "binderhub-registry",
@@ -60,20 +58,14 @@ def binderhub_values(settings: RegistrySettings, secret_name: str) -> str:
 
 def render(
     settings: RegistrySettings,
-    credential: Credential,
+    docker_config: dict[str, Any],
     secret_name: str,
     namespace: str | None,
-    state: dict[str, str],
+    annotations: dict[str, str],
 ) -> Rendered:
-    """``state`` holds the non-secret annotations (credential id, times, previous id)."""
+    """The Secret holding ``docker_config`` with ``annotations`` (the release state), and the settings ConfigMap."""
     env = _environment()
-    config_json = dockerconfig.dumps(dockerconfig.build(settings.auth_key, credential.username, credential.password))
-    annotations = {
-        ANNOTATION_PREFIX + "registry": settings.registry_url,
-        ANNOTATION_PREFIX + "image-prefix": settings.image_prefix,
-        ANNOTATION_PREFIX + "fingerprint": state.get("fingerprint") or dockerconfig.new_fingerprint(),
-        **{ANNOTATION_PREFIX + key: value for key, value in state.items() if value},
-    }
+    config_json = dockerconfig.dumps(docker_config)
     secret_text = env.get_template("secret.yaml.j2").render(
         name=secret_name,
         namespace=namespace,

@@ -22,11 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from binderhub_registry.errors import InvalidConfiguration
+from binderhub_registry.state import CREATED_AT, ROTATION_REVISION, ROTATION_TRIGGER, parse_time
 
-ANNOTATION = "binderhub-registry.jupyter.org/"
-REVISION = ANNOTATION + "rotation-revision"
-TRIGGER = ANNOTATION + "rotation-trigger"
-CREATED_AT = ANNOTATION + "created-at"
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -47,10 +44,6 @@ class RotationPolicy:
             revision=str(rotation.get("revision") or ""),
         )
 
-    def state(self) -> dict[str, str]:
-        """Annotations that record what the current credential satisfies."""
-        return {"rotation-revision": self.revision, "rotation-trigger": self.trigger}
-
 
 def parse_duration(text: str) -> timedelta:
     match = re.fullmatch(r"(\d+)([smhd])", text.strip())
@@ -62,14 +55,14 @@ def parse_duration(text: str) -> timedelta:
 def should_rotate(policy: RotationPolicy, annotations: dict[str, str], now: datetime | None = None) -> tuple[bool, str]:
     """Whether to replace the current credential, and why, in words for the progress line."""
     now = now or datetime.now(UTC)
-    if policy.trigger and annotations.get(TRIGGER, "") != policy.trigger:
+    if policy.trigger and annotations.get(ROTATION_TRIGGER, "") != policy.trigger:
         return True, f"rotation.trigger changed to {policy.trigger!r}"
     if policy.policy == "never":
         return False, "rotation.policy is never"
     if policy.policy == "every-upgrade":
         if not policy.revision:
             return False, "no release revision given (rotation happens on helm upgrade)"
-        done = annotations.get(REVISION, "")
+        done = annotations.get(ROTATION_REVISION, "")
         if done == policy.revision:
             return False, f"already rotated for release revision {policy.revision}"
         return True, f"release revision {policy.revision} (the credential is from revision {done or 'unknown'})"
@@ -80,18 +73,6 @@ def should_rotate(policy: RotationPolicy, annotations: dict[str, str], now: date
     if age >= policy.interval:
         return True, f"the credential is {_human(age)} old, rotation.interval is {_human(policy.interval)}"
     return False, f"the credential is {_human(age)} old, younger than rotation.interval {_human(policy.interval)}"
-
-
-def parse_time(text: str) -> datetime | None:
-    """Times in annotations are RFC 3339 UTC with seconds (2026-11-26T17:41:00Z)."""
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _human(delta: timedelta) -> str:

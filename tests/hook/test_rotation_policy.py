@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from binderhub_registry.errors import InvalidConfiguration
-from binderhub_registry.rotation import CREATED_AT, REVISION, TRIGGER, RotationPolicy, parse_duration, should_rotate
+from binderhub_registry.rotation import RotationPolicy, parse_duration, should_rotate
+from binderhub_registry.state import CREATED_AT, ROTATION_REVISION, ROTATION_TRIGGER
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
@@ -18,13 +19,13 @@ def at(delta: timedelta) -> str:
 
 def test_every_upgrade_rotates_once_per_release_revision():
     policy = RotationPolicy("every-upgrade", revision="3")
-    assert should_rotate(policy, {REVISION: "2"}, NOW)[0] is True
-    assert should_rotate(policy, {REVISION: "3"}, NOW) == (False, "already rotated for release revision 3")
+    assert should_rotate(policy, {ROTATION_REVISION: "2"}, NOW)[0] is True
+    assert should_rotate(policy, {ROTATION_REVISION: "3"}, NOW) == (False, "already rotated for release revision 3")
 
 
 def test_every_upgrade_without_a_revision_never_rotates():
     """A plain CLI run (no chart) converges instead of rotating."""
-    assert should_rotate(RotationPolicy("every-upgrade"), {REVISION: "7"}, NOW)[0] is False
+    assert should_rotate(RotationPolicy("every-upgrade"), {ROTATION_REVISION: "7"}, NOW)[0] is False
 
 
 def test_interval_rotates_only_credentials_older_than_the_interval():
@@ -39,10 +40,10 @@ def test_interval_rotates_a_credential_of_unknown_age():
 
 
 def test_never_keeps_the_credential_until_the_trigger_changes():
-    assert should_rotate(RotationPolicy("never", revision="5"), {REVISION: "1"}, NOW)[0] is False
+    assert should_rotate(RotationPolicy("never", revision="5"), {ROTATION_REVISION: "1"}, NOW)[0] is False
     forced = RotationPolicy("never", trigger="2026-11-26")
     assert should_rotate(forced, {}, NOW)[0] is True
-    assert should_rotate(forced, {TRIGGER: "2026-11-26"}, NOW)[0] is False
+    assert should_rotate(forced, {ROTATION_TRIGGER: "2026-11-26"}, NOW)[0] is False
 
 
 @pytest.mark.parametrize(("text", "expected"), [("720h", timedelta(hours=720)), ("30d", timedelta(days=30)), ("90m", timedelta(minutes=90))])

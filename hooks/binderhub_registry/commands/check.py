@@ -53,11 +53,11 @@ def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, 
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    values, provider = load(args, progress)
+    values, provider_type = load(args, progress)
     config, where = _read_docker_config(args, secret_name(values))
+    provider = provider_type(values, progress)
     # What values leave open may come from the credentials, as provision took it (e.g. a project).
-    provider.adopt_docker_config(config)
-    settings = provider.settings()
+    settings = provider.settings(provider.discovered_in(config))
     key = dockerconfig.binderhub_auth_key(config, settings.registry_url, settings.auth_config_url)
     credentials = dockerconfig.credentials_for(config, settings.registry_url, settings.auth_config_url)
     if key is None or credentials is None:

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import argparse
 
+from binderhub_registry import dockerconfig, state
 from binderhub_registry.commands.common import load, secret_name
 from binderhub_registry.progress import Progress
-from binderhub_registry.providers.base import Credential
 from binderhub_registry.render import render, to_yaml
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    values, provider = load(args, progress)
+    values, provider_type = load(args, progress)
+    provider = provider_type(values, progress)
     settings = provider.settings()
     name = secret_name(values)
-    section = values["registry"].get({"generic": "generic", "dockerhub": "dockerhub"}.get(settings.type, ""), {})
-    username, password = section.get("username", ""), section.get("password", "")
-    credential = Credential(username=username, password=password) if username and password else None
-    rendered = render(settings, credential or Credential("", ""), name, args.namespace, {})
+    credential = provider.values_credential()
+    username, password = (credential.username, credential.password) if credential else ("", "")
+    docker_config = dockerconfig.build(settings.auth_key, username, password)
+    annotations = state.secret_annotations(settings, state.new_fingerprint())
+    rendered = render(settings, docker_config, name, args.namespace, annotations)
     print(to_yaml(rendered.documents() if credential else [rendered.configmap]), end="")
-    if not settings.token_url and settings.type == "generic":
+    if not settings.token_url:
         progress.step("token_url is discovered from the registry by provision; render is offline and leaves it out")
     return 0

@@ -1,8 +1,11 @@
 """The one small interface every registry provider implements.
 
-A provider turns values into ``RegistrySettings`` (offline), obtains push credentials (creating
-them, or validating given ones) and proves they can push. Everything Kubernetes-related stays out
-of providers: they receive the current state of the output Secret and return a ``Credential``.
+A provider is built with everything it needs (values, progress, and, where a run has a cluster,
+a reader of Secrets named in values and a recorder of write-ahead notes). It turns values into
+``RegistrySettings`` offline, and ``obtain`` returns what it obtained: the credential, proven to
+push, with the settings it implies (a token URL discovered from the registry, a namespace from the
+username, a project from the key), so no call order matters. Everything Kubernetes-related stays
+out of providers: they receive the current state of the output Secret.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.rotation import RotationPolicy
 from binderhub_registry.settings import RegistrySettings
+from binderhub_registry.state import GIVEN, CurrentState
 from binderhub_registry.values import Values
 
 
@@ -28,21 +33,31 @@ class Credential:
     # The credential this one replaces; it stays valid until the next rotation.
     previous_credential_id: str = ""
     # "created" when this tool minted it (and so may revoke it), "given" otherwise.
-    origin: str = "given"
+    origin: str = GIVEN
 
 
-@dataclass
-class CurrentState:
-    """What the output Secret holds now (empty when it does not exist yet), and the write-ahead
-    notes on the settings ConfigMap (e.g. that a key creation was started)."""
+@dataclass(frozen=True)
+class Discovered:
+    """What values may leave open and a run learns from the credentials or the registry."""
 
-    exists: bool = False
-    annotations: dict[str, str] = field(default_factory=dict)
-    docker_config: dict[str, Any] | None = None
-    intents: dict[str, str] = field(default_factory=dict)
+    username: str = ""  # the account the credentials belong to
+    project: str = ""  # a Google project, from the key or the hook's identity
+    token_url: str = ""  # the token service the registry named in its challenge
 
-    def annotation(self, key: str) -> str:
-        return self.annotations.get("binderhub-registry.jupyter.org/" + key, "")
+
+NOTHING_DISCOVERED = Discovered()
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Obtained:
+    credential: Credential
+    settings: RegistrySettings
+    # To run once the Secret holds ``credential`` (clear notes, revoke what it replaced).
+    after_switch: Callable[[], None] = field(default=_nothing)
 
 
 @dataclass(frozen=True)
@@ -58,47 +73,91 @@ SecretReader = Callable[[str], dict[str, str] | None]
 IntentRecorder = Callable[[dict[str, str]], None]
 
 
-class Provider(ABC):
-    type: str
-    # Keys registry.existingSecret must have for this provider.
-    secret_keys: tuple[str, ...] = ("password",)
+def _no_notes(notes: dict[str, str]) -> None:
+    return None
 
-    def __init__(self, values: Values, progress: Progress) -> None:
+
+class Provider(ABC):
+    type: ClassVar[str]
+    # Keys registry.existingSecret must have for this provider.
+    secret_keys: ClassVar[tuple[str, ...]] = ("password",)
+
+    def __init__(
+        self,
+        values: Values,
+        progress: Progress,
+        *,
+        read_secret: SecretReader | None = None,
+        record_intent: IntentRecorder | None = None,
+        rotation: RotationPolicy | None = None,
+    ) -> None:
         self.values = values
         self.registry_values: dict[str, Any] = values["registry"]
         self.progress = progress
         # Reads a Secret's data in the release namespace (None when there is no cluster access).
-        self.read_secret: SecretReader | None = None
+        self.read_secret = read_secret
         # Records (or, with {}, clears) write-ahead notes that survive a crash of the hook.
-        self.record_intent: IntentRecorder = lambda notes: None
-        self.rotation = RotationPolicy()
+        self.record_intent: IntentRecorder = record_intent or _no_notes
+        self.rotation = rotation or RotationPolicy()
 
-    def mints_credentials(self) -> bool:
+    @classmethod
+    def mints_credentials(cls, values: Values) -> bool:
         """Whether ``obtain`` creates credentials, whose state must then live in the cluster."""
         return False
 
-    def needs_cluster(self) -> bool:
+    @classmethod
+    def needs_cluster(cls, values: Values) -> bool:
         """Whether obtaining credentials reads Secrets named in values (even with --output)."""
-        return bool(self.registry_values.get("existingSecret"))
-
-    def adopt_docker_config(self, config: dict[str, Any]) -> None:  # noqa: B027  (optional hook)
-        """Before ``settings()`` in `check`: take what values leave open from the docker config
-        being checked, as ``obtain`` takes it from the credentials (default: nothing)."""
+        return bool(values["registry"].get("existingSecret"))
 
     @abstractmethod
-    def settings(self) -> RegistrySettings:
-        """What BinderHub needs, from values alone."""
+    def settings(self, discovered: Discovered = NOTHING_DISCOVERED) -> RegistrySettings:
+        """What BinderHub needs, from values and what a run ``discovered``."""
+
+    def discovered_in(self, docker_config: dict[str, Any]) -> Discovered:
+        """For `check`: what values leave open, from the docker config being checked, as
+        ``obtain`` takes it from the credentials (default: nothing)."""
+        return Discovered()
+
+    def values_credential(self) -> Credential | None:
+        """The credential values carry in the clear, for offline `render` (default: none)."""
+        return None
 
     @abstractmethod
-    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Credential:
+    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Obtained:
         """Create or validate push credentials and prove that they can push."""
 
     @abstractmethod
     def prove(self, username: str, password: str) -> dict[str, Any]:
         """Prove that ``username``/``password`` can push; return a summary for the result line."""
 
-    def after_switch(self, credential: Credential, current: CurrentState) -> None:  # noqa: B027  (optional hook)
-        """Called once the Secret holds ``credential`` (default: nothing)."""
-
     def cleanup(self, current: CurrentState) -> None:  # noqa: B027  (optional hook)
         """Revoke what this tool created for the credential in ``current`` (default: nothing)."""
+
+
+class PasswordProvider(Provider):
+    """A registry account with a username and a password (or access token) in values."""
+
+    section: ClassVar[str]
+    # How to fill registry.<section>.password, for the sentence when it is empty.
+    password_hint: ClassVar[str] = "set it"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config: dict[str, Any] = self.registry_values[self.section]
+
+    def values_credential(self) -> Credential | None:
+        username, password = self.config.get("username", ""), self.config.get("password", "")
+        return Credential(username=username, password=password) if username and password else None
+
+    def username_password(self, given: InputCredentials | None) -> tuple[str, str]:
+        """The account's username and password: from registry.existingSecret, else from values."""
+        username = (given.username if given and given.username else "") or self.config.get("username", "")
+        password = (given.password if given else "") or self.config.get("password", "")
+        self.progress.add_secret(password)
+        if not password:
+            raise InvalidConfiguration(
+                f"registry.{self.section}.password is empty; {self.password_hint}, or name a Secret with a "
+                f"`password` key in registry.existingSecret."
+            )
+        return username, password

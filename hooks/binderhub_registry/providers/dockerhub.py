@@ -12,18 +12,22 @@ one that does not exist yet).
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 from binderhub_registry.dockerconfig import DOCKER_HUB_AUTH_KEY
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.oci import Challenge, Hints, PushProof, RegistryClient
 from binderhub_registry.providers.base import (
+    NOTHING_DISCOVERED,
     Credential,
-    CurrentState,
+    Discovered,
     InputCredentials,
-    Provider,
+    Obtained,
+    PasswordProvider,
 )
 from binderhub_registry.settings import RegistrySettings, probe_name
+from binderhub_registry.state import CurrentState
 
 DOCKER_HUB_SERVICE = "registry.docker.io"
 # BinderHub (builder._get_image_basename_and_tag) keeps "<ns>/<name>" whole only when ns matches
@@ -32,24 +36,21 @@ DOCKER_HUB_SERVICE = "registry.docker.io"
 BINDERHUB_WHOLE_NAMESPACE = re.compile(r"[a-z0-9]{4,40}")
 
 
-class DockerHubProvider(Provider):
+class DockerHubProvider(PasswordProvider):
     type = "dockerhub"
+    section = "dockerhub"
+    password_hint = "set it to a Read & Write access token"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.config: dict[str, Any] = self.registry_values["dockerhub"]
-        self.username = ""
+    def namespace(self, username: str) -> str:
+        return str(self.config.get("namespace") or username or self.config.get("username", "")).lower()
 
-    @property
-    def namespace(self) -> str:
-        return str(self.config.get("namespace") or self.username or self.config.get("username", "")).lower()
-
-    def settings(self) -> RegistrySettings:
+    def settings(self, discovered: Discovered = NOTHING_DISCOVERED) -> RegistrySettings:
         prefix = self.registry_values["prefix"]
         if "/" in prefix:
             raise InvalidConfiguration(
                 f"registry.prefix {prefix!r} contains '/', but Docker Hub repositories are <namespace>/<name>; use a prefix like binder-."
             )
+        namespace = self.namespace(discovered.username)
         registry_url = str(self.config.get("registryUrl") or "https://registry-1.docker.io").rstrip("/")
         auth_url = str(self.config.get("authUrl") or "https://auth.docker.io/token")
         return RegistrySettings(
@@ -57,52 +58,28 @@ class DockerHubProvider(Provider):
             registry_url=registry_url,
             auth_key=DOCKER_HUB_AUTH_KEY,
             image_prefix=(
-                f"{self.namespace}/{prefix}"
-                if BINDERHUB_WHOLE_NAMESPACE.fullmatch(self.namespace)
-                else f"docker.io/{self.namespace}/{prefix}"
+                f"{namespace}/{prefix}" if BINDERHUB_WHOLE_NAMESPACE.fullmatch(namespace) else f"docker.io/{namespace}/{prefix}"
             ),
             token_url=f"{auth_url}?service={DOCKER_HUB_SERVICE}",
-            probe_repository=f"{self.namespace}/{probe_name(prefix)}",
+            probe_repository=f"{namespace}/{probe_name(prefix)}",
             auth_config_url=DOCKER_HUB_AUTH_KEY,
             not_found_401=True,
         )
 
-    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Credential:
-        self.username = (given.username if given and given.username else "") or self.config.get("username", "")
-        password = (given.password if given else "") or self.config.get("password", "")
-        self.progress.add_secret(password)
-        if not password:
-            raise InvalidConfiguration(
-                "registry.dockerhub.password is empty; set it to a Read & Write access token, or name a Secret with a "
-                "`password` key in registry.existingSecret."
-            )
-        self.prove(self.username, password)
-        return Credential(username=self.username, password=password, credential_id=f"{self.username}@docker.io")
-
-    def _cannot_push(self, repository: str, granted: frozenset[str]) -> str:
-        namespace = repository.split("/")[0]
-        if namespace != self.username.lower():
-            return (
-                f"Docker Hub user {self.username!r} has no write access to organisation {namespace!r} "
-                f"(granted: {', '.join(sorted(granted)) or 'nothing'}); add the user to a team with Read & Write permission on it, "
-                f"or use an organisation access token, or change registry.dockerhub.namespace."
-            )
-        if "pull" in granted:
-            return (
-                f"The Docker Hub token of {self.username!r} can pull but not push {repository}: it is a read-only access token; "
-                f"create a Read & Write access token and set it as registry.dockerhub.password."
-            )
-        return f"Docker Hub grants {self.username!r} no access to {repository}; check registry.dockerhub.namespace."
+    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Obtained:
+        username, password = self.username_password(given)
+        self.prove(username, password)
+        credential = Credential(username=username, password=password, credential_id=f"{username}@docker.io")
+        return Obtained(credential, self.settings(Discovered(username=username)))
 
     def prove(self, username: str, password: str) -> dict[str, Any]:
-        self.username = username
-        settings = self.settings()
+        settings = self.settings(Discovered(username=username))
         auth_url = settings.token_url.split("?")[0]
         hints = Hints(
             url="registry.dockerhub.authUrl",
             credentials="registry.dockerhub.username and registry.dockerhub.password",
             rejected_extra="accounts with two-factor authentication or SSO must use a personal access token as the password",
-            cannot_push=self._cannot_push,
+            cannot_push=partial(_cannot_push, username),
         )
         self.progress.step(f"Checking Docker Hub push access to {settings.probe_repository} as {username!r}")
         challenge = Challenge("bearer", realm=auth_url, service=DOCKER_HUB_SERVICE)
@@ -115,3 +92,19 @@ class DockerHubProvider(Provider):
             )
         self.progress.step(f"push access proven on {proof.repository} (token grants {','.join(proof.granted_actions)})")
         return {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}
+
+
+def _cannot_push(username: str, repository: str, granted: frozenset[str]) -> str:
+    namespace = repository.split("/")[0]
+    if namespace != username.lower():
+        return (
+            f"Docker Hub user {username!r} has no write access to organisation {namespace!r} "
+            f"(granted: {', '.join(sorted(granted)) or 'nothing'}); add the user to a team with Read & Write permission on it, "
+            f"or use an organisation access token, or change registry.dockerhub.namespace."
+        )
+    if "pull" in granted:
+        return (
+            f"The Docker Hub token of {username!r} can pull but not push {repository}: it is a read-only access token; "
+            f"create a Read & Write access token and set it as registry.dockerhub.password."
+        )
+    return f"Docker Hub grants {username!r} no access to {repository}; check registry.dockerhub.namespace."

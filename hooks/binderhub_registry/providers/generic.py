@@ -5,30 +5,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.oci import Hints, RegistryClient
 from binderhub_registry.providers.base import (
+    NOTHING_DISCOVERED,
     Credential,
-    CurrentState,
+    Discovered,
     InputCredentials,
-    Provider,
+    Obtained,
+    PasswordProvider,
 )
 from binderhub_registry.settings import RegistrySettings, probe_name
+from binderhub_registry.state import CurrentState
+
+HINTS = Hints(url="registry.generic.url", credentials="registry.generic.username and registry.generic.password")
 
 
-class GenericProvider(Provider):
+class GenericProvider(PasswordProvider):
     type = "generic"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.config: dict[str, Any] = self.registry_values["generic"]
-        self.discovered_token_url = ""
+    section = "generic"
 
     @property
     def url(self) -> str:
         return str(self.config["url"]).rstrip("/")
 
-    def settings(self) -> RegistrySettings:
+    def settings(self, discovered: Discovered = NOTHING_DISCOVERED) -> RegistrySettings:
         host = self.url.split("://", 1)[1]
         path = "/".join(p for p in (host, self.config.get("repository", "")) if p)
         repository_path = str(self.config.get("repository", ""))
@@ -38,34 +38,30 @@ class GenericProvider(Provider):
             registry_url=self.url,
             auth_key=self.url,
             image_prefix=f"{path}/{self.registry_values['prefix']}",
-            token_url=self.config.get("tokenUrl") or self.discovered_token_url,
+            token_url=self.config.get("tokenUrl") or discovered.token_url,
             probe_repository=probe,
         )
 
-    def hints(self) -> Hints:
-        return Hints(url="registry.generic.url", credentials="registry.generic.username and registry.generic.password")
-
-    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Credential:
-        username = (given.username if given and given.username else "") or self.config.get("username", "")
-        password = (given.password if given else "") or self.config.get("password", "")
-        self.progress.add_secret(password)
-        if not password:
-            raise InvalidConfiguration(
-                "registry.generic.password is empty; set it, or name a Secret with a `password` key in registry.existingSecret."
-            )
-        self.prove(username, password)
-        return Credential(username=username, password=password, credential_id=f"{username}@{self.settings().host}")
+    def obtain(self, current: CurrentState, given: InputCredentials | None) -> Obtained:
+        username, password = self.username_password(given)
+        _summary, token_url = self._prove(username, password)
+        settings = self.settings(Discovered(token_url=token_url))
+        return Obtained(Credential(username=username, password=password, credential_id=f"{username}@{settings.host}"), settings)
 
     def prove(self, username: str, password: str) -> dict[str, Any]:
+        return self._prove(username, password)[0]
+
+    def _prove(self, username: str, password: str) -> tuple[dict[str, Any], str]:
+        """The summary for the result line, and the token URL the registry named."""
         settings = self.settings()
         self.progress.step(f"Checking {self.url} for push access to {settings.probe_repository} as {username!r}")
-        with RegistryClient(self.url, username, password, progress=self.progress, hints=self.hints()) as client:
+        with RegistryClient(self.url, username, password, progress=self.progress, hints=HINTS) as client:
             challenge = client.challenge()
             self.progress.step(
                 f"registry authentication: {challenge.scheme}" + (f" (token service {challenge.realm})" if challenge.realm else "")
             )
             proof = client.prove_push(settings.probe_repository)
-        self.discovered_token_url = challenge.token_url
         granted = f", token grants {','.join(proof.granted_actions)}" if proof.granted_actions is not None else ""
         self.progress.step(f"push access proven on {proof.repository} ({' + '.join(proof.methods)}{granted})")
-        return {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}
+        summary = {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}
+        return summary, challenge.token_url

@@ -19,6 +19,7 @@ from binderhub_registry.errors import (
     Unreachable,
 )
 from binderhub_registry.progress import Progress
+from binderhub_registry.retry import backoff
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -103,7 +104,6 @@ class GoogleCalls:
         project: str,
         identity: str,
         attempts: int = 5,
-        retry_seconds: float = 1.0,
         project_value: str = "the project value",
     ) -> None:
         self.progress = progress
@@ -111,7 +111,6 @@ class GoogleCalls:
         self.project_value = project_value
         self.identity = identity
         self.attempts = attempts
-        self.retry_seconds = retry_seconds
 
     def __call__(self, what: str, permission: str, call: Callable[[], Any], *, expect: tuple[str, ...] = ()) -> Any:
         """Run ``call``; with ``expect`` containing NOT_FOUND or CONFLICT (already exists, etag
@@ -127,7 +126,7 @@ class GoogleCalls:
                     raise Unreachable(
                         f"Google kept answering {_code(exc)} to {what} after {self.attempts} attempts; try again later."
                     ) from None
-                delay = min(self.retry_seconds * 2 ** (attempt - 1), 30.0)
+                delay = backoff(attempt, cap=30.0)
                 self.progress.warn(
                     f"{what}: Google answered {_code(exc)}; retrying in {delay:g}s (attempt {attempt + 1} of {self.attempts})"
                 )

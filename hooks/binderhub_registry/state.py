@@ -1,0 +1,128 @@
+"""The release state: everything the hook keeps in the cluster between runs, named here once.
+
+All state lives in the cluster, so any run converges from any state:
+
+* the output Secret's annotations: registry, image prefix, credential id (a Google key id), its
+  origin (``created`` by the tool, or ``given``), creation time, previous credential id, the
+  release revision and trigger the credential satisfies, and a fingerprint;
+* write-ahead notes ("intents") on the settings ConfigMap, under a field manager of their own, so
+  a run killed between creating a key and writing the Secret is cleaned up by the next run;
+* the BinderHub Deployments' pod-template annotation ``credential-fingerprint``: a Deployment is
+  rolled exactly when it differs from the Secret's fingerprint.
+
+The fingerprint is a random id renewed whenever the docker config changes: deliberately not a
+hash, which anyone who can read annotations could test passwords against.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from binderhub_registry.providers.base import Credential
+    from binderhub_registry.rotation import RotationPolicy
+    from binderhub_registry.settings import RegistrySettings
+
+PREFIX = "binderhub-registry.jupyter.org/"
+
+# The output Secret's annotations.
+REGISTRY = PREFIX + "registry"
+IMAGE_PREFIX = PREFIX + "image-prefix"
+FINGERPRINT = PREFIX + "fingerprint"
+CREDENTIAL_ID = PREFIX + "credential-id"
+CREATED_AT = PREFIX + "created-at"
+PREVIOUS_CREDENTIAL_ID = PREFIX + "previous-credential-id"
+CREDENTIAL_ORIGIN = PREFIX + "credential-origin"
+ROTATION_REVISION = PREFIX + "rotation-revision"
+ROTATION_TRIGGER = PREFIX + "rotation-trigger"
+
+# The pod-template annotation of the BinderHub Deployments: the fingerprint they run with.
+DEPLOYMENT_FINGERPRINT = PREFIX + "credential-fingerprint"
+
+# Write-ahead notes on the settings ConfigMap, applied under their own field manager so that
+# writing the settings never erases them and clearing them never touches the settings.
+INTENT_PREFIX = PREFIX + "intent-"
+INTENT_STARTED = INTENT_PREFIX + "key-creation-started"
+INTENT_ACCOUNT = INTENT_PREFIX + "key-account"
+INTENT_KEY = INTENT_PREFIX + "key-id"
+INTENT_FIELD_MANAGER = "binderhub-registry-intent"
+
+# Values of CREDENTIAL_ORIGIN.
+CREATED = "created"
+GIVEN = "given"
+
+
+@dataclass(frozen=True)
+class CurrentState:
+    """What the output Secret holds now (empty when it does not exist yet), and the write-ahead
+    notes on the settings ConfigMap (e.g. that a key creation was started)."""
+
+    exists: bool = False
+    annotations: dict[str, str] = field(default_factory=dict)
+    docker_config: dict[str, Any] | None = None
+    intents: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, secret: dict[str, Any] | None, configmap_annotations: dict[str, str]) -> CurrentState:
+        """From the Secret (data decoded, or None when absent) and the settings ConfigMap's annotations."""
+        intents = {key: value for key, value in configmap_annotations.items() if key.startswith(INTENT_PREFIX)}
+        if secret is None:
+            return cls(intents=intents)
+        try:
+            docker_config = json.loads(secret["data"].get("config.json") or secret["data"].get(".dockerconfigjson") or "null")
+        except ValueError:
+            docker_config = None
+        return cls(exists=True, annotations=secret["annotations"], docker_config=docker_config, intents=intents)
+
+    def annotation(self, key: str) -> str:
+        return self.annotations.get(key, "")
+
+
+def fingerprint(current: CurrentState, docker_config: dict[str, Any]) -> str:
+    """The fingerprint of ``docker_config``: the current one while the docker config stays the
+    same, a new random id when it changes."""
+    if current.docker_config == docker_config and current.annotation(FINGERPRINT):
+        return current.annotation(FINGERPRINT)
+    return new_fingerprint()
+
+
+def new_fingerprint() -> str:
+    """A new id for a new docker config: random, so that it says when the credential changed (the
+    BinderHub Deployments are rolled on it) without being a hash anyone could test passwords against."""
+    return secrets.token_hex(8)
+
+
+def secret_annotations(
+    settings: RegistrySettings,
+    fingerprint: str,
+    credential: Credential | None = None,
+    rotation: RotationPolicy | None = None,
+) -> dict[str, str]:
+    """The Secret's annotations; without ``credential`` (offline `render`) only the registry's."""
+    annotations = {REGISTRY: settings.registry_url, IMAGE_PREFIX: settings.image_prefix, FINGERPRINT: fingerprint}
+    if credential is not None:
+        annotations |= {
+            CREDENTIAL_ID: credential.credential_id,
+            CREATED_AT: credential.created_at or now_text(),
+            PREVIOUS_CREDENTIAL_ID: credential.previous_credential_id,
+            CREDENTIAL_ORIGIN: credential.origin,
+        }
+    if rotation is not None:
+        annotations |= {ROTATION_REVISION: rotation.revision, ROTATION_TRIGGER: rotation.trigger}
+    return {key: value for key, value in annotations.items() if value}
+
+
+def parse_time(text: str) -> datetime | None:
+    """Times in annotations are RFC 3339 UTC with seconds (2026-11-26T17:41:00Z)."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,14 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from binderhub_registry.oci import Hints, RegistryClient
-from binderhub_registry.providers.base import (
-    NOTHING_DISCOVERED,
-    Credential,
-    Discovered,
-    InputCredentials,
-    Obtained,
-    PasswordProvider,
-)
+from binderhub_registry.providers.base import NOTHING_DISCOVERED, Credential, Discovered, InputCredentials, Obtained, PasswordProvider
 from binderhub_registry.settings import RegistrySettings, probe_name
 from binderhub_registry.state import CurrentState
 

@@ -23,12 +23,12 @@ from binderhub_registry.retry import backoff
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 
-# What each call needs, for "grant the hook's identity ROLE" sentences.
-ROLE_FOR = {
-    "iam.serviceAccounts": "roles/iam.serviceAccountAdmin",
-    "iam.serviceAccountKeys": "roles/iam.serviceAccountKeyAdmin",
-    "artifactregistry": "roles/artifactregistry.admin",
-}
+# What each call needs (by permission prefix), for "grant the hook's identity ROLE" sentences.
+ROLE_FOR = (
+    ("iam.serviceAccounts", "roles/iam.serviceAccountAdmin"),
+    ("iam.serviceAccountKeys", "roles/iam.serviceAccountKeyAdmin"),
+    ("artifactregistry", "roles/artifactregistry.admin"),
+)
 API_FOR = {"iam": "iam.googleapis.com", "artifactregistry": "artifactregistry.googleapis.com"}
 
 
@@ -172,7 +172,7 @@ def translate(
             f"The {api} API is not enabled in project {project}; enable it with `gcloud services enable {api} --project {project}`."
         )
     if isinstance(exc, (*denied, gexc.Unauthenticated, gexc.Unauthorized)):
-        role = next((r for prefix, r in ROLE_FOR.items() if permission.startswith(prefix)), "a role with " + permission)
+        role = next((r for prefix, r in ROLE_FOR if permission.startswith(prefix)), "a role with " + permission)
         full = str(getattr(exc, "message", "") or exc)
         if "may not exist" in full or "does not exist" in full:
             return CredentialsRejected(

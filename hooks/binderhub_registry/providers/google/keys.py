@@ -8,6 +8,7 @@ never touched."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -36,15 +37,15 @@ CLOCK_SKEW = timedelta(seconds=60)
 CREATION_WINDOW = timedelta(minutes=5)
 
 
+@dataclass(frozen=True)
 class AccountKeys:
     """The user-managed keys of one service account, through the admin's clients."""
 
-    def __init__(self, calls: GoogleCalls, iam: Any, account: str, progress: Progress, record_intent: IntentRecorder) -> None:
-        self.calls = calls
-        self.iam = iam
-        self.account = account
-        self.progress = progress
-        self.record_intent = record_intent
+    calls: GoogleCalls
+    iam: Any
+    account: str
+    progress: Progress
+    record_intent: IntentRecorder
 
     def listed(self, missing_ok: bool = False) -> list[Any] | None:
         """The account's user-managed keys; None when it is not found and ``missing_ok``."""

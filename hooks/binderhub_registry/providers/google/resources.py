@@ -4,6 +4,7 @@ account, and its writer role on the repository (not project-wide Storage Admin).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -14,13 +15,15 @@ from binderhub_registry.providers.google.propagation import Propagation
 from binderhub_registry.providers.google.target import Target
 
 
+@dataclass(frozen=True)
 class Resources:
-    def __init__(self, calls: GoogleCalls, registry: Any, iam: Any, progress: Progress, propagation_timeout: float) -> None:
-        self.calls = calls
-        self.registry = registry
-        self.iam = iam
-        self.progress = progress
-        self.propagation_timeout = propagation_timeout
+    """Through the admin's clients."""
+
+    calls: GoogleCalls
+    registry: Any
+    iam: Any
+    progress: Progress
+    propagation_timeout: float
 
     def ensure(self, target: Target) -> bool:
         """Ensure all three; whether the account was created just now (IAM then takes a while to know it)."""
@@ -29,17 +32,23 @@ class Resources:
         self.ensure_role(target)
         return new_account
 
-    def _ensure(self, noun: str, get: tuple[str, Callable[[], Any]], create: tuple[str, Callable[[], Any]]) -> Any:
-        """Read an object and create it when absent; None when it existed (or another run created
-        it meanwhile), else what the create call returned."""
-        if self.calls("read " + noun, get[0], get[1], expect=(NOT_FOUND,)) != NOT_FOUND:
+    def _ensure(
+        self, noun: str, permissions: str, get: Callable[[], Any], create: Callable[[], Any], created: Callable[[Any], None] | None = None
+    ) -> bool:
+        """Read an object and create it when absent (``permissions``: the prefix of the .get and
+        .create permissions; ``created`` waits on what the create call returned); whether it was
+        created by this call (not when it existed, or another run created it meanwhile)."""
+        if self.calls("read " + noun, permissions + ".get", get, expect=(NOT_FOUND,)) != NOT_FOUND:
             self.progress.step(f"{noun}: exists")
-            return None
-        created = self.calls("create " + noun, create[0], create[1], expect=(CONFLICT,))
-        if created == CONFLICT:
+            return False
+        answer = self.calls("create " + noun, permissions + ".create", create, expect=(CONFLICT,))
+        if answer == CONFLICT:
             self.progress.step(f"{noun}: exists")
-            return None
-        return created
+            return False
+        if created is not None:
+            created(answer)
+        self.progress.step(f"{noun}: created")
+        return True
 
     def ensure_repository(self, target: Target) -> None:
         from google.cloud import artifactregistry_v1  # noqa: PLC0415
@@ -48,39 +57,30 @@ class Resources:
             format_=artifactregistry_v1.Repository.Format.DOCKER, description="Images built by BinderHub (binderhub-registry)"
         )
         parent = f"projects/{target.project}/locations/{target.location}"
-        noun = "Artifact Registry repository " + target.repository_name
-        operation = self._ensure(
-            noun,
-            get=("artifactregistry.repositories.get", lambda: self.registry.get_repository(request={"name": target.repository_name})),
-            create=(
-                "artifactregistry.repositories.create",
-                lambda: self.registry.create_repository(
-                    request={"parent": parent, "repository_id": target.repository_id, "repository": repository}
-                ),
-            ),
-        )
-        if operation is not None:
+        request = {"parent": parent, "repository_id": target.repository_id, "repository": repository}
+
+        def wait(operation: Any) -> None:
             what = "wait for the repository to be created"
             self.calls(what, "artifactregistry.repositories.create", lambda: operation.result(timeout=120))
-            self.progress.step(f"{noun}: created")
+
+        self._ensure(
+            "Artifact Registry repository " + target.repository_name,
+            "artifactregistry.repositories",
+            get=partial(self.registry.get_repository, request={"name": target.repository_name}),
+            create=partial(self.registry.create_repository, request=request),
+            created=wait,
+        )
 
     def ensure_service_account(self, target: Target) -> bool:
         """Whether the account was created just now."""
         account = {"display_name": "BinderHub image builder", "description": "Pushes BinderHub's images; managed by binderhub-registry"}
-        noun = "service account " + target.account_email
-        created = self._ensure(
-            noun,
-            get=("iam.serviceAccounts.get", lambda: self.iam.get_service_account(request={"name": target.account_name})),
-            create=(
-                "iam.serviceAccounts.create",
-                lambda: self.iam.create_service_account(
-                    request={"name": f"projects/{target.project}", "account_id": target.account_id, "service_account": account}
-                ),
-            ),
+        request = {"name": f"projects/{target.project}", "account_id": target.account_id, "service_account": account}
+        return self._ensure(
+            "service account " + target.account_email,
+            "iam.serviceAccounts",
+            get=partial(self.iam.get_service_account, request={"name": target.account_name}),
+            create=partial(self.iam.create_service_account, request=request),
         )
-        if created is not None:
-            self.progress.step(f"{noun}: created")
-        return created is not None
 
     def ensure_role(self, target: Target) -> None:
         member = f"serviceAccount:{target.account_email}"

@@ -1,5 +1,5 @@
 """Small helpers the tests share: run the real CLI as a process, write values files, push a real
-image to a registry, and decode what provision printed."""
+image to a registry, decode what provision wrote, and the objects of a BinderHub installation."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
 
 
 @dataclass
@@ -54,13 +56,55 @@ def write_values(path: Path, values: dict[str, Any]) -> Path:
     return path
 
 
+def provision_offline(tmp_path: Path, values: dict[str, Any], *extra: str) -> CliResult:
+    """provision with --output -: the Secret and ConfigMap printed, no cluster."""
+    return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", *extra)
+
+
+def binderhub_for(result: CliResult) -> BinderHubRegistryClient:
+    """A binder pod deployed with our settings and our Secret mounted as they say."""
+    secret, configmap = result.document("Secret"), result.document("ConfigMap")
+    return BinderHubRegistryClient.from_helm_values(
+        binderhub_values(configmap), secrets={secret["metadata"]["name"]: secret_files(secret)}
+    )
+
+
+def binder_deployment(namespace: str) -> dict[str, Any]:
+    """BinderHub's own Deployment, as its chart creates it."""
+    labels = {"app": "binder"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "binder", "namespace": namespace},
+            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels},
+                     "spec": {"containers": [{"name": "binder", "image": "quay.io/jupyterhub/k8s-binderhub:1.0.0"}]}}}}
+
+
 def generic_values(url: str, username: str, password: str, repository: str = "binder", **extra: Any) -> dict[str, Any]:
     return {"registry": {"type": "generic", "generic": {"url": url, "repository": repository,
                                                          "username": username, "password": password, **extra}}}
 
 
 def secret_docker_config(secret: dict[str, Any]) -> dict[str, Any]:
+    """The docker config.json in a Secret as the API returns it (data base64-encoded)."""
     return json.loads(base64.b64decode(secret["data"]["config.json"]))
+
+
+def write_secret_docker_config(result: CliResult, path: Path) -> Path:
+    """The config.json of the Secret provision printed, as a file (what BinderHub mounts)."""
+    path.write_text(json.dumps(secret_docker_config(result.document("Secret"))))
+    return path
+
+
+def secret_auth(secret: dict[str, Any]) -> tuple[str, str, str]:
+    """The auths key, username and password of the one entry in a Secret's config.json."""
+    (key, entry), = secret_docker_config(secret)["auths"].items()
+    username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+    return key, username, password
+
+
+def secret_key_file(secret: dict[str, Any]) -> dict[str, Any]:
+    """The Google service account key file in a Secret's config.json."""
+    _, username, password = secret_auth(secret)
+    assert username == "_json_key"
+    return json.loads(password)
 
 
 def binderhub_values(configmap: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,6 @@ API and Google, then run again like the Job's retry or the next upgrade would.""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import signal
 import subprocess
@@ -15,8 +13,10 @@ from datetime import timedelta
 
 import pytest
 
+from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT, PREVIOUS_CREDENTIAL_ID, ROTATION_REVISION
+
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
-from tests.helpers import run_cli, write_values
+from tests.helpers import binder_deployment, run_cli, secret_key_file, write_values
 
 NS = "binder"
 
@@ -26,9 +26,7 @@ def hook(kube_api, google_cloud, google_adc, google_registry, tmp_path):
     """Runs provision (or check) in the cluster namespace with the admin's kubeconfig."""
     kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, NS)
     registry = google_registry(AR_HOST)
-    kube_api.put({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "binder", "namespace": NS},
-                  "spec": {"selector": {"matchLabels": {"app": "binder"}}, "template": {"metadata": {"labels": {"app": "binder"}},
-                           "spec": {"containers": [{"name": "binder", "image": "binder"}]}}}})
+    kube_api.put(binder_deployment(NS))
 
     def run(revision: int, crash_at: str = "", command: str = "provision"):
         values = google_values(google_cloud, registry)
@@ -47,8 +45,7 @@ def secret_key_id(kube_api) -> str | None:
     secret = kube_api.get("secrets", NS, "binderhub-registry")
     if secret is None:
         return None
-    (entry,) = json.loads(base64.b64decode(secret["data"]["config.json"]))["auths"].values()
-    return json.loads(base64.b64decode(entry["auth"]).decode().partition(":")[2])["private_key_id"]
+    return secret_key_file(secret)["private_key_id"]
 
 
 def test_crash_right_after_the_first_key_is_created_leaks_nothing(hook, kube_api, google_cloud):
@@ -78,10 +75,9 @@ def test_crash_during_rotation_keeps_a_working_secret_and_converges(hook, kube_a
     assert converged.code == 0, converged.stderr
     current = secret_key_id(kube_api)
     annotations = kube_api.get("secrets", NS, "binderhub-registry")["metadata"]["annotations"]
-    assert keys(google_cloud) == {current, annotations["binderhub-registry.jupyter.org/previous-credential-id"]}
-    assert annotations["binderhub-registry.jupyter.org/rotation-revision"] == "3"
-    assert kube_api.deployment_history(NS, "binder")[-1]["binderhub-registry.jupyter.org/credential-fingerprint"] == \
-        annotations["binderhub-registry.jupyter.org/fingerprint"]
+    assert keys(google_cloud) == {current, annotations[PREVIOUS_CREDENTIAL_ID]}
+    assert annotations[ROTATION_REVISION] == "3"
+    assert kube_api.deployment_history(NS, "binder")[-1][DEPLOYMENT_FINGERPRINT] == annotations[FINGERPRINT]
 
     assert hook(4).code == 0
     assert len(keys(google_cloud)) == 2
@@ -103,7 +99,7 @@ def test_rerunning_the_same_revision_rotates_nothing(hook, kube_api, google_clou
 def test_a_key_deleted_out_of_band_is_replaced_and_its_predecessor_revoked(hook, kube_api, google_cloud):
     assert hook(1).code == 0
     assert hook(2).code == 0
-    previous = kube_api.get("secrets", NS, "binderhub-registry")["metadata"]["annotations"]["binderhub-registry.jupyter.org/previous-credential-id"]
+    previous = kube_api.get("secrets", NS, "binderhub-registry")["metadata"]["annotations"][PREVIOUS_CREDENTIAL_ID]
     current = secret_key_id(kube_api)
     del google_cloud.state.service_accounts[BUILDER].keys[current]  # someone deleted it in the console
 

@@ -8,25 +8,29 @@ from __future__ import annotations
 import base64
 import json
 import re
-from pathlib import Path
 
 import docker.auth
 import pytest
 
-from tests.binderhub_emulation import (
-    BinderHubRegistryClient,
+from tests.helpers import (
+    CliResult,
+    binderhub_for,
+    binderhub_values,
+    provision_offline,
+    push_image,
+    run_cli,
+    secret_docker_config,
+    secret_files,
+    write_secret_docker_config,
+)
+from tests.stand_ins.binderhub_emulation import (
     build_pod_docker_config,
     builder_image_name,
     docker_push_credentials,
     image_basename_and_tag,
 )
-from tests.helpers import CliResult, binderhub_values, push_image, run_cli, secret_docker_config, secret_files, write_values
 
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
-
-
-def provision(tmp_path: Path, values: dict, *extra: str) -> CliResult:
-    return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", *extra)
 
 
 def assert_outcome(result: CliResult, code: int, *fragments: str, secrets: tuple[str, ...] = ()) -> str:
@@ -44,14 +48,6 @@ def assert_outcome(result: CliResult, code: int, *fragments: str, secrets: tuple
     for secret in secrets:
         assert secret not in result.stderr
     return line
-
-
-def binderhub_for(result: CliResult) -> BinderHubRegistryClient:
-    """A binder pod deployed with our settings and our Secret mounted as they say."""
-    secret, configmap = result.document("Secret"), result.document("ConfigMap")
-    return BinderHubRegistryClient.from_helm_values(
-        binderhub_values(configmap), secrets={secret["metadata"]["name"]: secret_files(secret)}
-    )
 
 
 def build_pod_push(hub, result: CliResult, image: str) -> None:
@@ -73,7 +69,7 @@ def image_prefix(result: CliResult) -> str:
 def test_read_write_token_gives_settings_binderhub_finds_images_with(tmp_path, dockerhub, dockerhub_values):
     dockerhub.add_account("alice")
     token = dockerhub.add_token("alice", "read-write")
-    result = provision(tmp_path, dockerhub_values("alice", token))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token))
     assert_outcome(result, 0, "BinderHub pushes to alice/binder-", secrets=(token,))
     assert "token grants pull,push" in result.stderr
 
@@ -108,7 +104,7 @@ def test_read_write_token_gives_settings_binderhub_finds_images_with(tmp_path, d
 
 def test_namespace_defaults_to_the_username(tmp_path, dockerhub, dockerhub_values):
     account = dockerhub.add_account("alice")
-    result = provision(tmp_path, dockerhub_values("alice", account.password))
+    result = provision_offline(tmp_path, dockerhub_values("alice", account.password))
     assert_outcome(result, 0, "BinderHub pushes to alice/binder-", secrets=(account.password,))
     assert "alice/binder-push-check" in result.stderr
 
@@ -118,7 +114,7 @@ def test_organisation_member_with_write_access_can_push_there(tmp_path, dockerhu
     dockerhub.add_account("bob")
     dockerhub.add_organisation("acme", {"alice": "write", "bob": "admin"})
     token = dockerhub.add_token("alice", "read-write")
-    result = provision(tmp_path, dockerhub_values("alice", token, namespace="acme"))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token, namespace="acme"))
     assert_outcome(result, 0, "BinderHub pushes to acme/binder-", secrets=(token,))
 
     built = builder_image_name(image_prefix(result), "repo", "v1")
@@ -133,7 +129,7 @@ def test_organisation_without_write_access_exits_1_naming_it(tmp_path, dockerhub
     dockerhub.add_account("bob")
     dockerhub.add_organisation("acme", {"bob": "admin", **({"alice": role} if role else {})})
     token = dockerhub.add_token("alice", "read-write")
-    result = provision(tmp_path, dockerhub_values("alice", token, namespace="acme"))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token, namespace="acme"))
     assert_outcome(result, 1, "Docker Hub user 'alice' has no write access to organisation 'acme'",
                    "registry.dockerhub.namespace", secrets=(token,))
 
@@ -143,7 +139,7 @@ def test_organisation_without_write_access_exits_1_naming_it(tmp_path, dockerhub
 def test_read_only_access_token_exits_1_asking_for_a_read_write_token(tmp_path, dockerhub, dockerhub_values):
     dockerhub.add_account("alice")
     token = dockerhub.add_token("alice", "read-only")
-    result = provision(tmp_path, dockerhub_values("alice", token))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token))
     assert_outcome(result, 1, "read-only access token", "create a Read & Write access token",
                    "registry.dockerhub.password", secrets=(token,))
 
@@ -151,7 +147,7 @@ def test_read_only_access_token_exits_1_asking_for_a_read_write_token(tmp_path, 
 def test_wrong_password_exits_1_with_the_access_token_hint(tmp_path, dockerhub, dockerhub_values):
     account = dockerhub.add_account("alice")
     wrong = account.password + "-wrong"
-    result = provision(tmp_path, dockerhub_values("alice", wrong))
+    result = provision_offline(tmp_path, dockerhub_values("alice", wrong))
     assert_outcome(result, 1, "rejected the login of user 'alice'", "registry.dockerhub.username and registry.dockerhub.password",
                    "two-factor authentication or SSO", "personal access token", secrets=(wrong, account.password))
     assert [r.status for r in dockerhub.token_server.requests] == [401]  # a 401 is not retried
@@ -163,7 +159,7 @@ def test_rate_limited_twice_then_succeeds_saying_it_retried(tmp_path, dockerhub,
     dockerhub.add_account("alice")
     token = dockerhub.add_token("alice", "read-write")
     dockerhub.fail_next(429, count=2, retry_after=0)
-    result = provision(tmp_path, dockerhub_values("alice", token))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token))
     assert_outcome(result, 0, "BinderHub pushes to alice/binder-", secrets=(token,))
     retries = [line for line in result.stderr.splitlines() if "answered 429; retrying in 0s" in line]  # Retry-After: 0 honoured
     assert len(retries) == 2 and all(line.startswith("warning: ") for line in retries)
@@ -174,7 +170,7 @@ def test_rate_limited_on_every_attempt_exits_3(tmp_path, dockerhub, dockerhub_va
     dockerhub.add_account("alice")
     token = dockerhub.add_token("alice", "read-write")
     dockerhub.fail_next(429, count=1000, retry_after=0)
-    result = provision(tmp_path, dockerhub_values("alice", token))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token))
     assert_outcome(result, 3, "kept answering 429 (rate limited) after 4 attempts", "try again later", secrets=(token,))
     assert [r.status for r in dockerhub.token_server.requests] == [429] * 4
 
@@ -183,7 +179,7 @@ def test_token_service_503_then_success(tmp_path, dockerhub, dockerhub_values):
     dockerhub.add_account("alice")
     token = dockerhub.add_token("alice", "read-write")
     dockerhub.fail_next(503, count=1)
-    result = provision(tmp_path, dockerhub_values("alice", token))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token))
     assert_outcome(result, 0, "BinderHub pushes to alice/binder-", secrets=(token,))
     assert result.stderr.count("answered 503; retrying") == 1
     assert [r.status for r in dockerhub.token_server.requests] == [503, 200]
@@ -194,10 +190,9 @@ def test_token_service_503_then_success(tmp_path, dockerhub, dockerhub_values):
 def test_docker_clients_find_the_credentials_in_the_written_config(tmp_path, dockerhub, dockerhub_values):
     dockerhub.add_account("alice")
     token = dockerhub.add_token("alice", "read-write")
-    result = provision(tmp_path, dockerhub_values("alice", token))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token))
     assert result.code == 0, result.stderr
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(secret_docker_config(result.document("Secret"))))
+    path = write_secret_docker_config(result, tmp_path / "config.json")
     for image in ("docker.io/alice/binder-x", "alice/binder-x"):
         registry, _ = docker.auth.resolve_repository_name(image)
         found = docker.auth.resolve_authconfig(docker.auth.load_config(str(path)), registry)
@@ -209,10 +204,9 @@ def test_docker_clients_find_the_credentials_in_the_written_config(tmp_path, doc
 def test_check_proves_push_with_the_written_docker_config(tmp_path, dockerhub, dockerhub_values):
     dockerhub.add_account("alice")
     token = dockerhub.add_token("alice", "read-write")
-    result = provision(tmp_path, dockerhub_values("alice", token))
+    result = provision_offline(tmp_path, dockerhub_values("alice", token))
     assert result.code == 0, result.stderr
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(secret_docker_config(result.document("Secret"))))
+    config_path = write_secret_docker_config(result, tmp_path / "config.json")
     checked = run_cli("check", "--values", str(tmp_path / "values.yaml"), "--docker-config", str(config_path))
     assert_outcome(checked, 0, "BinderHub can push to alice/binder-", secrets=(token,))
 
@@ -221,7 +215,7 @@ def test_check_proves_push_with_the_written_docker_config(tmp_path, dockerhub, d
 
 def test_prefix_with_a_slash_exits_2(tmp_path, dockerhub, dockerhub_values):
     account = dockerhub.add_account("alice")
-    result = provision(tmp_path, dockerhub_values("alice", account.password, prefix="team/binder-"))
+    result = provision_offline(tmp_path, dockerhub_values("alice", account.password, prefix="team/binder-"))
     assert_outcome(result, 2, "registry.prefix 'team/binder-' contains '/'", secrets=(account.password,))
     assert dockerhub.token_server.requests == []
 
@@ -231,7 +225,7 @@ def test_short_namespace_still_makes_binderhub_look_up_the_pushed_repository(tmp
     the first path component, so for 'abc' the prefix must carry a registry to drop."""
     dockerhub.add_account("abc")
     token = dockerhub.add_token("abc", "read-write")
-    result = provision(tmp_path, dockerhub_values("abc", token))
+    result = provision_offline(tmp_path, dockerhub_values("abc", token))
     assert_outcome(result, 0, secrets=(token,))
     prefix = image_prefix(result)
     built = builder_image_name(prefix, "repo", "v1")
@@ -245,8 +239,7 @@ def test_short_namespace_still_makes_binderhub_look_up_the_pushed_repository(tmp
     assert prefix == "docker.io/abc/binder-"
 
     registry, _ = docker.auth.resolve_repository_name(built.rpartition(":")[0])
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(secret_docker_config(result.document("Secret"))))
+    config_path = write_secret_docker_config(result, tmp_path / "config.json")
     found = docker.auth.resolve_authconfig(docker.auth.load_config(str(config_path)), registry)
     assert (found["username"], found["password"]) == ("abc", token)
     assert docker_push_credentials(json.loads(config_path.read_text()), built) == ("abc", token)

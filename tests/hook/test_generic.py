@@ -8,42 +8,31 @@ import base64
 import json
 import socket
 import stat
-from pathlib import Path
 
 import docker.auth
 import httpx
 import pytest
 import yaml
 
-from tests.binderhub_emulation import BinderHubRegistryClient, build_pod_docker_config, docker_push_credentials
 from tests.helpers import (
+    binderhub_for,
     binderhub_values,
     generic_values,
+    provision_offline,
     push_image,
     run_cli,
     secret_docker_config,
     secret_files,
+    write_secret_docker_config,
     write_values,
 )
-
-
-def provision(tmp_path: Path, values: dict, *extra: str):
-    return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", *extra)
-
-
-def binderhub_for(result) -> BinderHubRegistryClient:
-    """A binder pod deployed with our settings and our Secret mounted as they say."""
-    secret, configmap = result.document("Secret"), result.document("ConfigMap")
-    return BinderHubRegistryClient.from_helm_values(
-        binderhub_values(configmap), secrets={secret["metadata"]["name"]: secret_files(secret)}
-    )
-
+from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient, build_pod_docker_config, docker_push_credentials
 
 # -- htpasswd (Basic auth) ------------------------------------------------------------------
 
 def test_basic_auth_registry_gets_a_secret_binderhub_and_build_pods_can_use(tmp_path, htpasswd_registry):
     password = htpasswd_registry.password("alice")
-    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", password))
+    result = provision_offline(tmp_path, generic_values(htpasswd_registry.url, "alice", password))
     assert result.code == 0, result.stderr
 
     secret = result.document("Secret")
@@ -71,7 +60,7 @@ def test_basic_auth_registry_gets_a_secret_binderhub_and_build_pods_can_use(tmp_
 
 
 def test_wrong_password_exits_1_naming_the_values_to_fix(tmp_path, htpasswd_registry):
-    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", "not-the-password-123"))
+    result = provision_offline(tmp_path, generic_values(htpasswd_registry.url, "alice", "not-the-password-123"))
     assert result.code == 1
     assert "rejected the login of user 'alice'" in result.last_line
     assert "registry.generic.username and registry.generic.password" in result.last_line
@@ -82,7 +71,7 @@ def test_wrong_password_exits_1_naming_the_values_to_fix(tmp_path, htpasswd_regi
 
 def test_token_registry_gets_the_token_url_binderhub_needs(tmp_path, token_registry, token_server):
     password = token_server.password("pusher")
-    result = provision(tmp_path, generic_values(token_registry.url, "pusher", password))
+    result = provision_offline(tmp_path, generic_values(token_registry.url, "pusher", password))
     assert result.code == 0, result.stderr
     settings = binderhub_values(result.document("ConfigMap"))
     token_url = settings["config"]["DockerRegistry"]["token_url"]
@@ -100,7 +89,7 @@ def test_without_token_url_binderhub_misses_images_on_a_token_registry(tmp_path,
     """Why provision sets token_url: BinderHub's WWW-Authenticate fallback sends no Accept
     header, and distribution 2.8 then answers 404 for an OCI image that exists."""
     password = token_server.password("pusher")
-    result = provision(tmp_path, generic_values(token_registry.url, "pusher", password))
+    result = provision_offline(tmp_path, generic_values(token_registry.url, "pusher", password))
     token = httpx.get(token_server.realm, params={"service": token_server.service, "scope": "repository:binder/binder-y:pull,push"},
                       auth=("pusher", password)).json()["token"]
     push_image(token_registry.url, "binder/binder-y", "v1", token=token)
@@ -112,23 +101,22 @@ def test_without_token_url_binderhub_misses_images_on_a_token_registry(tmp_path,
 
 
 def test_pull_only_credentials_exit_1_saying_they_can_pull_but_not_push(tmp_path, token_registry, token_server):
-    result = provision(tmp_path, generic_values(token_registry.url, "puller", token_server.password("puller")))
+    result = provision_offline(tmp_path, generic_values(token_registry.url, "puller", token_server.password("puller")))
     assert result.code == 1
     assert "can pull but not push" in result.last_line
     assert "binder/binder-push-check" in result.last_line
 
 
 def test_token_service_rejecting_the_password_exits_1(tmp_path, token_registry):
-    result = provision(tmp_path, generic_values(token_registry.url, "pusher", "wrong-password-abcdef"))
+    result = provision_offline(tmp_path, generic_values(token_registry.url, "pusher", "wrong-password-abcdef"))
     assert result.code == 1
     assert "rejected the login of user 'pusher'" in result.last_line
 
 
 def test_check_proves_push_with_the_written_docker_config(tmp_path, token_registry, token_server):
     values = generic_values(token_registry.url, "pusher", token_server.password("pusher"))
-    result = provision(tmp_path, values)
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(secret_docker_config(result.document("Secret"))))
+    result = provision_offline(tmp_path, values)
+    config_path = write_secret_docker_config(result, tmp_path / "config.json")
     checked = run_cli("check", "--values", str(tmp_path / "values.yaml"), "--docker-config", str(config_path))
     assert checked.code == 0, checked.stderr
     assert "BinderHub can push to" in checked.last_line
@@ -155,7 +143,7 @@ def _closed_port() -> int:
 
 
 def test_unreachable_registry_exits_3_after_bounded_retries(tmp_path):
-    result = provision(tmp_path, generic_values(f"http://127.0.0.1:{_closed_port()}", "alice", "some-password-123"))
+    result = provision_offline(tmp_path, generic_values(f"http://127.0.0.1:{_closed_port()}", "alice", "some-password-123"))
     assert result.code == 3
     assert "after 4 attempts" in result.last_line
     assert "registry.generic.url" in result.last_line
@@ -163,14 +151,14 @@ def test_unreachable_registry_exits_3_after_bounded_retries(tmp_path):
 
 
 def test_tls_verification_failure_exits_3(tmp_path, tls_registry):
-    result = provision(tmp_path, generic_values(tls_registry.url, "alice", tls_registry.password("alice")))
+    result = provision_offline(tmp_path, generic_values(tls_registry.url, "alice", tls_registry.password("alice")))
     assert result.code == 3
     assert "TLS verification failed" in result.last_line
 
 
 def test_not_a_registry_exits_2(tmp_path, token_server):
     # The token server answers HTTP but is no registry: GET /v2/ is a 404.
-    result = provision(tmp_path, generic_values(token_server.url, "alice", "some-password-123"))
+    result = provision_offline(tmp_path, generic_values(token_server.url, "alice", "some-password-123"))
     assert result.code == 2
     assert "does not serve the registry API" in result.last_line
 
@@ -188,7 +176,7 @@ def test_not_a_registry_exits_2(tmp_path, token_server):
     ],
 )
 def test_invalid_values_exit_2_with_one_sentence_naming_the_field(tmp_path, values, expected):
-    result = provision(tmp_path, values)
+    result = provision_offline(tmp_path, values)
     assert result.code == 2
     assert expected in result.last_line
     assert "Traceback" not in result.stderr
@@ -209,7 +197,7 @@ def test_values_file_that_is_not_yaml_exits_2(tmp_path):
 
 
 def test_empty_password_without_existing_secret_exits_2(tmp_path, htpasswd_registry):
-    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", ""))
+    result = provision_offline(tmp_path, generic_values(htpasswd_registry.url, "alice", ""))
     assert result.code == 2
     assert "registry.generic.password is empty" in result.last_line
 
@@ -226,19 +214,19 @@ def test_several_values_files_merge_like_helm(tmp_path, htpasswd_registry):
 
 def test_password_never_appears_outside_the_secret_data(tmp_path, htpasswd_registry):
     password = htpasswd_registry.password("alice")
-    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", password), "--log-format", "json")
+    result = provision_offline(tmp_path, generic_values(htpasswd_registry.url, "alice", password), "--log-format", "json")
     assert result.code == 0
     assert password not in result.stderr
     secret = result.document("Secret")
     assert password not in json.dumps(secret["metadata"])
     assert password not in json.dumps(result.document("ConfigMap"))
-    failed = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", password + "-wrong"), "--debug")
+    failed = provision_offline(tmp_path, generic_values(htpasswd_registry.url, "alice", password + "-wrong"), "--debug")
     assert failed.code == 1
     assert password not in failed.output
 
 
 def test_json_log_format_prints_one_json_object_per_line(tmp_path, htpasswd_registry):
-    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", "wrong-password-12345"), "--log-format", "json")
+    result = provision_offline(tmp_path, generic_values(htpasswd_registry.url, "alice", "wrong-password-12345"), "--log-format", "json")
     records = [json.loads(line) for line in result.stderr.splitlines()]
     assert records[-1]["level"] == "error"
     assert records[-1]["exitCode"] == 1
@@ -263,7 +251,7 @@ def test_render_is_offline(tmp_path):
 
 
 def test_docker_clients_find_the_credentials_for_images_under_the_prefix(tmp_path, htpasswd_registry):
-    result = provision(tmp_path, generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    result = provision_offline(tmp_path, generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
     config = secret_docker_config(result.document("Secret"))
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
@@ -342,7 +330,7 @@ def test_a_username_from_the_existing_secret_stays_readable_in_the_sentence(tmp_
     assert "wrong-password-123456" not in result.output
 
 
-def test_a_binary_value_in_the_existing_secret_does_not_stop_provision(tmp_path, kube_api, htpasswd_registry):
+def test_a_binary_value_in_the_existing_secret_does_not_stop_provision_offline(tmp_path, kube_api, htpasswd_registry):
     password = htpasswd_registry.password("alice")
     _existing_secret(kube_api, {"username": b"alice", "password": password.encode(), "ca.p12": b"\x30\x82\xff\xfe\x00binary"})
     result = _provision_with_existing_secret(kube_api, tmp_path, htpasswd_registry.url)

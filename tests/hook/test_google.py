@@ -5,18 +5,18 @@ stand-in IAM lets the key's account upload to the repository."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
-from tests.binderhub_emulation import BinderHubRegistryClient
-from tests.helpers import binderhub_values, push_image, run_cli, secret_docker_config, secret_files, write_values
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
+from binderhub_registry.state import CREDENTIAL_ID
+
+from tests.helpers import binderhub_values, push_image, run_cli, secret_files, secret_key_file, write_values
+from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
 
 
 def provision(kube_api, tmp_path: Path, values: dict[str, Any], *extra: str, env: dict[str, str] | None = None):
@@ -31,11 +31,7 @@ def provision(kube_api, tmp_path: Path, values: dict[str, Any], *extra: str, env
 
 
 def key_of(result) -> dict[str, Any]:
-    config = secret_docker_config(result.document("Secret"))
-    (entry,) = config["auths"].values()
-    username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-    assert username == "_json_key"
-    return json.loads(password)
+    return secret_key_file(result.document("Secret"))
 
 
 def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binderhub_pushes(kube_api, tmp_path, google_cloud, google_adc, google_registry):
@@ -48,7 +44,7 @@ def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binder
     assert {c.method for c in state.writes()} == {"CreateRepository", "CreateServiceAccount", "SetIamPolicy", "CreateServiceAccountKey"}
     key = key_of(result)
     assert key["client_email"] == BUILDER
-    assert result.document("Secret")["metadata"]["annotations"]["binderhub-registry.jupyter.org/credential-id"] == key["private_key_id"]
+    assert result.document("Secret")["metadata"]["annotations"][CREDENTIAL_ID] == key["private_key_id"]
     assert "roles/artifactregistry.writer" in result.stderr and repository in result.stderr
     assert key["private_key"].splitlines()[1] not in result.stderr
 

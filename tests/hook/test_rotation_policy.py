@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.rotation import RotationPolicy, parse_duration, should_rotate
 from binderhub_registry.state import CREATED_AT, ROTATION_REVISION, ROTATION_TRIGGER

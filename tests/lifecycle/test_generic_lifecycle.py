@@ -4,11 +4,10 @@ with the real Helm rendering, the stand-in API (RBAC enforced) and the real regi
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
-from tests.helpers import generic_values, write_values
+from tests.helpers import generic_values, secret_docker_config, write_values
 from tests.lifecycle.harness import HookFailed
 
 NS = "binder"
@@ -17,7 +16,7 @@ NS = "binder"
 def secret_config(kube_api, name: str = "binderhub-registry") -> dict:
     secret = kube_api.get("secrets", NS, name)
     assert secret is not None, f"Secret {name} missing"
-    return json.loads(base64.b64decode(secret["data"]["config.json"]))
+    return secret_docker_config(secret)
 
 
 def test_install_test_upgrade_uninstall(make_release, kube_api, token_registry, token_server, tmp_path):

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from google.auth.transport.requests import Request
 
+from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, PREFIX
+
 from tests.fixtures_google import AR_HOST, BUILDER, google_values
-from tests.helpers import write_values
+from tests.helpers import binder_deployment, secret_key_file, write_values
 from tests.stand_ins.google_cloud import credentials_from
 
 NS = "binder"
-ANNOTATION = "binderhub-registry.jupyter.org/"
 
 
 def admin_key_secret(kube_api, admin) -> None:
@@ -26,28 +27,18 @@ def admin_key_secret(kube_api, admin) -> None:
                   "data": {"key.json": base64.b64encode(json.dumps(admin.key_info).encode()).decode()}})
 
 
-def binder_deployment(kube_api) -> None:
-    """BinderHub's own Deployment, as its chart creates it."""
-    labels = {"app": "binder"}
-    kube_api.put({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "binder", "namespace": NS},
-                  "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels},
-                           "spec": {"containers": [{"name": "binder", "image": "quay.io/jupyterhub/k8s-binderhub:1.0.0"}]}}}})
-
-
 def builder_keys(google_cloud) -> set[str]:
     record = google_cloud.state.service_accounts.get(BUILDER)
     return {key.key_id for key in record.user_keys()} if record else set()
 
 
 def secret_key(kube_api) -> dict[str, Any]:
-    secret = kube_api.get("secrets", NS, "binderhub-registry")
-    (entry,) = json.loads(base64.b64decode(secret["data"]["config.json"]))["auths"].values()
-    return json.loads(base64.b64decode(entry["auth"]).decode().partition(":")[2])
+    return secret_key_file(kube_api.get("secrets", NS, "binderhub-registry"))
 
 
 def annotations(kube_api) -> dict[str, str]:
     secret = kube_api.get("secrets", NS, "binderhub-registry")
-    return {k.removeprefix(ANNOTATION): v for k, v in secret["metadata"]["annotations"].items() if k.startswith(ANNOTATION)}
+    return {k.removeprefix(PREFIX): v for k, v in secret["metadata"]["annotations"].items() if k.startswith(PREFIX)}
 
 
 def key_still_works(key_info: dict[str, Any]) -> bool:
@@ -62,7 +53,7 @@ def key_still_works(key_info: dict[str, Any]) -> bool:
 @pytest.fixture
 def google_release(make_release, kube_api, google_cloud, google_admin, google_registry, tmp_path):
     admin_key_secret(kube_api, google_admin)
-    binder_deployment(kube_api)
+    kube_api.put(binder_deployment(NS))
 
     def make(registry_type: str = "artifact-registry", **values: Any):
         registry = google_registry("gcr.io" if registry_type == "gcr" else AR_HOST)
@@ -108,7 +99,7 @@ def test_every_upgrade_rotates_without_downtime_and_rolls_binderhub(google_relea
             assert not key_still_works(seen[-2])  # the one before was revoked
         history = kube_api.deployment_history(NS, "binder")
         assert len(history) == restarts + upgrade + 1
-        assert history[-1][ANNOTATION + "credential-fingerprint"] == state["fingerprint"]
+        assert history[-1][DEPLOYMENT_FINGERPRINT] == state["fingerprint"]
         seen.append(current)
 
     release.uninstall()

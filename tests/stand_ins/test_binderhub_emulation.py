@@ -1,4 +1,4 @@
-"""Unit tests pinning tests/binderhub_emulation.py to upstream BinderHub behaviour.
+"""Unit tests pinning tests/stand_ins/binderhub_emulation.py to upstream BinderHub behaviour.
 
 Each derivation rule and each step of the request sequence is one test; the upstream function
 it mirrors is named in the emulation module's docstring. No network: httpx.MockTransport.
@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import binderhub_emulation as bhe  # noqa: E402
-from binderhub_emulation import BinderHubRegistryClient  # noqa: E402
+import tests.stand_ins.binderhub_emulation as bhe
+from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
 
 CONFIG_PATH = "/root/.docker/config.json"
 MANIFEST = {"schemaVersion": 2, "mediaType": bhe.OCI_IMAGE_MANIFEST, "layers": []}

@@ -1,0 +1,41 @@
+"""The names of the release state are kept in clusters across releases: an upgrade reads what
+the previous version wrote, so renaming one would orphan keys and restart BinderHub needlessly.
+The package spells each name once (state.py); this pins their values."""
+
+from __future__ import annotations
+
+from binderhub_registry import state
+
+
+def test_the_persisted_names_do_not_change_between_releases():
+    names = {name: getattr(state, name) for name in dir(state) if name.isupper() and isinstance(getattr(state, name), str)}
+    prefix = "binderhub-registry.jupyter.org/"
+    assert names == {
+        "PREFIX": prefix,
+        "REGISTRY": prefix + "registry",
+        "IMAGE_PREFIX": prefix + "image-prefix",
+        "FINGERPRINT": prefix + "fingerprint",
+        "CREDENTIAL_ID": prefix + "credential-id",
+        "CREATED_AT": prefix + "created-at",
+        "PREVIOUS_CREDENTIAL_ID": prefix + "previous-credential-id",
+        "CREDENTIAL_ORIGIN": prefix + "credential-origin",
+        "ROTATION_REVISION": prefix + "rotation-revision",
+        "ROTATION_TRIGGER": prefix + "rotation-trigger",
+        "DEPLOYMENT_FINGERPRINT": prefix + "credential-fingerprint",
+        "INTENT_PREFIX": prefix + "intent-",
+        "INTENT_STARTED": prefix + "intent-key-creation-started",
+        "INTENT_ACCOUNT": prefix + "intent-key-account",
+        "INTENT_KEY": prefix + "intent-key-id",
+        "INTENT_FIELD_MANAGER": "binderhub-registry-intent",
+        "CREATED": "created",
+        "GIVEN": "given",
+    }
+
+
+def test_the_fingerprint_stays_while_the_docker_config_does_and_changes_with_it():
+    config = {"auths": {"https://r.example.org": {"auth": "dTpw"}}}
+    current = state.CurrentState(exists=True, annotations={state.FINGERPRINT: "0123456789abcdef"}, docker_config=config)
+    assert state.fingerprint(current, config) == "0123456789abcdef"
+    changed = {"auths": {"https://r.example.org": {"auth": "dTpx"}}}
+    assert state.fingerprint(current, changed) not in ("0123456789abcdef", "")
+    assert state.fingerprint(state.CurrentState(), config) != state.fingerprint(state.CurrentState(), config)

@@ -1,72 +1,17 @@
 """The hook image, built once per session by ./scripts/build-image (which reuses an image whose
-inputs have not changed), and a way to run it exactly as the chart's hook Job does."""
+inputs have not changed)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 
-from tests.helpers import CliResult
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VALUES_PATH = "/etc/binderhub-registry/values/values.yaml"  # where the chart mounts the values
-# As the chart runs the container: uid/gid 65532, read-only root, no capabilities, no privilege
-# escalation, only /tmp writable (the chart's 64Mi emptyDir). Host network reaches the loopback
-# registries of the tests.
-AS_THE_CHART_RUNS_IT = ["--user", "65532:65532", "--read-only", "--tmpfs", "/tmp:size=64m", "--cap-drop", "ALL",
-                        "--security-opt", "no-new-privileges", "--network", "host"]
-# This machine's container runtime: crun fails here, runc needs these limits set explicitly
-# (see /work/shared/reference/test-environment.md).
-RUNTIME = ["--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+from tests.image.container import build_image
 
 
 @pytest.fixture(scope="session")
 def hook_image() -> str:
     """The image reference ./scripts/build-image printed last."""
-    proc = subprocess.run([str(REPO_ROOT / "scripts" / "build-image")], capture_output=True, text=True, timeout=1800)
+    proc = build_image()
     if proc.returncode != 0:
         pytest.fail(f"./scripts/build-image failed: {proc.stderr.strip()[-2000:]}", pytrace=False)
     return proc.stdout.strip().splitlines()[-1]
-
-
-def readable_by_the_hook(path: Path) -> Path:
-    """Files mounted into the container must be readable by uid 65532."""
-    path.chmod(0o644)
-    return path
-
-
-def podman_run(image: str, *args: str, mounts: dict[Path, str] | None = None, env: dict[str, str] | None = None,
-               options: Sequence[str] = ()) -> list[str]:
-    command = ["podman", "run", "--rm", *RUNTIME, *AS_THE_CHART_RUNS_IT, *options]
-    for source, target in (mounts or {}).items():
-        command += ["--volume", f"{readable_by_the_hook(source)}:{target}:ro"]
-    for name, value in {"BINDERHUB_REGISTRY_RETRY_SECONDS": "0.05", **(env or {})}.items():
-        command += ["--env", f"{name}={value}"]
-    return [*command, image, *args]
-
-
-def run_image(image: str, *args: str, **kwargs: object) -> CliResult:
-    proc = subprocess.run(podman_run(image, *args, **kwargs), capture_output=True, text=True, timeout=120)  # type: ignore[arg-type]
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
-
-
-@contextmanager
-def started_in_image(image: str, name: str, *args: str, **kwargs: object) -> Iterator[subprocess.Popen[str]]:
-    """The container running in the background as ``name``; removed afterwards."""
-    process = subprocess.Popen(podman_run(image, *args, options=["--name", name], **kwargs),  # type: ignore[arg-type]
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            subprocess.run(["podman", "rm", "--force", "--time", "0", name], capture_output=True)
-            process.wait(timeout=60)
-
-
-def container_name(request: pytest.FixtureRequest) -> str:
-    return f"binderhub-registry-test-{os.getpid()}-{request.node.name}".replace("[", "-").replace("]", "")[:120]

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.helpers import CliResult, generic_values, secret_docker_config, write_values
-from tests.image.conftest import REPO_ROOT, VALUES_PATH, container_name, run_image, started_in_image
+from tests.image.container import REPO_ROOT, VALUES_PATH, container_name, run_image, started_in_image
 
 pytestmark = pytest.mark.timeout(1800)  # the first test waits for the one-off image build
 
@@ -153,7 +153,7 @@ def test_sigterm_ends_with_one_sentence_and_exit_3(hook_image, tmp_path, silent_
     process 1, which is the CLI itself."""
     url, accepted = silent_registry
     mounts = values_file(tmp_path, generic_values(url, "alice", "pw-sigterm-0123456789abcdef"))
-    name = container_name(request)
+    name = container_name(request.node.name)
     with started_in_image(hook_image, name, "provision", "--values", VALUES_PATH, "--output", "-", mounts=mounts) as process:
         assert accepted.wait(timeout=120), "the hook never connected to the registry"
         subprocess.run(["podman", "kill", "--signal", "TERM", name], check=True, capture_output=True)

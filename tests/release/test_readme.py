@@ -1,0 +1,45 @@
+"""Every install of ./chart in the README runs as written (Helm 4's client-side dry run, which
+needs no cluster), with the image flag the README tells users to pass while no image is published."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOOK_IMAGE = "registry.example.org/tools/binderhub-registry"
+BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)
+
+
+def readme_chart_commands() -> list[str]:
+    """The README's `helm install|upgrade ... ./chart` commands, continuation lines joined."""
+    commands = []
+    for block in BASH_BLOCK.findall((REPO_ROOT / "README.md").read_text()):
+        for command in block.replace("\\\n", " ").splitlines():
+            if re.match(r"helm (install|upgrade)\b.* \./chart\b", command):
+                commands.append(command)
+    return commands
+
+
+def test_the_readme_has_install_commands_for_every_registry_type():
+    types = {match for command in readme_chart_commands() for match in re.findall(r"registry\.type=([a-z-]+)", command)}
+    assert types == {"generic", "dockerhub", "artifact-registry", "gcr"}
+
+
+@pytest.mark.parametrize("command", readme_chart_commands())
+def test_every_readme_install_runs_as_written_and_uses_the_built_image(command, helm_binaries, tmp_path):
+    # `helm` is Helm 4 with --dry-run=client appended; the variables are what the README exports.
+    script = f'helm() {{ "{helm_binaries["4"]}" "$@" --dry-run=client; }}\ncd "{REPO_ROOT}"\n{command}\n'
+    env = {**os.environ, "HOOK_IMAGE": HOOK_IMAGE, "REGISTRY_PASSWORD": "pw-readme-0123456789",
+           "DOCKERHUB_TOKEN": "dckr_pat_readme0123456789", "HELM_CONFIG_HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path)}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    manifests = result.stdout.split("NOTES:", 1)[0]  # HOOKS: and MANIFEST: (all three pods are hooks)
+    images = {line.split("image:", 1)[1].strip().strip('"') for line in manifests.splitlines() if line.strip().startswith("image:")}
+    app_version = yaml.safe_load((REPO_ROOT / "chart" / "Chart.yaml").read_text())["appVersion"]
+    assert images == {f"{HOOK_IMAGE}:{app_version}"}

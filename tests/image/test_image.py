@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures_google import AR_HOST, google_values
 from tests.helpers import CliResult, generic_values, secret_docker_config, write_values
 from tests.image.container import REPO_ROOT, VALUES_PATH, container_name, run_image, started_in_image
 
@@ -124,6 +125,22 @@ def test_provision_applies_the_secret_through_the_kubernetes_api(hook_image, tmp
     assert result.code == 0, result.stderr
     secret = kube_api.get("Secret", "binder", "binderhub-registry")
     assert secret is not None and secret["type"] == "kubernetes.io/dockerconfigjson"
+
+
+def test_google_provision_creates_the_key_over_grpc_and_applies_it(hook_image, tmp_path, kube_api, google_cloud,
+                                                                  google_admin, google_registry):
+    """The Google path in the image: google-auth signing with the admin key (cryptography), IAM
+    over gRPC, Artifact Registry over REST, then the Kubernetes writer."""
+    registry = google_registry(AR_HOST)
+    mounts = values_file(tmp_path, google_values(google_cloud, registry))
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder")
+    result = run_image(hook_image, "provision", "--values", VALUES_PATH, "--namespace", "binder",
+                       mounts={**mounts, kubeconfig: "/tmp/kubeconfig", google_admin.key_file: "/tmp/google/key.json"},
+                       env={"KUBECONFIG": "/tmp/kubeconfig", "GOOGLE_APPLICATION_CREDENTIALS": "/tmp/google/key.json"})
+    assert result.code == 0, result.stderr
+    assert "CreateServiceAccountKey" in {call.method for call in google_cloud.state.writes()}
+    assert kube_api.get("Secret", "binder", "binderhub-registry") is not None
+    assert google_admin.key_info["private_key"].splitlines()[1] not in result.output
 
 
 @pytest.fixture

@@ -9,8 +9,25 @@
 {{- end -}}
 {{- end -}}
 
+{{- /* "true" when this release installs BinderHub (binderhub.enabled unset or true), else "". */}}
+{{- define "binderhub-registry.oneRelease" -}}
+{{- if ne (toString (dig "enabled" true (.Values.binderhub | default dict))) "false" -}}true{{- end -}}
+{{- end -}}
+
+{{- /*
+The Secret the hook writes. With BinderHub in this release its values (values.yaml, which cannot
+be templated) name the Secret and ConfigMap, so the default is fixed: binderhub-registry, whatever
+the release is called (BinderHub's chart names its own objects fixed too: one per namespace).
+In companion mode: <release>-registry, or the release name when it says registry.
+*/}}
 {{- define "binderhub-registry.secretName" -}}
-{{- .Values.output.secretName | default (include "binderhub-registry.fullname" .) -}}
+{{- if .Values.output.secretName -}}
+{{- .Values.output.secretName -}}
+{{- else if include "binderhub-registry.oneRelease" . -}}
+binderhub-registry
+{{- else -}}
+{{- include "binderhub-registry.fullname" . -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "binderhub-registry.settingsName" -}}
@@ -128,7 +145,7 @@ containers:
       - /etc/binderhub-registry/values/values.yaml
       {{- if $checksSecret }}
       - --docker-config
-      - /etc/binderhub-registry/docker/config.json
+      - {{ include "binderhub-registry.binderMountPath" $root }}/docker/config.json
       {{- else }}
       - --namespace
       - {{ $root.Release.Namespace | quote }}
@@ -142,9 +159,8 @@ containers:
       - name: tmp
         mountPath: /tmp
       {{- if $checksSecret }}
-      - name: docker-config
-        mountPath: /etc/binderhub-registry/docker
-        readOnly: true
+      {{- /* The binder pod's own mount of the Secret (and of registry.json). */}}
+      {{- list (include "binderhub-registry.binderVolumeMount" $root | fromYaml) | toYaml | nindent 6 }}
       {{- end }}
 volumes:
   - name: values
@@ -154,12 +170,7 @@ volumes:
     emptyDir:
       sizeLimit: 64Mi
   {{- if $checksSecret }}
-  - name: docker-config
-    secret:
-      secretName: {{ include "binderhub-registry.secretName" $root }}
-      items:
-        - key: config.json
-          path: config.json
+  {{- list (include "binderhub-registry.binderVolume" $root | fromYaml) | toYaml | nindent 2 }}
   {{- end }}
 {{- end -}}
 

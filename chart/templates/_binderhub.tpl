@@ -1,0 +1,92 @@
+{{- /*
+How BinderHub reads what the hook writes. The binder pod mounts one volume: the Secret's
+config.json and the settings ConfigMap's registry.json; the extraConfig snippet
+`binderhub-registry` loads registry.json's "binderhubConfig" (image_prefix, DockerRegistry.*,
+docker_config_path, KubernetesBuildExecutor.push_secret) at every start. BinderHub's values name
+only these two objects, never the registry, so registry changes need no values change.
+
+values.yaml (binderhub.*) and the companion file binderhub-values.yaml (the hook's template)
+carry the same entries; the definitions here are what a user's own lists must still contain.
+The helm test Pod mounts the very same volume at the very same path.
+*/}}
+
+{{- define "binderhub-registry.binderMountPath" -}}
+/etc/binderhub/registry
+{{- end -}}
+
+{{- define "binderhub-registry.binderVolume" -}}
+name: binderhub-registry
+projected:
+  sources:
+    - secret:
+        name: {{ include "binderhub-registry.secretName" . }}
+        items:
+          - key: config.json
+            path: docker/config.json
+    - configMap:
+        name: {{ include "binderhub-registry.settingsName" . }}
+        items:
+          - key: registry.json
+            path: registry.json
+{{- end -}}
+
+{{- define "binderhub-registry.binderVolumeMount" -}}
+name: binderhub-registry
+mountPath: {{ include "binderhub-registry.binderMountPath" . }}
+readOnly: true
+{{- end -}}
+
+{{- /* "true" when the list (of maps) holds an entry equal to the YAML `entry`. */}}
+{{- define "binderhub-registry.listHas" -}}
+{{- $wanted := .entry | fromYaml | toJson -}}
+{{- range .list -}}
+{{- if eq (toJson .) $wanted -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /*
+With BinderHub in this release: fail `helm install` with one sentence when the user's values lost
+or contradict the wiring. Helm replaces a list a user sets instead of merging it, so their own
+binderhub.extraVolumes, extraVolumeMounts or jupyterhub.imagePullSecrets drop ours (the binder pod
+would crash at start, user pods could not pull).
+*/}}
+{{- define "binderhub-registry.checkBinderHubWiring" -}}
+{{- if include "binderhub-registry.oneRelease" . -}}
+{{- $binderhub := .Values.binderhub | default dict -}}
+{{- $volume := include "binderhub-registry.binderVolume" . -}}
+{{- $mount := include "binderhub-registry.binderVolumeMount" . -}}
+{{- $secret := include "binderhub-registry.secretName" . -}}
+{{- if not (include "binderhub-registry.listHas" (dict "list" ($binderhub.extraVolumes | default list) "entry" $volume)) -}}
+{{- if ne $secret "binderhub-registry" -}}
+{{- fail (printf "output.secretName %s is not the Secret binderhub.extraVolumes mounts: with BinderHub in this release leave output.secretName unset, or also set binderhub.extraVolumes to include %s and name %s in binderhub.jupyterhub.imagePullSecrets." $secret ($volume | fromYaml | toJson) $secret) -}}
+{{- end -}}
+{{- fail (printf "binderhub.extraVolumes lacks this chart's volume (a list you set replaces the chart's, it is not merged): add %s to it, or leave binderhub.extraVolumes unset." ($volume | fromYaml | toJson)) -}}
+{{- end -}}
+{{- if not (include "binderhub-registry.listHas" (dict "list" ($binderhub.extraVolumeMounts | default list) "entry" $mount)) -}}
+{{- fail (printf "binderhub.extraVolumeMounts lacks this chart's mount (a list you set replaces the chart's, it is not merged): add %s to it, or leave binderhub.extraVolumeMounts unset." ($mount | fromYaml | toJson)) -}}
+{{- end -}}
+{{- $pullSecrets := list -}}
+{{- range (dig "jupyterhub" "imagePullSecrets" list $binderhub) -}}
+{{- if kindIs "map" . -}}
+{{- $pullSecrets = append $pullSecrets (get . "name") -}}
+{{- else -}}
+{{- $pullSecrets = append $pullSecrets . -}}
+{{- end -}}
+{{- end -}}
+{{- if not (has $secret $pullSecrets) -}}
+{{- fail (printf "binderhub.jupyterhub.imagePullSecrets lacks %s, the Secret user pods pull BinderHub's images with (a list you set replaces the chart's, it is not merged): add %s to it." $secret $secret) -}}
+{{- end -}}
+{{- if not (dig "extraConfig" "binderhub-registry" "" $binderhub) -}}
+{{- fail "binderhub.extraConfig.binderhub-registry is empty, so BinderHub would not read the registry settings: remove your value for it." -}}
+{{- end -}}
+{{- /* Not username: BinderHub's own helper writes its default ("<token>") into that map. */}}
+{{- with (dig "registry" dict $binderhub) -}}
+{{- if or .url .password -}}
+{{- fail "binderhub.registry is BinderHub's own registry setting, which this chart replaces: set this chart's registry.* values instead and leave binderhub.registry unset." -}}
+{{- end -}}
+{{- end -}}
+{{- if eq (toString (dig "config" "BinderHub" "use_registry" true $binderhub)) "false" -}}
+{{- fail "binderhub.config.BinderHub.use_registry false turns off the registry this chart sets up: remove it, or set binderhub.enabled=false to install only the credentials." -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures_google",
     "tests.fixtures_dockerhub",
     "tests.fixtures_kube",
+    "tests.fixtures_chart",
 ]

@@ -1,5 +1,7 @@
 """The chart, rendered and linted by the real Helm 3.19.0 and 4.1.4, validated against the
-Kubernetes OpenAPI schemas of 1.28 and the newest kubernetes-validate ships."""
+Kubernetes OpenAPI schemas of 1.28 and the newest kubernetes-validate ships. The chart is rendered
+with its BinderHub dependency built (tests/fixtures_chart.py); the assertions here are about this
+chart's own objects (`template`), the BinderHub wiring is tested in test_binderhub_wiring.py."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures_chart import built_chart
+
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "chart"
+OWN_SOURCE = "# Source: binderhub-registry/templates/"
 VALUES = sorted((Path(__file__).parent / "values").glob("*.yaml"))
 HELM_VERSIONS = ["3", "4"]
 GENERIC = Path(__file__).parent / "values" / "generic.yaml"
@@ -22,15 +26,18 @@ def helm(binaries: dict[str, Path], version: str, *args: str) -> subprocess.Comp
     return subprocess.run([str(binaries[version]), *args], capture_output=True, text=True, timeout=60)
 
 
-def template(binaries: dict[str, Path], version: str, values: Path | list[Path] | None = None, *sets: str) -> list[dict[str, Any]]:
-    args = ["template", "binderhub", str(CHART), "--namespace", "binder"]
+def template(binaries: dict[str, Path], version: str, values: Path | list[Path] | None = None, *sets: str,
+             own: bool = True, args: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """`helm template`: this chart's own documents, or with ``own=False`` BinderHub's too."""
+    args = ("template", "binderhub", str(built_chart()), "--namespace", "binder", *args)
     for path in [values] if isinstance(values, Path) else values or []:
-        args += ["-f", str(path)]
+        args += ("-f", str(path))
     for s in sets:
-        args += ["--set", s]
+        args += ("--set", s)
     result = helm(binaries, version, *args)
     assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    chunks = result.stdout.split("\n---\n")
+    return [doc for chunk in chunks if (not own or OWN_SOURCE in chunk) and (doc := yaml.safe_load(chunk))]
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -40,7 +47,7 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("version", HELM_VERSIONS)
 @pytest.mark.parametrize("values", VALUES, ids=lambda p: p.stem)
 def test_chart_lints_strictly(helm_binaries, version, values):
-    result = helm(helm_binaries, version, "lint", "--strict", str(CHART), "-f", str(values))
+    result = helm(helm_binaries, version, "lint", "--strict", str(built_chart()), "-f", str(values))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -50,7 +57,9 @@ def test_every_rendered_document_is_valid_kubernetes(helm_binaries, version, kub
     files = []
     for values in VALUES:
         out = tmp_path / f"{values.stem}.yaml"
-        docs = template(helm_binaries, version, values)
+        # A cluster of these versions serves policy/v1 (BinderHub's chart renders the PDB for it).
+        docs = template(helm_binaries, version, values, own=False,
+                        args=("--kube-version", kube_version, "--api-versions", "policy/v1/PodDisruptionBudget"))
         out.write_text("".join("---\n" + yaml.safe_dump(doc) for doc in docs))
         files.append(str(out))
     result = subprocess.run(
@@ -77,7 +86,7 @@ def test_every_rendered_document_is_valid_kubernetes(helm_binaries, version, kub
     ],
 )
 def test_helm_install_rejects_bad_values_naming_the_field(helm_binaries, version, sets, field):
-    args = ["template", "binderhub", str(CHART)]
+    args = ["template", "binderhub", str(built_chart())]
     for s in sets:
         args += ["--set", s]
     result = helm(helm_binaries, version, *args)
@@ -142,9 +151,17 @@ def test_helm_test_is_a_pod_checking_the_secret_binderhub_mounts(helm_binaries, 
     docs = template(helm_binaries, version, GENERIC)
     (pod,) = by_kind(docs, "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    volume = next(v for v in pod["spec"]["volumes"] if v.get("secret", {}).get("items"))
-    assert volume["secret"]["secretName"] == "binderhub-registry"
-    assert volume["secret"]["items"] == [{"key": "config.json", "path": "config.json"}]
+    (binder,) = [d for d in template(helm_binaries, version, GENERIC, own=False) if d["kind"] == "Deployment" and d["metadata"]["name"] == "binder"]
+    binder_spec = binder["spec"]["template"]["spec"]
+    (binder_volume,) = [v for v in binder_spec["volumes"] if v["name"] == "binderhub-registry"]
+    (binder_mount,) = [m for m in binder_spec["containers"][0]["volumeMounts"] if m["name"] == "binderhub-registry"]
+    # The test Pod mounts the binder pod's very volume at the very path, and checks the file there.
+    assert binder_volume in pod["spec"]["volumes"]
+    assert binder_mount in pod["spec"]["containers"][0]["volumeMounts"]
+    args = pod["spec"]["containers"][0]["args"]
+    assert args[args.index("--docker-config") + 1] == binder_mount["mountPath"] + "/docker/config.json"
+    assert {"key": "config.json", "path": "docker/config.json"} in binder_volume["projected"]["sources"][0]["secret"]["items"]
+    assert binder_volume["projected"]["sources"][0]["secret"]["name"] == "binderhub-registry"
     assert pod["spec"]["automountServiceAccountToken"] is False
 
 
@@ -181,7 +198,7 @@ def test_cli_and_helm_accept_and_reject_the_same_values(helm_binaries, version, 
     ]
     for i, values in enumerate(cases):
         path = write_values(tmp_path / f"{i}.yaml", values)
-        helm_ok = helm(helm_binaries, version, "template", "x", str(CHART), "-f", str(path)).returncode == 0
+        helm_ok = helm(helm_binaries, version, "template", "x", str(built_chart()), "-f", str(path)).returncode == 0
         cli = run_cli("render", "--values", str(path))
         assert (cli.code == 0) == helm_ok, (values, cli.stderr)
 
@@ -189,7 +206,7 @@ def test_cli_and_helm_accept_and_reject_the_same_values(helm_binaries, version, 
 def test_helm4_client_dry_run_installs_and_notes_name_the_secret(helm_binaries):
     """`helm install --dry-run=client` runs Helm's own install path offline (Helm 4 only: Helm 3's
     needs a live API server for discovery)."""
-    result = helm(helm_binaries, "4", "install", "binderhub", str(CHART), "--dry-run=client", "--namespace", "binder", "-f", str(GENERIC))
+    result = helm(helm_binaries, "4", "install", "binderhub", str(built_chart()), "--dry-run=client", "--namespace", "binder", "-f", str(GENERIC))
     assert result.returncode == 0, result.stderr
     assert "Secret    binderhub-registry" in result.stdout
     assert "helm test binderhub --namespace binder --logs" in result.stdout
@@ -232,7 +249,7 @@ def test_helm_rejects_names_binderhub_would_rewrite_and_hosts_docker_reads_as_do
     from tests.helpers import write_values
 
     path = write_values(tmp_path / "values.yaml", {"registry": registry})
-    result = helm(helm_binaries, version, "template", "binderhub", str(CHART), "-f", str(path))
+    result = helm(helm_binaries, version, "template", "binderhub", str(built_chart()), "-f", str(path))
     assert result.returncode != 0
     assert field in result.stderr
 
@@ -257,7 +274,7 @@ def test_helm_and_the_cli_accept_registry_hosts_with_a_dot_a_port_or_localhost(h
     values = {"registry": {"type": "generic", "prefix": "binder.x/", "generic": {
         "url": url, "repository": "org/my-project.binder", "username": "u", "password": "p"}}}
     path = write_values(tmp_path / "values.yaml", values)
-    result = helm(helm_binaries, version, "template", "binderhub", str(CHART), "-f", str(path))
+    result = helm(helm_binaries, version, "template", "binderhub", str(built_chart()), "-f", str(path))
     assert result.returncode == 0, result.stderr
     cli = run_cli("render", "--values", str(path))
     assert cli.code == 0, cli.stderr

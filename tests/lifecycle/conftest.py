@@ -1,16 +1,15 @@
 """Fixtures for lifecycle tests: a `make_release` factory playing Helm with the real Helm 3 or 4
-rendering against the stand-in Kubernetes API."""
+rendering against the stand-in Kubernetes API, of the chart with its BinderHub dependency built."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fixtures_chart import built_chart
 from tests.lifecycle.harness import Release
 
-CHART = Path(__file__).resolve().parents[2] / "chart"
 NAMESPACE = "binder"
 
 
@@ -23,5 +22,5 @@ def helm_version(request: pytest.FixtureRequest) -> str:
 def make_release(kube_api, helm_binaries, helm_version, tmp_path):
     def make(name: str = "binderhub", **kwargs: Any) -> Release:
         env = {"BINDERHUB_REGISTRY_RETRY_SECONDS": "0.05", **kwargs.pop("env", {})}
-        return Release(kube_api, helm_binaries[helm_version], CHART, name, NAMESPACE, tmp_path / "cluster", env=env, **kwargs)
+        return Release(kube_api, helm_binaries[helm_version], built_chart(), name, NAMESPACE, tmp_path / "cluster", env=env, **kwargs)
     return make

@@ -20,8 +20,11 @@ binaries render (`helm template`, Helm 3 and 4):
   ``automountServiceAccountToken: false``, and the process reaches the API with that identity,
   so RBAC decides what it may do;
 * Jobs retry up to ``backoffLimit`` and honour ``podFailurePolicy`` FailJob exit-code rules;
-* ordinary release resources are applied after pre-install/pre-upgrade hooks and deleted on
-  uninstall after pre-delete hooks.
+* ordinary release resources are applied after pre-install/pre-upgrade hooks (an object that
+  exists is merge-patched with the manifest, so what others set on it, such as the hook's restart
+  annotation, stays, as with Helm's three-way merge or server-side apply) and deleted on uninstall
+  after pre-delete hooks. Kinds the stand-in API does not serve (Services, NetworkPolicies, ... of
+  BinderHub's chart) are only recorded, in order, in ``Release.unserved``.
 
 Simpler than a cluster: one container per Pod, no init containers, no image (the command runs
 from the test environment's PATH), no resource limits, no read-only root enforcement.
@@ -122,6 +125,7 @@ class Release:
         self.history: list[HookRun] = []
         self.revision = 0
         self._pod_counter = 0
+        self.unserved: list[Obj] = []
 
     # -- helm verbs ---------------------------------------------------------------------------
 
@@ -159,7 +163,9 @@ class Release:
     def uninstall(self) -> list[HookRun]:
         runs = self.run_hooks("pre-delete")
         for doc in reversed(self.resources()):
-            self.kube.delete(RESOURCES[doc["kind"]][1], self.namespace, doc["metadata"]["name"])
+            if doc["kind"] in RESOURCES:
+                self.kube.delete(RESOURCES[doc["kind"]][1], self.namespace, doc["metadata"]["name"])
+        self.unserved.clear()
         return runs + self.run_hooks("post-delete")
 
     # -- resources ------------------------------------------------------------------------------
@@ -169,7 +175,22 @@ class Release:
 
     def apply_resources(self) -> None:
         for doc in self.resources():
-            self.create(doc, replace=True)
+            if doc["kind"] not in RESOURCES:
+                self.unserved.append(doc)
+            elif self.kube.get(RESOURCES[doc["kind"]][1], self.namespace, doc["metadata"]["name"]) is None:
+                self.create(doc)
+            else:
+                self.patch(doc)
+
+    def patch(self, doc: Obj) -> None:
+        """Bring an existing object to the manifest, keeping what others set on it (merge patch)."""
+        api_version, resource = RESOURCES[doc["kind"]]
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        path = f"{prefix}/namespaces/{self.namespace}/{resource}/{doc['metadata']['name']}"
+        headers = {"authorization": f"Bearer {self.kube.admin_token}", "content-type": "application/merge-patch+json"}
+        code, answer = self.kube.handle("PATCH", path, headers, json.dumps(doc).encode())
+        if code >= 300:
+            raise HookFailed("patch", doc["metadata"]["name"], f"{code}: {answer.get('message') if isinstance(answer, dict) else answer}")
 
     def create(self, doc: Obj, replace: bool = False) -> None:
         api_version, resource = RESOURCES[doc["kind"]]
@@ -313,25 +334,31 @@ class Release:
         target.mkdir(parents=True, exist_ok=True)
         if "emptyDir" in volume:
             return
-        for kind, resource, key in (("secret", "secrets", "secretName"), ("configMap", "configmaps", "name")):
-            if kind not in volume:
-                continue
-            source = volume[kind]
-            obj = self.kube.get(resource, self.namespace, source[key])
-            if obj is None:
-                if source.get("optional"):
-                    return
-                raise HookFailed(event, owner, f'MountVolume.SetUp failed for volume "{volume["name"]}": {kind.lower()} "{source[key]}" not found')
-            data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-            if kind == "configMap":
-                data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
-            items = source.get("items") or [{"key": k, "path": k} for k in data]
-            for item in items:
-                if item["key"] not in data:
-                    raise HookFailed(event, owner, f'MountVolume.SetUp failed for volume "{volume["name"]}": '
-                                                   f'couldn\'t find key {item["key"]} in {kind} {self.namespace}/{source[key]}')
-                path = target / item["path"]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data[item["key"]])
+        if "projected" in volume:
+            # Each source is a Secret or ConfigMap projected into the same directory.
+            for source in volume["projected"]["sources"]:
+                kind = "secret" if "secret" in source else "configMap"
+                self.materialize_source(volume["name"], kind, source[kind], source[kind]["name"], target, event, owner)
             return
+        for kind, key in (("secret", "secretName"), ("configMap", "name")):
+            if kind in volume:
+                self.materialize_source(volume["name"], kind, volume[kind], volume[kind][key], target, event, owner)
+                return
         raise NotImplementedError(f"volume {volume}")
+
+    def materialize_source(self, volume: str, kind: str, source: Obj, name: str, target: Path, event: str, owner: str) -> None:
+        obj = self.kube.get("secrets" if kind == "secret" else "configmaps", self.namespace, name)
+        if obj is None:
+            if source.get("optional"):
+                return
+            raise HookFailed(event, owner, f'MountVolume.SetUp failed for volume "{volume}": {kind.lower()} "{name}" not found')
+        decode = base64.b64decode if kind == "secret" else str.encode
+        data = {k: decode(v) for k, v in (obj.get("data") or {}).items()}
+        items = source.get("items") or [{"key": k, "path": k} for k in data]
+        for item in items:
+            if item["key"] not in data:
+                raise HookFailed(event, owner, f'MountVolume.SetUp failed for volume "{volume}": '
+                                               f'couldn\'t find key {item["key"]} in {kind} {self.namespace}/{name}')
+            path = target / item["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data[item["key"]])

@@ -58,7 +58,7 @@ def google_release(make_release, kube_api, google_cloud, google_admin, google_re
     def make(registry_type: str = "artifact-registry", **values: Any):
         registry = google_registry("gcr.io" if registry_type == "gcr" else AR_HOST)
         chart_values = google_values(google_cloud, registry, registry_type, adminKeySecret="google-admin")
-        chart_values.update(values)
+        chart_values.update({"binderhub": {"enabled": False}}, **values)  # companion of the existing BinderHub above
         return make_release(), write_values(tmp_path / "values.yaml", chart_values)
     return make
 

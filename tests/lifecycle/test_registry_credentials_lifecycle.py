@@ -11,6 +11,8 @@ from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT
 from tests.helpers import binder_deployment, generic_values, secret_auth, write_values
 
 NS = "binder"
+# These tests put an existing BinderHub's Deployment in place: the chart is its companion.
+COMPANION = {"binderhub": {"enabled": False}}
 
 
 def auths_key_and_login(kube_api) -> tuple[str, str]:
@@ -23,7 +25,7 @@ def test_docker_hub_install_test_token_change_and_uninstall(make_release, kube_a
     dockerhub.add_account("binderbot")
     first = dockerhub.add_token("binderbot", "read-write")
     release = make_release()
-    release.install([write_values(tmp_path / "v1.yaml", dockerhub_values("binderbot", first))])
+    release.install([write_values(tmp_path / "v1.yaml", {**dockerhub_values("binderbot", first), **COMPANION})])
     assert auths_key_and_login(kube_api) == ("https://index.docker.io/v1/", f"binderbot:{first}")
     (test_run,) = release.test()
     assert "BinderHub can push to binderbot/binder-" in test_run.runs[-1].logs
@@ -35,7 +37,7 @@ def test_docker_hub_install_test_token_change_and_uninstall(make_release, kube_a
 
     # A new token in values: picked up, BinderHub rolled once.
     second = dockerhub.add_token("binderbot", "read-write")
-    (hook,) = release.upgrade([write_values(tmp_path / "v2.yaml", dockerhub_values("binderbot", second))])
+    (hook,) = release.upgrade([write_values(tmp_path / "v2.yaml", {**dockerhub_values("binderbot", second), **COMPANION})])
     assert auths_key_and_login(kube_api) == ("https://index.docker.io/v1/", f"binderbot:{second}")
     assert "Deployment binder: restarted" in hook.runs[-1].logs
     history = kube_api.deployment_history(NS, "binder")
@@ -58,6 +60,7 @@ def test_generic_upgrade_picks_up_a_rotated_password_from_the_existing_secret(ma
     credentials_secret("first-password-0123456789")
     values = generic_values(registry.url, "robot", "")
     values["registry"]["existingSecret"] = "robot-credentials"
+    values.update(COMPANION)
     path = write_values(tmp_path / "values.yaml", values)
     release = make_release()
     release.install([path])

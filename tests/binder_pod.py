@@ -19,13 +19,17 @@ import base64
 import builtins
 import io
 import posixpath
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
 from traitlets.config import Config
 
 from tests.binderhub_emulation import BinderHubRegistryClient
+from tests.fixtures_chart import binderhub_archive, built_chart
 
 Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]  # (kind "Secret"|"ConfigMap", name) -> object or None
@@ -129,3 +133,38 @@ class BinderPod:
     def registry_client(self, **kwargs: Any) -> BinderHubRegistryClient:
         sections = {name: self.section(name) for name in ("BinderHub", "DockerRegistry", "GoogleArtifactRegistry", "FakeRegistry")}
         return BinderHubRegistryClient({k: v for k, v in sections.items() if v}, self.files, self.env, **kwargs)
+
+
+def rendered(helm: Path, *args: str) -> list[Obj]:
+    """`helm template ARGS`: the documents."""
+    result = subprocess.run([str(helm), "template", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def one_release_binder_pod(helm: Path, values: Path, hook_objects: list[Obj]) -> BinderPod:
+    """`helm install binderhub ./chart -f values`: the binder pod, with the hook's Secret and ConfigMap."""
+    docs = rendered(helm, "binderhub", str(built_chart()), "--namespace", "binder", "-f", str(values))
+    return BinderPod.start(deployment_named(docs, "binder"), lookup_in(docs + hook_objects))
+
+
+def companion_binder_pod(helm: Path, binderhub_values: str, hook_objects: list[Obj], workdir: Path,
+                         own_values: dict[str, Any] | None = None) -> BinderPod:
+    """`helm upgrade --install binder jupyterhub/binderhub -f own -f binderhub-values.yaml`, as
+    NOTES.txt tells companion users, with the hook's Secret and ConfigMap."""
+    files = []
+    if own_values is not None:
+        files += ["-f", str(_write(workdir / "own-values.yaml", yaml.safe_dump(own_values)))]
+    files += ["-f", str(_write(workdir / "binderhub-values.yaml", binderhub_values))]
+    docs = rendered(helm, "binder", str(binderhub_archive()), "--namespace", "binder", *files)
+    return BinderPod.start(deployment_named(docs, "binder"), lookup_in(docs + hook_objects))
+
+
+def deployment_named(docs: list[Obj], name: str) -> Obj:
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+    return deployment
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -33,8 +33,7 @@ class Login:
         if self.token_url is None:
             push_image(self.registry.url, repository, tag, auth=httpx.BasicAuth(self.username, self.password))
             return
-        token = httpx.get(self.token_url, params={"scope": f"repository:{repository}:pull,push"},
-                          auth=(self.username, self.password)).json()["token"]
+        token = httpx.get(f"{self.token_url}&scope=repository:{repository}:pull,push", auth=(self.username, self.password)).json()["token"]
         push_image(self.registry.url, repository, tag, token=token)
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from binderhub_registry import dockerconfig
 from binderhub_registry.settings import (
-    BINDER_DOCKER_CONFIG_DIR,
+    BINDER_SETTINGS_DIR,
     RegistrySettings,
     settings_configmap_name,
 )
@@ -43,15 +43,16 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def binderhub_values(settings: RegistrySettings, secret_name: str) -> str:
+def binderhub_values(secret_name: str) -> str:
+    """The static BinderHub values wiring a BinderHub release to the Secret and its settings: the
+    same whatever the registry (BinderHub reads registry.json at start)."""
     return (
         _environment()
         .get_template("binderhub-values.yaml.j2")
         .render(
-            settings=settings,
             secret_name=secret_name,
-            docker_config_dir=BINDER_DOCKER_CONFIG_DIR,
-            docker_config_path=f"{BINDER_DOCKER_CONFIG_DIR}/config.json",
+            settings_name=settings_configmap_name(secret_name),
+            settings_dir=BINDER_SETTINGS_DIR,
         )
     )
 
@@ -77,7 +78,7 @@ def render(
         name=settings_configmap_name(secret_name),
         namespace=namespace,
         labels=LABELS,
-        binderhub_values=binderhub_values(settings, secret_name),
+        binderhub_values=binderhub_values(secret_name),
         registry_json=json.dumps(settings.as_json(secret_name), indent=2) + "\n",
     )
     return Rendered(

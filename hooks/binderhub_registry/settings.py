@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# Where the binder pod sees the Secret (extraVolumes/extraVolumeMounts in the settings).
-BINDER_DOCKER_CONFIG_DIR = "/etc/binderhub-registry/docker"
+# Where the binder pod mounts the Secret's config.json and the settings' registry.json (one
+# projected volume; chart/templates/_binderhub.tpl and templates/binderhub-values.yaml.j2).
+BINDER_SETTINGS_DIR = "/etc/binderhub/registry"
+BINDER_DOCKER_CONFIG_PATH = f"{BINDER_SETTINGS_DIR}/docker/config.json"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,24 @@ class RegistrySettings:
     def host(self) -> str:
         return self.registry_url.split("://", 1)[-1].rstrip("/")
 
+    def binderhub_config(self, secret_name: str) -> dict[str, dict[str, Any]]:
+        """BinderHub's traitlets configuration, by class: what its `binderhub-registry` extraConfig
+        snippet loads from registry.json at every start (so it wins over the user's `config`)."""
+        registry: dict[str, Any] = {"url": self.registry_url, "docker_config_path": BINDER_DOCKER_CONFIG_PATH}
+        if self.token_url:
+            registry["token_url"] = self.token_url
+        if self.auth_config_url:
+            registry["auth_config_url"] = self.auth_config_url
+        if self.not_found_401 is not None:
+            registry["not_found_401"] = self.not_found_401
+        return {
+            "BinderHub": {"use_registry": True, "image_prefix": self.image_prefix},
+            "DockerRegistry": registry,
+            "KubernetesBuildExecutor": {"push_secret": secret_name},
+        }
+
     def as_json(self, secret_name: str) -> dict[str, Any]:
+        """registry.json: the settings for machines, and BinderHub's configuration from them."""
         data = asdict(self)
         return {
             "type": data["type"],
@@ -42,7 +61,8 @@ class RegistrySettings:
             "authConfigUrl": self.auth_config_url or None,
             "notFound401": self.not_found_401,
             "secretName": secret_name,
-            "dockerConfigPath": f"{BINDER_DOCKER_CONFIG_DIR}/config.json",
+            "dockerConfigPath": BINDER_DOCKER_CONFIG_PATH,
+            "binderhubConfig": self.binderhub_config(secret_name),
         }
 
 

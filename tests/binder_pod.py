@@ -9,7 +9,7 @@ images with, computed by BinderHub's own code from what Helm rendered and the ho
   real ``traitlets`` as ``binderhub --config`` does at start, including the ``extraConfig`` snippets
   it executes. Files it opens by absolute path are served from the pod's files, so a path nothing
   is mounted at does not exist for it.
-* :meth:`BinderPod.registry_client` is BinderHub's registry client (tests/binderhub_emulation.py)
+* :meth:`BinderPod.registry_client` is BinderHub's registry client (tests/stand_ins/binderhub_emulation.py)
   built from that configuration and those files only.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from traitlets.config import Config
 
-from tests.binderhub_emulation import BinderHubRegistryClient
+from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
 from tests.fixtures_chart import binderhub_archive, built_chart
 
 Obj = dict[str, Any]

@@ -91,15 +91,11 @@ class KubeWriter:
         found = self.read_secret(name)
         return None if found is None else dict(found["data"])
 
-    def configmap_annotations(self, name: str) -> dict[str, str]:
-        """A ConfigMap's annotations ({} when it does not exist)."""
-        configmap = self._call("get", "GET", "configmaps", name, missing_ok=True)
-        return {} if configmap is None else dict((configmap.get("metadata") or {}).get("annotations") or {})
-
     def release_state(self, secret_name: str) -> CurrentState:
-        """The output Secret and the write-ahead notes on its settings ConfigMap."""
-        notes = self.configmap_annotations(settings_configmap_name(secret_name))
-        return CurrentState.read(self.read_secret(secret_name), notes)
+        """The output Secret, and the write-ahead notes and registry.json of its settings ConfigMap."""
+        configmap = self._call("get", "GET", "configmaps", settings_configmap_name(secret_name), missing_ok=True) or {}
+        notes = dict((configmap.get("metadata") or {}).get("annotations") or {})
+        return CurrentState.read(self.read_secret(secret_name), notes, (configmap.get("data") or {}).get("registry.json"))
 
     def input_credentials(self, name: str, wanted: tuple[str, ...], progress: Progress) -> InputCredentials:
         """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""

@@ -10,8 +10,9 @@ All state lives in the cluster, so any run converges from any state:
 * the BinderHub Deployments' pod-template annotation ``credential-fingerprint``: a Deployment is
   rolled exactly when it differs from the Secret's fingerprint.
 
-The fingerprint is a random id renewed whenever the docker config changes: deliberately not a
-hash, which anyone who can read annotations could test passwords against.
+The fingerprint is a random id renewed whenever the docker config or the BinderHub configuration
+in registry.json changes: deliberately not a hash, which anyone who can read annotations could
+test passwords against.
 """
 
 from __future__ import annotations
@@ -58,34 +59,47 @@ GIVEN = "given"
 
 @dataclass(frozen=True)
 class CurrentState:
-    """What the output Secret holds now (empty when it does not exist yet), and the write-ahead
-    notes on the settings ConfigMap (e.g. that a key creation was started)."""
+    """What the output Secret holds now (empty when it does not exist yet), the write-ahead notes on
+    the settings ConfigMap (e.g. that a key creation was started), and the BinderHub configuration
+    its registry.json gives BinderHub at start."""
 
     exists: bool = False
     annotations: dict[str, str] = field(default_factory=dict)
     docker_config: dict[str, Any] | None = None
     intents: dict[str, str] = field(default_factory=dict)
+    binderhub_config: dict[str, Any] | None = None
 
     @classmethod
-    def read(cls, secret: dict[str, Any] | None, configmap_annotations: dict[str, str]) -> CurrentState:
-        """From the Secret (data decoded, or None when absent) and the settings ConfigMap's annotations."""
+    def read(cls, secret: dict[str, Any] | None, configmap_annotations: dict[str, str], registry_json: str | None = None) -> CurrentState:
+        """From the Secret (data decoded, or None when absent), the settings ConfigMap's annotations
+        and its registry.json (None when absent)."""
         intents = {key: value for key, value in configmap_annotations.items() if key.startswith(INTENT_PREFIX)}
+        binderhub_config = _json_object(registry_json or "null").get("binderhubConfig")
         if secret is None:
-            return cls(intents=intents)
-        try:
-            docker_config = json.loads(secret["data"].get("config.json") or secret["data"].get(".dockerconfigjson") or "null")
-        except ValueError:
-            docker_config = None
-        return cls(exists=True, annotations=secret["annotations"], docker_config=docker_config, intents=intents)
+            return cls(intents=intents, binderhub_config=binderhub_config)
+        docker_config = _json_object(secret["data"].get("config.json") or secret["data"].get(".dockerconfigjson") or "null") or None
+        return cls(exists=True, annotations=secret["annotations"], docker_config=docker_config, intents=intents,
+                   binderhub_config=binderhub_config)
 
     def annotation(self, key: str) -> str:
         return self.annotations.get(key, "")
 
 
-def fingerprint(current: CurrentState, docker_config: dict[str, Any]) -> str:
-    """The fingerprint of ``docker_config``: the current one while the docker config stays the
-    same, a new random id when it changes."""
-    if current.docker_config == docker_config and current.annotation(FINGERPRINT):
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def fingerprint(current: CurrentState, docker_config: dict[str, Any], binderhub_config: dict[str, Any]) -> str:
+    """The fingerprint of what BinderHub reads at start: the current one while both the docker
+    config and BinderHub's configuration (registry.json: registry, prefix, token URL, ...) stay the
+    same, a new random id when either changes. BinderHub's values never change with them, so
+    only this makes the BinderHub Deployments restart."""
+    unchanged = current.docker_config == docker_config and current.binderhub_config == binderhub_config
+    if unchanged and current.annotation(FINGERPRINT):
         return current.annotation(FINGERPRINT)
     return new_fingerprint()
 

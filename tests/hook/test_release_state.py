@@ -32,10 +32,22 @@ def test_the_persisted_names_do_not_change_between_releases():
     }
 
 
-def test_the_fingerprint_stays_while_the_docker_config_does_and_changes_with_it():
+def test_the_fingerprint_stays_while_what_binderhub_reads_does_and_changes_with_it():
     config = {"auths": {"https://r.example.org": {"auth": "dTpw"}}}
-    current = state.CurrentState(exists=True, annotations={state.FINGERPRINT: "0123456789abcdef"}, docker_config=config)
-    assert state.fingerprint(current, config) == "0123456789abcdef"
+    binderhub = {"BinderHub": {"image_prefix": "r.example.org/binder-"}, "DockerRegistry": {"url": "https://r.example.org"}}
+    current = state.CurrentState(exists=True, annotations={state.FINGERPRINT: "0123456789abcdef"}, docker_config=config,
+                                 binderhub_config=binderhub)
+    assert state.fingerprint(current, config, binderhub) == "0123456789abcdef"
     changed = {"auths": {"https://r.example.org": {"auth": "dTpx"}}}
-    assert state.fingerprint(current, changed) not in ("0123456789abcdef", "")
-    assert state.fingerprint(state.CurrentState(), config) != state.fingerprint(state.CurrentState(), config)
+    assert state.fingerprint(current, changed, binderhub) not in ("0123456789abcdef", "")
+    # The same credential, another prefix (or registry, token URL): BinderHub must restart too.
+    other_prefix = {**binderhub, "BinderHub": {"image_prefix": "r.example.org/other-"}}
+    assert state.fingerprint(current, config, other_prefix) not in ("0123456789abcdef", "")
+    assert state.fingerprint(state.CurrentState(), config, binderhub) != state.fingerprint(state.CurrentState(), config, binderhub)
+
+
+def test_the_current_binderhub_configuration_is_read_from_registry_json():
+    registry_json = '{"type": "generic", "binderhubConfig": {"BinderHub": {"image_prefix": "p-"}}}'
+    assert state.CurrentState.read(None, {}, registry_json).binderhub_config == {"BinderHub": {"image_prefix": "p-"}}
+    assert state.CurrentState.read(None, {}, "not json").binderhub_config is None
+    assert state.CurrentState.read(None, {}).binderhub_config is None

@@ -1,5 +1,5 @@
 """`provision`: obtain and prove push credentials, then write (or print) the Secret and the
-BinderHub settings ConfigMap, and roll the BinderHub Deployments when the credential changed.
+BinderHub settings ConfigMap, and roll the BinderHub Deployments when what they read changed.
 
 Order matters for zero downtime and crash safety: the new credential is created and proven before
 the Secret switches to it; the Secret is written before Deployments restart; every step can be
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     obtained = provider.obtain(current, given)
     credential, settings = obtained.credential, obtained.settings
     docker_config = dockerconfig.build(settings.auth_key, credential.username, credential.password)
-    fingerprint = state.fingerprint(current, docker_config)
+    fingerprint = state.fingerprint(current, docker_config, settings.binderhub_config(name))
     annotations = state.secret_annotations(settings, fingerprint, credential, rotation)
     namespace = kube.namespace if kube is not None else args.namespace
     rendered = render(settings, docker_config, name, namespace, annotations)
@@ -107,8 +107,8 @@ def _apply(
         outcome = kube.roll_deployment(deployment, fingerprint)
         progress.step(
             {
-                "restarted": f"Deployment {deployment}: restarted to read the new credential",
-                "unchanged": f"Deployment {deployment}: already runs with this credential",
+                "restarted": f"Deployment {deployment}: restarted to read the new credential or settings",
+                "unchanged": f"Deployment {deployment}: already runs with this credential and settings",
                 "absent": f"Deployment {deployment}: not found in namespace {kube.namespace}, nothing to restart",
             }[outcome]
         )

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,25 @@ def provision_offline(tmp_path: Path, values: dict[str, Any], *extra: str) -> Cl
     return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", *extra)
 
 
-def binderhub_for(result: CliResult) -> BinderHubRegistryClient:
-    """A binder pod deployed with our settings and our Secret mounted as they say."""
-    secret, configmap = result.document("Secret"), result.document("ConfigMap")
-    return BinderHubRegistryClient.from_helm_values(
-        binderhub_values(configmap), secrets={secret["metadata"]["name"]: secret_files(secret)}
-    )
+def binderhub_for(result: CliResult, binderhub_config_change: dict[str, Any] | None = None) -> BinderHubRegistryClient:
+    """BinderHub's registry client in a binder pod of BinderHub's real chart given the printed
+    `binderhub-values.yaml` (companion mode), configured at start by its own binderhub_config.py
+    from the printed Secret and ConfigMap (tests/binder_pod.py). ``binderhub_config_change``
+    (class -> traits; a trait set to None is removed) is merged into registry.json first."""
+    from tests.binder_pod import companion_binder_pod  # noqa: PLC0415 (imports the chart fixtures)
+    from tests.fixtures_registry import TOOLS_DIR  # noqa: PLC0415
+
+    documents = result.documents()
+    configmap = next(doc for doc in documents if doc["kind"] == "ConfigMap")
+    if binderhub_config_change:
+        registry_json = json.loads(configmap["data"]["registry.json"])
+        for section, traits in binderhub_config_change.items():
+            merged = {**registry_json["binderhubConfig"].get(section, {}), **traits}
+            registry_json["binderhubConfig"][section] = {key: value for key, value in merged.items() if value is not None}
+        configmap["data"]["registry.json"] = json.dumps(registry_json)
+    with tempfile.TemporaryDirectory() as workdir:
+        pod = companion_binder_pod(TOOLS_DIR / "helm4", configmap["data"]["binderhub-values.yaml"], documents, Path(workdir))
+    return pod.registry_client()
 
 
 def binder_deployment(namespace: str) -> dict[str, Any]:
@@ -107,8 +121,10 @@ def secret_key_file(secret: dict[str, Any]) -> dict[str, Any]:
     return json.loads(password)
 
 
-def binderhub_values(configmap: dict[str, Any]) -> dict[str, Any]:
-    return yaml.safe_load(configmap["data"]["binderhub-values.yaml"])
+def binderhub_config(configmap: dict[str, Any]) -> dict[str, Any]:
+    """BinderHub's configuration by class, as the settings ConfigMap's registry.json gives it to
+    BinderHub at start (BinderHub.image_prefix, DockerRegistry.url, ...)."""
+    return dict(json.loads(configmap["data"]["registry.json"])["binderhubConfig"])
 
 
 def secret_files(secret: dict[str, Any]) -> dict[str, bytes]:

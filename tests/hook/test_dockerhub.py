@@ -15,7 +15,7 @@ import pytest
 from tests.helpers import (
     CliResult,
     binderhub_for,
-    binderhub_values,
+    binderhub_config,
     provision_offline,
     push_image,
     run_cli,
@@ -61,7 +61,7 @@ def build_pod_push(hub, result: CliResult, image: str) -> None:
 
 
 def image_prefix(result: CliResult) -> str:
-    return binderhub_values(result.document("ConfigMap"))["config"]["BinderHub"]["image_prefix"]
+    return binderhub_config(result.document("ConfigMap"))["BinderHub"]["image_prefix"]
 
 
 # -- success ----------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def test_read_write_token_gives_settings_binderhub_finds_images_with(tmp_path, d
     config = secret_docker_config(secret)
     assert list(config["auths"]) == [DOCKER_HUB_AUTH_KEY]
     assert base64.b64decode(config["auths"][DOCKER_HUB_AUTH_KEY]["auth"]).decode() == f"alice:{token}"
-    settings = binderhub_values(result.document("ConfigMap"))["config"]
+    settings = binderhub_config(result.document("ConfigMap"))
     assert settings["BinderHub"]["image_prefix"] == "alice/binder-"
     assert settings["DockerRegistry"]["url"] == dockerhub.registry_url
     assert settings["DockerRegistry"]["token_url"] == f"{dockerhub.auth_url}?service=registry.docker.io"

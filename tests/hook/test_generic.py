@@ -16,7 +16,7 @@ import yaml
 
 from tests.helpers import (
     binderhub_for,
-    binderhub_values,
+    binderhub_config,
     generic_values,
     provision_offline,
     push_image,
@@ -26,7 +26,7 @@ from tests.helpers import (
     write_secret_docker_config,
     write_values,
 )
-from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient, build_pod_docker_config, docker_push_credentials
+from tests.stand_ins.binderhub_emulation import build_pod_docker_config, docker_push_credentials
 
 # -- htpasswd (Basic auth) ------------------------------------------------------------------
 
@@ -41,13 +41,13 @@ def test_basic_auth_registry_gets_a_secret_binderhub_and_build_pods_can_use(tmp_
     config = secret_docker_config(secret)
     assert list(config["auths"]) == [htpasswd_registry.url]  # the URL with its scheme, never host:port
 
-    settings = binderhub_values(result.document("ConfigMap"))
-    assert settings["config"]["BinderHub"]["image_prefix"] == f"{htpasswd_registry.host}/binder/binder-"
-    assert settings["config"]["KubernetesBuildExecutor"]["push_secret"] == secret["metadata"]["name"]
-    assert "token_url" not in settings["config"]["DockerRegistry"]  # a Basic-auth registry must have none
+    settings = binderhub_config(result.document("ConfigMap"))
+    assert settings["BinderHub"]["image_prefix"] == f"{htpasswd_registry.host}/binder/binder-"
+    assert settings["KubernetesBuildExecutor"]["push_secret"] == secret["metadata"]["name"]
+    assert "token_url" not in settings["DockerRegistry"]  # a Basic-auth registry must have none
 
     # Build pods mount config.json and push with docker's own credential lookup.
-    image = f"{settings['config']['BinderHub']['image_prefix']}repo-abc123:v1"
+    image = f"{settings['BinderHub']['image_prefix']}repo-abc123:v1"
     username, pushed_password = docker_push_credentials(build_pod_docker_config(secret_files(secret)), image)
     assert (username, pushed_password) == ("alice", password)
     push_image(htpasswd_registry.url, "binder/binder-repo-abc123", "v1", auth=httpx.BasicAuth(username, pushed_password))
@@ -73,8 +73,8 @@ def test_token_registry_gets_the_token_url_binderhub_needs(tmp_path, token_regis
     password = token_server.password("pusher")
     result = provision_offline(tmp_path, generic_values(token_registry.url, "pusher", password))
     assert result.code == 0, result.stderr
-    settings = binderhub_values(result.document("ConfigMap"))
-    token_url = settings["config"]["DockerRegistry"]["token_url"]
+    settings = binderhub_config(result.document("ConfigMap"))
+    token_url = settings["DockerRegistry"]["token_url"]
     assert token_url == f"{token_server.realm}?service={token_server.service}"
     assert "token-scope + upload-session" in result.stderr
 
@@ -93,10 +93,7 @@ def test_without_token_url_binderhub_misses_images_on_a_token_registry(tmp_path,
     token = httpx.get(token_server.realm, params={"service": token_server.service, "scope": "repository:binder/binder-y:pull,push"},
                       auth=("pusher", password)).json()["token"]
     push_image(token_registry.url, "binder/binder-y", "v1", token=token)
-    values = binderhub_values(result.document("ConfigMap"))
-    del values["config"]["DockerRegistry"]["token_url"]
-    secret = result.document("Secret")
-    with BinderHubRegistryClient.from_helm_values(values, secrets={secret["metadata"]["name"]: secret_files(secret)}) as binderhub:
+    with binderhub_for(result, {"DockerRegistry": {"token_url": None}}) as binderhub:
         assert binderhub.get_image_manifest("binder/binder-y", "v1") is None
 
 
@@ -209,7 +206,7 @@ def test_several_values_files_merge_like_helm(tmp_path, htpasswd_registry):
     override = write_values(tmp_path / "secret.yaml", {"registry": {"generic": {"password": htpasswd_registry.password("alice"), "repository": "second"}}})
     result = run_cli("provision", "--values", str(base), "--values", str(override), "--output", "-")
     assert result.code == 0, result.stderr
-    assert binderhub_values(result.document("ConfigMap"))["config"]["BinderHub"]["image_prefix"].endswith("/second/binder-")
+    assert binderhub_config(result.document("ConfigMap"))["BinderHub"]["image_prefix"].endswith("/second/binder-")
 
 
 def test_password_never_appears_outside_the_secret_data(tmp_path, htpasswd_registry):
@@ -246,8 +243,8 @@ def test_render_is_offline(tmp_path):
     values = generic_values(f"http://127.0.0.1:{_closed_port()}", "alice", "pw-offline-123")
     result = run_cli("render", "--values", str(write_values(tmp_path / "v.yaml", values)))
     assert result.code == 0, result.stderr
-    settings = binderhub_values(result.document("ConfigMap"))
-    assert settings["config"]["DockerRegistry"]["docker_config_path"] == "/etc/binderhub-registry/docker/config.json"
+    settings = binderhub_config(result.document("ConfigMap"))
+    assert settings["DockerRegistry"]["docker_config_path"] == "/etc/binderhub/registry/docker/config.json"
 
 
 def test_docker_clients_find_the_credentials_for_images_under_the_prefix(tmp_path, htpasswd_registry):

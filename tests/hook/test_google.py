@@ -15,8 +15,7 @@ import yaml
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 from binderhub_registry.state import CREDENTIAL_ID
 
-from tests.helpers import binderhub_values, push_image, run_cli, secret_files, secret_key_file, write_values
-from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
+from tests.helpers import binderhub_config, binderhub_for, push_image, run_cli, secret_key_file, write_values
 
 
 def provision(kube_api, tmp_path: Path, values: dict[str, Any], *extra: str, env: dict[str, str] | None = None):
@@ -48,18 +47,17 @@ def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binder
     assert "roles/artifactregistry.writer" in result.stderr and repository in result.stderr
     assert key["private_key"].splitlines()[1] not in result.stderr
 
-    settings = binderhub_values(result.document("ConfigMap"))
-    prefix = settings["config"]["BinderHub"]["image_prefix"]
+    settings = binderhub_config(result.document("ConfigMap"))
+    prefix = settings["BinderHub"]["image_prefix"]
     assert prefix == f"{registry.host}/{PROJECT}/binder/binder-"
-    assert settings["config"]["DockerRegistry"]["token_url"].startswith(registry.token_server.realm)
+    assert settings["DockerRegistry"]["token_url"].startswith(registry.token_server.realm)
 
     # A build pod pushes with the key; the binder pod then finds the image.
     password = json.dumps(key)
     token = httpx.get(registry.token_server.realm, auth=("_json_key", password), params={
         "service": registry.token_server.service, "scope": f"repository:{PROJECT}/binder/binder-repo:pull,push"}).json()["token"]
     push_image(registry.url, f"{PROJECT}/binder/binder-repo", "v1", token=token)
-    secret = result.document("Secret")
-    with BinderHubRegistryClient.from_helm_values(settings, secrets={secret["metadata"]["name"]: secret_files(secret)}) as binderhub:
+    with binderhub_for(result) as binderhub:
         assert binderhub.username == "_json_key"
         assert binderhub.get_image_manifest(f"{PROJECT}/binder/binder-repo", "v1") is not None
 
@@ -70,8 +68,8 @@ def test_gcr_io_uses_the_gcr_io_repository_in_us_with_create_on_push_writer(kube
     assert result.code == 0, result.stderr
     assert f"projects/{PROJECT}/locations/us/repositories/gcr.io" in result.stderr
     assert "roles/artifactregistry.createOnPushWriter" in result.stderr
-    settings = binderhub_values(result.document("ConfigMap"))
-    assert settings["config"]["BinderHub"]["image_prefix"] == f"{registry.host}/{PROJECT}/binder-"
+    settings = binderhub_config(result.document("ConfigMap"))
+    assert settings["BinderHub"]["image_prefix"] == f"{registry.host}/{PROJECT}/binder-"
 
 
 def test_project_is_taken_from_the_credentials_when_not_set(kube_api, tmp_path, google_cloud, google_adc, google_registry):

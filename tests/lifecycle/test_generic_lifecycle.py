@@ -4,6 +4,7 @@ with the real Helm rendering, the stand-in API (RBAC enforced) and the real regi
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_install_test_upgrade_uninstall(make_release, kube_api, token_registry, 
     assert list(secret_config(kube_api)["auths"]) == [token_registry.url]
     assert any(entry["manager"] == "binderhub-registry" for entry in secret["metadata"]["managedFields"])
     settings = kube_api.get("configmaps", NS, "binderhub-registry-settings")
-    assert "token_url" in settings["data"]["binderhub-values.yaml"]
+    assert "token_url" in json.loads(settings["data"]["registry.json"])["binderhubConfig"]["DockerRegistry"]
     # Hook-only objects are gone after success; the Secret and settings remain.
     for resource, name in (("jobs", "binderhub-registry-hook"), ("secrets", "binderhub-registry-hook-values"),
                            ("serviceaccounts", "binderhub-registry-hook"), ("roles", "binderhub-registry-hook")):

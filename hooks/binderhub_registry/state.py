@@ -105,8 +105,9 @@ def fingerprint(current: CurrentState, docker_config: dict[str, Any], binderhub_
 
 
 def new_fingerprint() -> str:
-    """A new id for a new docker config: random, so that it says when the credential changed (the
-    BinderHub Deployments are rolled on it) without being a hash anyone could test passwords against."""
+    """A new id for what BinderHub reads: random, so that it says when the credential or settings
+    changed (the BinderHub Deployments are rolled on it) without being a hash anyone could test
+    passwords against."""
     return secrets.token_hex(8)
 
 

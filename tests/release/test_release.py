@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures_chart import built_chart
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 RELEASE = WORKFLOWS / "release.yaml"
@@ -66,10 +68,11 @@ def test_a_version_tag_builds_the_image_for_amd64_and_arm64_and_pushes_the_chart
 def test_the_chart_runs_by_default_exactly_the_image_the_release_publishes(helm_binaries):
     published = release_workflow()["env"]["IMAGE"]
     app_version = chart_metadata()["appVersion"]
-    rendered = subprocess.run([str(helm_binaries["4"]), "template", "binderhub-registry", str(CHART),
+    rendered = subprocess.run([str(helm_binaries["4"]), "template", "binderhub-registry", str(built_chart()),
                                "--set", "registry.type=generic", "--set", "registry.generic.url=https://registry.example.org",
                                "--set", "registry.generic.username=robot", "--set", "registry.generic.password=x"],
                               capture_output=True, text=True, check=True).stdout
+    # This chart's pods (BinderHub's chart, the dependency, renders no Job or Pod).
     images = {container["image"] for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] in ("Job", "Pod")
               for container in (doc["spec"].get("template", doc)["spec"]["containers"])}
     assert images == {f"{published}:{app_version}"}
@@ -89,3 +92,10 @@ def test_chart_metadata_names_this_project_for_artifact_hub():
     assert chart["annotations"]["artifacthub.io/license"] == pyproject["license"]
     assert chart["version"] == chart["appVersion"] == pyproject["version"]
     assert release_workflow()["env"]["IMAGE"].startswith("ghcr.io/binderhub-registry/")
+
+
+def test_the_released_chart_contains_binderhubs_chart():
+    """The OCI chart users install without a clone carries its dependency: the workflow fetches
+    BinderHub's chart before packaging (README: no `helm dependency build` for the OCI chart)."""
+    text = RELEASE.read_text()
+    assert text.index("helm dependency build chart") < text.index("helm package chart")

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.fixtures_google import AR_HOST, google_values
-from tests.helpers import CliResult, binderhub_values, generic_values, secret_docker_config, write_secret_docker_config, write_values
+from tests.helpers import CliResult, binderhub_config, generic_values, secret_docker_config, write_secret_docker_config, write_values
 from tests.image.container import REPO_ROOT, VALUES_PATH, container_name, run_image, started_in_image
 
 pytestmark = pytest.mark.timeout(1800)  # the first test waits for the one-off image build
@@ -97,8 +97,8 @@ def test_provision_output_then_check_with_the_written_config(hook_image, tmp_pat
     assert provisioned.code == 0, provisioned.stderr
     secret = provisioned.document("Secret")
     assert list(secret_docker_config(secret)["auths"]) == [registry.url]
-    settings = binderhub_values(provisioned.document("ConfigMap"))
-    assert ("token_url" in settings["config"]["DockerRegistry"]) == (auth == "token")
+    settings = binderhub_config(provisioned.document("ConfigMap"))
+    assert ("token_url" in settings["DockerRegistry"]) == (auth == "token")
     assert password not in provisioned.stderr
 
     config = write_secret_docker_config(provisioned, tmp_path / "config.json")

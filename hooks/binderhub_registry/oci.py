@@ -230,33 +230,39 @@ class RegistryClient:
         self.progress.add_secret(value)
         return Token(value=value, access=jwt_access(value))
 
-    def check_login(self) -> Challenge:
-        """Fail with ``CredentialsRejected`` unless the registry accepts the credentials."""
-        challenge = self.challenge()
-        if challenge.scheme == "basic":
-            response = self._send("GET", f"{self.url}/v2/", what="Logging in", auth=self._basic())
-            if response.status_code == 401:
-                raise self._rejected("the registry answered 401")
-            if response.status_code != 200:
-                raise InvalidConfiguration(
-                    f"{self.url} answered {response.status_code} to an authenticated GET /v2/; check {self.hints.url}."
-                )
-        return challenge
+    def check_login(self) -> None:
+        """Fail with ``CredentialsRejected`` unless a Basic-auth registry accepts the credentials
+        (asked only after an upload session was refused, to tell a wrong password from an account
+        that may log in but not push)."""
+        response = self._send("GET", f"{self.url}/v2/", what="Logging in", auth=self._basic())
+        if response.status_code == 401:
+            raise self._rejected("the registry answered 401")
+        if response.status_code != 200:
+            raise InvalidConfiguration(f"{self.url} answered {response.status_code} to an authenticated GET /v2/; check {self.hints.url}.")
 
     def prove_push(self, repository: str) -> PushProof:
-        challenge = self.check_login()
+        """Start an upload session (what a push does first) and cancel it. Requests: Basic
+        ``GET /v2/``, POST, DELETE; token ``GET /v2/``, token, POST, and DELETE when the token
+        allows it (distribution needs ``delete`` to cancel; a registry purges the empty session
+        by itself otherwise)."""
+        challenge = self.challenge()
         proof = PushProof(repository=repository, auth_scheme=challenge.scheme)
         headers: dict[str, str] = {}
         auth = None
+        may_cancel = True
         if challenge.scheme == "bearer":
-            token = self.push_token(repository, proof)
+            token = self.push_token(repository, proof, actions="pull,push,delete")
             headers["Authorization"] = f"Bearer {token.value}"
+            granted = token.actions_for(repository)
+            may_cancel = granted is None or "delete" in granted
         elif challenge.scheme == "basic":
             auth = self._basic()
         response = self._send(
             "POST", f"{self.url}/v2/{repository}/blobs/uploads/", what="Starting an upload session", headers=headers, auth=auth
         )
         if response.status_code in (401, 403):
+            if challenge.scheme == "basic":
+                self.check_login()
             raise self._cannot_push(repository, None, detail=_registry_error(response))
         if response.status_code == 404:
             raise InvalidConfiguration(
@@ -270,6 +276,9 @@ class RegistryClient:
                 f"with a Location; check {self.hints.url}."
             )
         proof.methods.append("upload-session")
+        if not may_cancel:
+            self.progress.step("the token may not delete, so the empty upload session stays; registries purge such sessions by themselves")
+            return proof
         cancel = self._send("DELETE", urljoin(f"{self.url}/", location), what="Cancelling the upload session", headers=headers, auth=auth)
         proof.upload_cancelled = cancel.status_code in (200, 202, 204)
         if not proof.upload_cancelled:
@@ -279,10 +288,10 @@ class RegistryClient:
             )
         return proof
 
-    def push_token(self, repository: str, proof: PushProof) -> Token:
-        """A token for ``pull,push`` on ``repository``; fails unless a JWT grants ``push``
+    def push_token(self, repository: str, proof: PushProof, actions: str = "pull,push") -> Token:
+        """A token for ``actions`` on ``repository``; fails unless a JWT grants ``push``
         (an opaque token is returned as is, for the upload session to prove)."""
-        token = self.request_token([f"repository:{repository}:pull,push"])
+        token = self.request_token([f"repository:{repository}:{actions}"])
         granted = token.actions_for(repository)
         if granted is not None:
             proof.granted_actions = sorted(granted)

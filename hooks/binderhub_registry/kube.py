@@ -4,15 +4,12 @@ under its own field manager (the write-ahead notes under theirs), deletes them, 
 BinderHub Deployments. Imported only when a command talks to a cluster.
 
 It makes its six REST calls (read, server-side apply and delete of a Secret or ConfigMap; read
-and strategic-merge patch of a Deployment) through the official client's generic ``ApiClient``
-(``param_serialize``, ``call_api``, ``response_deserialize`` to plain JSON, exactly the steps the
-generated methods take, so configuration, authentication, TLS, proxies and errors behave the
-same) and never imports the generated per-group API classes (``CoreV1Api``, ``AppsV1Api``) nor
-any model: with kubernetes 37 those are pydantic code, `from kubernetes.client import CoreV1Api`
-alone takes about 0.75 s, and a provision that applies took 1.35 s and 94 MiB with them against
-0.64 s and 68 MiB without (benchmarks/hook.py). Nothing here needs model objects; responses are
-JSON dicts. ``import kubernetes`` (for ``kubernetes.config``) still costs
-about 0.3 s, which is why this module is imported only by commands that talk to a cluster."""
+and strategic-merge patch of a Deployment) through the official client's lower layer
+(kube_client.py): ``kubernetes.config`` loads the kubeconfig or the in-cluster account into the
+client's ``Configuration`` and ``kubernetes.client.rest`` sends the requests with its TLS, proxy
+and retry settings, with the paths, query and bearer token the generated methods would use. It
+never imports the generated API classes (``CoreV1Api``, ``AppsV1Api``) nor any model, which cost
+more than all the rest of a provision: responses are JSON dicts."""
 
 from __future__ import annotations
 
@@ -21,6 +18,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from binderhub_registry.errors import (
     InvalidConfiguration,
@@ -50,10 +48,9 @@ SECRET_KEYS = ("password", "key.json")
 
 class KubeWriter:
     def __init__(self, namespace: str | None = None) -> None:
-        from kubernetes import config  # noqa: PLC0415
-        from kubernetes.client.api_client import ApiClient  # noqa: PLC0415
-        from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
+        from binderhub_registry import kube_client  # noqa: PLC0415
 
+        config, configuration, rest, exceptions = kube_client.load()
         try:
             if os.environ.get("KUBERNETES_SERVICE_HOST"):
                 config.load_incluster_config()
@@ -62,13 +59,15 @@ class KubeWriter:
                 config.load_kube_config()
                 _, context = config.list_kube_config_contexts()
                 default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
-        except (ConfigException, OSError, TypeError) as exc:
+        except (config.ConfigException, OSError, TypeError) as exc:
             raise InvalidConfiguration(
                 f"No Kubernetes cluster to write to ({str(exc).splitlines()[0][:120]}); run in the cluster, set KUBECONFIG, "
                 f"or print the objects with --output -."
             ) from None
         self.namespace = namespace or default_namespace
-        self._api = ApiClient()  # the default Configuration, which the loaders above just set
+        self._configuration = configuration.Configuration.get_default()  # what the loaders above just set
+        self._rest = rest.RESTClientObject(self._configuration)
+        self._api_exception: type[Exception] = exceptions.ApiException
 
     # -- reads --------------------------------------------------------------------------
 
@@ -178,53 +177,58 @@ class KubeWriter:
     ) -> dict[str, Any] | None:
         """One request as the generated methods make it; the answer as a JSON dict ({} when it
         is not an object), None for a 404 when ``missing_ok``; errors as RegistrySetupError."""
-        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
         from urllib3.exceptions import HTTPError  # noqa: PLC0415
 
-        headers = {"Accept": "application/json", **({"Content-Type": content_type} if content_type else {})}
+        headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER, **({"Content-Type": content_type} if content_type else {})}
+        bearer = self._configuration.auth_settings().get("BearerToken")  # refreshes exec-plugin and in-cluster tokens
+        if bearer:
+            headers[bearer["key"]] = bearer["value"]
+        path = PATHS[resource].format(namespace=quote(self.namespace, safe=""), name=quote(name, safe=""))
+        url = self._configuration.host + path
+        if query:
+            url += "?" + urlencode([(key, str(value).lower() if isinstance(value, bool) else value) for key, value in query])
         try:
-            request = self._api.param_serialize(
-                method=method,
-                resource_path=PATHS[resource],
-                path_params={"namespace": self.namespace, "name": name},
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            response = self._api.call_api(*request)
-            response.read()
-            answer = self._api.response_deserialize(response_data=response, response_types_map={"2XX": "object"}).data
-        except ApiException as exc:
-            if exc.status == 404 and missing_ok:
-                return None
-            raise _api_error(exc, verb, resource, name, self.namespace) from None
+            response = self._rest.request(method, url, headers=headers, body=body)
+            text = response.read().decode("utf-8", errors="replace")
+        except self._api_exception as exc:  # the REST layer's TLS failures (status 0)
+            raise _api_error(getattr(exc, "status", 0), getattr(exc, "body", None), getattr(exc, "reason", ""), verb, resource, name,
+                             self.namespace) from None
         except (HTTPError, OSError) as exc:
             raise Unreachable(
                 f"Cannot reach the Kubernetes API to {verb} {resource} {name!r} ({type(exc).__name__}); check the cluster connection."
             ) from None
+        if response.status == 404 and missing_ok:
+            return None
+        if not 200 <= response.status <= 299:
+            raise _api_error(response.status, text, response.reason, verb, resource, name, self.namespace)
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = None
         return answer if isinstance(answer, dict) else {}
 
 
-def _api_error(exc: Any, verb: str, resource: str, name: str, namespace: str) -> RegistrySetupError:
+def _api_error(
+    status: int, body: str | None, reason: str | None, verb: str, resource: str, name: str, namespace: str
+) -> RegistrySetupError:
     try:
-        message = json.loads(exc.body).get("message", "")
+        message = json.loads(body or "").get("message", "")
     except (TypeError, ValueError, AttributeError):
-        message = exc.reason or ""
-    if exc.status == 401:
+        message = reason or ""
+    if status == 401:
         return InvalidConfiguration(
             f"The Kubernetes API rejected the hook's credentials (401) when it tried to {verb} {resource} {name!r}; "
             f"check the hook's ServiceAccount token."
         )
-    if exc.status == 403:
+    if status == 403:
         return InvalidConfiguration(
             f"The Kubernetes API forbids the hook to {verb} {resource} {name!r} in namespace {namespace} ({message}); "
             f"the chart's Role must allow it."
         )
-    if exc.status == 404:
+    if status == 404:
         return InvalidConfiguration(
             f"Kubernetes answered 404 to {verb} {resource} {name!r} in namespace {namespace} ({message}); check that the namespace exists."
         )
-    if exc.status in (409, 422):
-        return InvalidConfiguration(f"Kubernetes refused to {verb} {resource} {name!r} ({exc.status}: {message}).")
-    return Unreachable(f"The Kubernetes API answered {exc.status} to {verb} {resource} {name!r} ({message}); try again later.")
+    if status in (409, 422):
+        return InvalidConfiguration(f"Kubernetes refused to {verb} {resource} {name!r} ({status}: {message}).")
+    return Unreachable(f"The Kubernetes API answered {status} to {verb} {resource} {name!r} ({message}); try again later.")

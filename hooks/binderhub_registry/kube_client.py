@@ -1,0 +1,76 @@
+"""The official Kubernetes client's lower layer, without its generated API.
+
+``import kubernetes`` runs ``kubernetes/__init__.py``, which imports ``kubernetes.client``, whose
+``__init__`` imports every generated API class and every pydantic model (about 0.3 s and 35 MiB
+with kubernetes 37): more than all the rest of a provision. The hook needs none of that, only the
+parts below it, which are plain modules: ``kubernetes.config`` (kubeconfig and in-cluster loading,
+exec and OIDC plugins, token refresh), ``kubernetes.client.configuration`` and
+``kubernetes.client.rest`` (urllib3 with the loaded TLS, proxy and retry settings) and
+``kubernetes.client.exceptions``.
+
+So, when ``kubernetes`` is not imported yet, its packages ``kubernetes``, ``kubernetes.client``
+and ``kubernetes.utils`` are registered *deferred*: module objects with the real ``__path__``
+(so their submodules import as usual) whose ``__init__`` runs only when an attribute is missing
+(``from kubernetes.client import CoreV1Api`` still works, at the usual cost).
+``kubernetes.client`` gets ``Configuration`` and a deferred ``ApiClient`` up front, the two names
+``kubernetes.config`` imports from it (``ApiClient`` is only called for OIDC token refresh).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from types import ModuleType
+from typing import Any
+
+DEFERRED_PACKAGES = ("kubernetes", "kubernetes.client", "kubernetes.utils")
+
+
+def _deferred(name: str) -> ModuleType:
+    """The package ``name`` registered with its real ``__path__`` and its ``__init__`` not run."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        raise ImportError(f"{name} is not an installed package")
+    module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+    ran = False
+
+    def run_init(attribute: str) -> Any:
+        nonlocal ran
+        if ran:
+            raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
+        ran = True
+        del module.__dict__["__getattr__"]
+        loader.exec_module(module)
+        return getattr(module, attribute)
+
+    module.__dict__["__getattr__"] = run_init
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)
+    return module
+
+
+def _api_client(*args: Any, **kwargs: Any) -> Any:
+    from kubernetes.client.api_client import ApiClient  # noqa: PLC0415  (the generated layer, only if called)
+
+    return ApiClient(*args, **kwargs)
+
+
+def load() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
+    """``kubernetes.config``, ``kubernetes.client.configuration``, ``kubernetes.client.rest`` and
+    ``kubernetes.client.exceptions``, importing nothing generated when ``kubernetes`` is new."""
+    if "kubernetes" not in sys.modules:
+        for name in DEFERRED_PACKAGES:
+            _deferred(name)
+        client = sys.modules["kubernetes.client"]
+        client.Configuration = importlib.import_module("kubernetes.client.configuration").Configuration  # type: ignore[attr-defined]
+        client.ApiClient = _api_client  # type: ignore[attr-defined]
+    return (
+        importlib.import_module("kubernetes.config"),
+        importlib.import_module("kubernetes.client.configuration"),
+        importlib.import_module("kubernetes.client.rest"),
+        importlib.import_module("kubernetes.client.exceptions"),
+    )

@@ -1,0 +1,52 @@
+"""The hook talks to the cluster through the official client's lower layer (kubernetes.config and
+kubernetes.client.rest, kube_client.py) without running the packages' __init__, which import
+every generated API class and model. What users rely on: the writes reach the API server as the
+generated methods send them (server-side apply under our field manager, force), the
+kubeconfig's token is used, errors keep their sentences, and a later `import kubernetes` in the
+same process still gets the whole client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.helpers import binder_deployment
+
+SCRIPT = """
+import json, sys
+from binderhub_registry.kube import KubeWriter
+writer = KubeWriter("binder")
+writer.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}})
+rolled = writer.roll_deployment("binder", "f1")
+missing = writer.read_secret("absent")
+generated = sorted(m for m in sys.modules if m.startswith(("kubernetes.client.models", "kubernetes.client.api.", "pydantic")))
+from kubernetes.client import CoreV1Api, V1ConfigMap  # the whole client, on demand
+import kubernetes
+print(json.dumps({"rolled": rolled, "missing": missing, "generated": generated,
+                  "whole": [CoreV1Api.__name__, V1ConfigMap.__name__, kubernetes.__version__]}))
+"""
+
+
+def test_writes_reach_the_api_without_importing_the_generated_client(tmp_path, kube_api):
+    kube_api.put(binder_deployment("binder"))
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60,
+                          env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    outcome = json.loads(proc.stdout)
+    assert outcome["generated"] == []
+    assert outcome["rolled"] == "restarted" and outcome["missing"] is None
+    assert outcome["whole"][:2] == ["CoreV1Api", "V1ConfigMap"]
+    configmap = kube_api.get("configmaps", "binder", "settings")
+    assert configmap["data"] == {"a": "1"}
+    managers = [entry["manager"] for entry in configmap["metadata"]["managedFields"]]
+    assert managers == ["binderhub-registry"]
+    assert kube_api.deployment_history("binder", "binder")[-1] == {"binderhub-registry.jupyter.org/credential-fingerprint": "f1"}
+
+
+def test_a_token_the_api_refuses_keeps_its_sentence(tmp_path, kube_api):
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", "not-a-token", "binder")
+    proc = subprocess.run([sys.executable, "-c", "from binderhub_registry.kube import KubeWriter; KubeWriter().read_secret('x')"],
+                          capture_output=True, text=True, timeout=60, env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"})
+    assert "rejected the hook's credentials (401) when it tried to get secrets 'x'" in proc.stderr

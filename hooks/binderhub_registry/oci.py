@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urljoin
+from urllib.request import getproxies
 
 import httpx
 
@@ -92,6 +93,25 @@ class PushProof:
     methods: list[str] = field(default_factory=list)
 
 
+class _TransportPerScheme(httpx.BaseTransport):
+    """httpx's own transport, made on first use per scheme: only https:// loads the CA bundle
+    (certifi, ~20 ms), so plain http:// registries on loopback or a cluster network skip it.
+    Used when no proxy is configured (with one, httpx's default transports do it all)."""
+
+    def __init__(self) -> None:
+        self._transports: dict[str, httpx.HTTPTransport] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        scheme = request.url.scheme
+        if scheme not in self._transports:
+            self._transports[scheme] = httpx.HTTPTransport(verify=scheme == "https")
+        return self._transports[scheme].handle_request(request)
+
+    def close(self) -> None:
+        for transport in self._transports.values():
+            transport.close()
+
+
 class RegistryClient:
     def __init__(
         self,
@@ -112,7 +132,13 @@ class RegistryClient:
         self.hints = hints
         self.attempts = attempts
         progress.add_secret(password)
-        self._http = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=True)
+        self._http = httpx.Client(
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=True,
+            # httpx applies proxy settings only to its own default transport
+            transport=None if getproxies() else _TransportPerScheme(),
+        )
         self._challenge: Challenge | None = challenge
 
     def close(self) -> None:

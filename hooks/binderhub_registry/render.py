@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import yaml
 
 from binderhub_registry import dockerconfig
@@ -17,6 +17,10 @@ from binderhub_registry.settings import (
     RegistrySettings,
     settings_configmap_name,
 )
+from binderhub_registry.values import load_yaml
+
+if TYPE_CHECKING:
+    import jinja2
 
 LABELS = {
     "app.kubernetes.io/managed-by": "binderhub-registry",
@@ -33,7 +37,11 @@ class Rendered:
         return [self.secret, self.configmap]
 
 
+@cache
 def _environment() -> jinja2.Environment:
+    """One environment per process, so each template is compiled once."""
+    import jinja2  # noqa: PLC0415  (only commands that render need it)
+
     root = resources.files("binderhub_registry").joinpath("templates")
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root)),
@@ -82,8 +90,8 @@ def render(
         registry_json=json.dumps(settings.as_json(secret_name), indent=2) + "\n",
     )
     return Rendered(
-        secret=yaml.safe_load(secret_text),
-        configmap=yaml.safe_load(configmap_text),
+        secret=load_yaml(secret_text),
+        configmap=load_yaml(configmap_text),
     )
 
 

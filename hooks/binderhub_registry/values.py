@@ -19,6 +19,13 @@ import yaml
 from binderhub_registry.errors import InvalidConfiguration
 
 Values = dict[str, Any]
+# libyaml's loader when PyYAML has it (20 times faster than the pure-Python one), same results.
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, with libyaml when available."""
+    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506  (a safe loader)
 
 
 def _data_file(name: str) -> str:
@@ -26,7 +33,7 @@ def _data_file(name: str) -> str:
 
 
 def chart_defaults() -> Values:
-    defaults: Values = yaml.safe_load(_data_file("values.yaml"))
+    defaults: Values = load_yaml(_data_file("values.yaml"))
     return defaults
 
 
@@ -57,7 +64,7 @@ def read_values_file(path: str) -> Values:
     except OSError as exc:
         raise InvalidConfiguration(f"Cannot read values file {path} ({exc.strerror}); check the path and its permissions.") from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from binderhub_registry.oci import Hints, RegistryClient
 from binderhub_registry.providers.base import NOTHING_DISCOVERED, Credential, Discovered, InputCredentials, Obtained, PasswordProvider
 from binderhub_registry.settings import RegistrySettings, probe_name
 from binderhub_registry.state import CurrentState
 
-HINTS = Hints(url="registry.generic.url", credentials="registry.generic.username and registry.generic.password")
+# what error messages tell the user to change (oci.Hints)
+URL_HINT, CREDENTIALS_HINT = "registry.generic.url", "registry.generic.username and registry.generic.password"
 
 
 class GenericProvider(PasswordProvider):
@@ -46,9 +46,12 @@ class GenericProvider(PasswordProvider):
 
     def _prove(self, username: str, password: str) -> tuple[dict[str, Any], str]:
         """The summary for the result line, and the token URL the registry named."""
+        from binderhub_registry.oci import Hints, RegistryClient  # noqa: PLC0415  (HTTP only where a registry is asked)
+
         settings = self.settings()
         self.progress.step(f"Checking {self.url} for push access to {settings.probe_repository} as {username!r}")
-        with RegistryClient(self.url, username, password, progress=self.progress, hints=HINTS) as client:
+        hints = Hints(url=URL_HINT, credentials=CREDENTIALS_HINT)
+        with RegistryClient(self.url, username, password, progress=self.progress, hints=hints) as client:
             challenge = client.challenge()
             self.progress.step(
                 f"registry authentication: {challenge.scheme}" + (f" (token service {challenge.realm})" if challenge.realm else "")

@@ -80,6 +80,13 @@ def test_project_is_taken_from_the_credentials_when_not_set(kube_api, tmp_path, 
     assert key_of(result)["project_id"] == PROJECT
 
 
+def test_a_repository_creation_that_takes_a_while_is_waited_for(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    google_cloud.state.operation_polls = 3
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert [c.method for c in google_cloud.state.calls if c.service == "artifactregistry"].count("GetOperation") == 3
+
+
 def test_new_binding_is_polled_until_iam_propagates_it(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.propagation_checks = 3
     result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))

@@ -416,6 +416,10 @@ class GoogleCloudState:
         self.service_accounts: dict[str, ServiceAccountRecord] = {}  # by email
         self.repositories: dict[str, RepositoryRecord] = {}  # by name
         self.operations: dict[str, operations_pb2.Operation] = {}
+        #: GetOperation polls a repository creation stays running for (Google's take seconds; 0:
+        #: CreateRepository answers a finished operation)
+        self.operation_polls = 0
+        self._pending: dict[str, tuple[int, operations_pb2.Operation]] = {}
         self.calls: list[Call] = []
         #: evaluations a new repository binding stays invisible for (see module docstring)
         self.propagation_checks = propagation_checks
@@ -1056,6 +1060,10 @@ class ArtifactRegistryService:
             operation = operations_pb2.Operation(name=f"{parent}/operations/{uuid.uuid4()}",
                                                  done=True, response=response, metadata=metadata)
             state.operations[operation.name] = operation
+            if state.operation_polls:
+                state._pending[operation.name] = (state.operation_polls, operation)
+                return json_format.MessageToDict(operations_pb2.Operation(
+                    name=operation.name, done=False, metadata=metadata))
             return json_format.MessageToDict(operation)
 
     def GetOperation(self, call: CallContext, project: str, location: str,  # noqa: N802
@@ -1067,6 +1075,11 @@ class ArtifactRegistryService:
             operation = self.state.operations.get(name)
             if operation is None:
                 raise ApiError("NOT_FOUND", "Requested entity was not found.")
+            polls, finished = self.state._pending.pop(name, (0, operation))
+            if polls > 1:
+                self.state._pending[name] = (polls - 1, finished)
+                return json_format.MessageToDict(operations_pb2.Operation(
+                    name=name, done=False, metadata=finished.metadata))
             return json_format.MessageToDict(operation)
 
     def GetIamPolicy(self, call: CallContext, project: str, location: str,  # noqa: N802

@@ -50,10 +50,9 @@ def iam_client(credentials: Any, endpoint: str = "") -> Any:
 
 
 def artifact_registry_client(credentials: Any, endpoint: str = "") -> Any:
-    from google.cloud import artifactregistry_v1  # noqa: PLC0415
+    from binderhub_registry.providers.google.artifact_registry import ArtifactRegistry  # noqa: PLC0415
 
-    options = {"api_endpoint": endpoint} if endpoint else None
-    return artifactregistry_v1.ArtifactRegistryClient(credentials=credentials, transport="rest", client_options=options)
+    return ArtifactRegistry(credentials, endpoint)
 
 
 def credentials_from_key(key_info: dict[str, Any]) -> Any:

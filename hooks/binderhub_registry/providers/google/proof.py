@@ -41,9 +41,9 @@ def prove_key(
     granted = calls(
         "test its permissions on " + target.repository_name,
         "artifactregistry.repositories.uploadArtifacts",
-        lambda: registry.test_iam_permissions(request={"resource": target.repository_name, "permissions": [UPLOAD_PERMISSION]}),
+        lambda: registry.test_iam_permissions(target.repository_name, [UPLOAD_PERMISSION]),
     )
-    if UPLOAD_PERMISSION not in list(granted.permissions):
+    if UPLOAD_PERMISSION not in granted:
         raise CredentialsRejected(
             f"{identity} may not push to {target.repository_name} ({UPLOAD_PERMISSION} not granted)"
             f"; grant it {target.role} on the repository."

@@ -51,23 +51,18 @@ class Resources:
         return True
 
     def ensure_repository(self, target: Target) -> None:
-        from google.cloud import artifactregistry_v1  # noqa: PLC0415
-
-        repository = artifactregistry_v1.Repository(
-            format_=artifactregistry_v1.Repository.Format.DOCKER, description="Images built by BinderHub (binderhub-registry)"
-        )
+        repository = {"format": "DOCKER", "description": "Images built by BinderHub (binderhub-registry)"}
         parent = f"projects/{target.project}/locations/{target.location}"
-        request = {"parent": parent, "repository_id": target.repository_id, "repository": repository}
 
         def wait(operation: Any) -> None:
             what = "wait for the repository to be created"
-            self.calls(what, "artifactregistry.repositories.create", lambda: operation.result(timeout=120))
+            self.calls(what, "artifactregistry.repositories.create", lambda: self.registry.wait(operation, timeout=120))
 
         self._ensure(
             "Artifact Registry repository " + target.repository_name,
             "artifactregistry.repositories",
-            get=partial(self.registry.get_repository, request={"name": target.repository_name}),
-            create=partial(self.registry.create_repository, request=request),
+            get=partial(self.registry.get_repository, target.repository_name),
+            create=partial(self.registry.create_repository, parent, target.repository_id, repository),
             created=wait,
         )
 
@@ -90,16 +85,16 @@ class Resources:
             policy: Any = self.calls(
                 "read the IAM policy of " + target.repository_name,
                 "artifactregistry.repositories.getIamPolicy",
-                lambda: self.registry.get_iam_policy(request={"resource": target.repository_name}),
+                lambda: self.registry.get_iam_policy(target.repository_name),
             )
-            if any(b.role == target.role and member in b.members for b in policy.bindings):
+            if any(b.get("role") == target.role and member in (b.get("members") or []) for b in policy.get("bindings") or []):
                 self.progress.step(f"{target.role} on the repository: already granted to {target.account_email}")
                 return
             _add_member(policy, target.role, member)
             result = self.calls(
                 "grant " + target.role + " on " + target.repository_name,
                 "artifactregistry.repositories.setIamPolicy",
-                partial(self.registry.set_iam_policy, request={"resource": target.repository_name, "policy": policy}),
+                partial(self.registry.set_iam_policy, target.repository_name, policy),
                 expect=(CONFLICT, ACCOUNT_UNKNOWN),
             )
             if result == ACCOUNT_UNKNOWN:
@@ -115,9 +110,10 @@ class Resources:
         raise Unreachable(f"The IAM policy of {target.repository_name} kept changing under the hook; try again.")
 
 
-def _add_member(policy: Any, role: str, member: str) -> None:
-    binding = next((b for b in policy.bindings if b.role == role), None)
+def _add_member(policy: dict[str, Any], role: str, member: str) -> None:
+    bindings = policy.setdefault("bindings", [])
+    binding = next((b for b in bindings if b.get("role") == role), None)
     if binding is None:
-        binding = policy.bindings.add()
-        binding.role = role
-    binding.members.append(member)
+        binding = {"role": role, "members": []}
+        bindings.append(binding)
+    binding.setdefault("members", []).append(member)

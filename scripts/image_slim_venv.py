@@ -6,9 +6,9 @@ Removes what the hook never runs:
 * the Kubernetes client's asyncio copy (`kubernetes/aio`) and its generated per-group API
   classes and models (`kubernetes/client/api/*`, `kubernetes/client/models/*`; their packages'
   lazy `__init__.py` stay): the hook's Kubernetes writer (binderhub_registry/kube.py) sends JSON
-  dicts through `ApiClient` and never imports them;
-* the Google API versions the hook does not call (it uses `iam_admin_v1` and
-  `artifactregistry_v1`), type stubs (`*.pyi`), `.proto` sources and the client's own tests;
+  dicts through the client's REST layer (kube_client.py) and never imports them;
+* the Google API versions the hook does not call (it uses `iam_admin_v1`; Artifact Registry is
+  called on its REST API through google-auth), type stubs (`*.pyi`), `.proto` sources and the client's own tests;
 * every `__pycache__` pip may have left.
 Then it compiles every remaining module to bytecode, hash-based and unchecked, so it stays valid
 whatever file times the image keeps and a start on a read-only root filesystem reads bytecode

@@ -50,16 +50,17 @@ class KubeWriter:
     def __init__(self, namespace: str | None = None) -> None:
         from binderhub_registry import kube_client  # noqa: PLC0415
 
-        config, configuration, rest, exceptions = kube_client.load()
+        in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+        config, configuration, rest, exceptions, config_exception = kube_client.load(in_cluster)
         try:
-            if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            if in_cluster:
                 config.load_incluster_config()
                 default_namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip() if SERVICE_ACCOUNT_NAMESPACE.exists() else "default"
             else:
                 config.load_kube_config()
                 _, context = config.list_kube_config_contexts()
                 default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
-        except (config.ConfigException, OSError, TypeError) as exc:
+        except (config_exception, OSError, TypeError) as exc:
             raise InvalidConfiguration(
                 f"No Kubernetes cluster to write to ({str(exc).splitlines()[0][:120]}); run in the cluster, set KUBECONFIG, "
                 f"or print the objects with --output -."

@@ -8,12 +8,14 @@ exec and OIDC plugins, token refresh), ``kubernetes.client.configuration`` and
 ``kubernetes.client.rest`` (urllib3 with the loaded TLS, proxy and retry settings) and
 ``kubernetes.client.exceptions``.
 
-So, when ``kubernetes`` is not imported yet, its packages ``kubernetes``, ``kubernetes.client``
-and ``kubernetes.utils`` are registered *deferred*: module objects with the real ``__path__``
+So, when ``kubernetes`` is not imported yet, its packages ``kubernetes``, ``kubernetes.client``,
+``kubernetes.utils`` and ``kubernetes.config`` are registered *deferred*: module objects with the real ``__path__``
 (so their submodules import as usual) whose ``__init__`` runs only when an attribute is missing
 (``from kubernetes.client import CoreV1Api`` still works, at the usual cost).
 ``kubernetes.client`` gets ``Configuration`` and a deferred ``ApiClient`` up front, the two names
-``kubernetes.config`` imports from it (``ApiClient`` is only called for OIDC token refresh).
+``kubernetes.config`` imports from it (``ApiClient`` is only called for OIDC token refresh). In a
+pod only the in-cluster loader is imported; the kubeconfig loader (with its OIDC, exec and GCP
+auth-provider plugins, which import requests, oauthlib and google-auth) only outside one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-DEFERRED_PACKAGES = ("kubernetes", "kubernetes.client", "kubernetes.utils")
+DEFERRED_PACKAGES = ("kubernetes", "kubernetes.client", "kubernetes.utils", "kubernetes.config")
 
 
 def _deferred(name: str) -> ModuleType:
@@ -59,9 +61,10 @@ def _api_client(*args: Any, **kwargs: Any) -> Any:
     return ApiClient(*args, **kwargs)
 
 
-def load() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
-    """``kubernetes.config``, ``kubernetes.client.configuration``, ``kubernetes.client.rest`` and
-    ``kubernetes.client.exceptions``, importing nothing generated when ``kubernetes`` is new."""
+def load(in_cluster: bool) -> tuple[ModuleType, ModuleType, ModuleType, ModuleType, type[Exception]]:
+    """The loader (``kubernetes.config.incluster_config`` or ``kubernetes.config.kube_config``),
+    ``kubernetes.client.configuration``, ``kubernetes.client.rest``, ``kubernetes.client.exceptions``
+    and the loaders' ``ConfigException``, importing nothing generated when ``kubernetes`` is new."""
     if "kubernetes" not in sys.modules:
         for name in DEFERRED_PACKAGES:
             _deferred(name)
@@ -69,8 +72,9 @@ def load() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
         client.Configuration = importlib.import_module("kubernetes.client.configuration").Configuration  # type: ignore[attr-defined]
         client.ApiClient = _api_client  # type: ignore[attr-defined]
     return (
-        importlib.import_module("kubernetes.config"),
+        importlib.import_module("kubernetes.config.incluster_config" if in_cluster else "kubernetes.config.kube_config"),
         importlib.import_module("kubernetes.client.configuration"),
         importlib.import_module("kubernetes.client.rest"),
         importlib.import_module("kubernetes.client.exceptions"),
+        importlib.import_module("kubernetes.config.config_exception").ConfigException,
     )

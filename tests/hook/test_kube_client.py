@@ -50,3 +50,19 @@ def test_a_token_the_api_refuses_keeps_its_sentence(tmp_path, kube_api):
     proc = subprocess.run([sys.executable, "-c", "from binderhub_registry.kube import KubeWriter; KubeWriter().read_secret('x')"],
                           capture_output=True, text=True, timeout=60, env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"})
     assert "rejected the hook's credentials (401) when it tried to get secrets 'x'" in proc.stderr
+
+
+def test_in_a_pod_only_the_in_cluster_loader_runs():
+    """In a pod (KUBERNETES_SERVICE_HOST set) the in-cluster loader is used; without its mounted
+    service-account token the sentence says so, and the kubeconfig loader's plugins (requests,
+    oauthlib, google-auth) were never imported."""
+    script = ("import sys\nfrom binderhub_registry.errors import InvalidConfiguration\nfrom binderhub_registry.kube import KubeWriter\n"
+              "try:\n    KubeWriter()\nexcept InvalidConfiguration as exc:\n    print(exc.message)\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'oauthlib', 'requests_oauthlib')"
+              " or m.startswith('kubernetes.config.kube_config')))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    sentence, imported = proc.stdout.splitlines()
+    assert sentence.startswith("No Kubernetes cluster to write to (Service token file does not exist")
+    assert imported == "[]"

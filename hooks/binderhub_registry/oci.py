@@ -36,6 +36,7 @@ from binderhub_registry.errors import (
     InvalidConfiguration,
     Unreachable,
 )
+from binderhub_registry.http_transport import TransportPerScheme
 from binderhub_registry.progress import Progress
 from binderhub_registry.retry import backoff
 
@@ -93,25 +94,6 @@ class PushProof:
     methods: list[str] = field(default_factory=list)
 
 
-class _TransportPerScheme(httpx.BaseTransport):
-    """httpx's own transport, made on first use per scheme: only https:// loads the CA bundle
-    (certifi, ~20 ms), so plain http:// registries on loopback or a cluster network skip it.
-    Used when no proxy is configured (with one, httpx's default transports do it all)."""
-
-    def __init__(self) -> None:
-        self._transports: dict[str, httpx.HTTPTransport] = {}
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        scheme = request.url.scheme
-        if scheme not in self._transports:
-            self._transports[scheme] = httpx.HTTPTransport(verify=scheme == "https")
-        return self._transports[scheme].handle_request(request)
-
-    def close(self) -> None:
-        for transport in self._transports.values():
-            transport.close()
-
-
 class RegistryClient:
     def __init__(
         self,
@@ -137,7 +119,7 @@ class RegistryClient:
             headers={"User-Agent": USER_AGENT},
             follow_redirects=True,
             # httpx applies proxy settings only to its own default transport
-            transport=None if getproxies() else _TransportPerScheme(),
+            transport=None if getproxies() else TransportPerScheme(),
         )
         self._challenge: Challenge | None = challenge
 
@@ -257,9 +239,8 @@ class RegistryClient:
         return Token(value=value, access=jwt_access(value))
 
     def check_login(self) -> None:
-        """Fail with ``CredentialsRejected`` unless a Basic-auth registry accepts the credentials
-        (asked only after an upload session was refused, to tell a wrong password from an account
-        that may log in but not push)."""
+        """Fail with ``CredentialsRejected`` unless a Basic-auth registry accepts the credentials (asked
+        after an upload session was refused: a wrong password, or an account that may not push?)."""
         response = self._send("GET", f"{self.url}/v2/", what="Logging in", auth=self._basic())
         if response.status_code == 401:
             raise self._rejected("the registry answered 401")
@@ -267,10 +248,9 @@ class RegistryClient:
             raise InvalidConfiguration(f"{self.url} answered {response.status_code} to an authenticated GET /v2/; check {self.hints.url}.")
 
     def prove_push(self, repository: str) -> PushProof:
-        """Start an upload session (what a push does first) and cancel it. Requests: Basic
-        ``GET /v2/``, POST, DELETE; token ``GET /v2/``, token, POST, and DELETE when the token
-        allows it (distribution needs ``delete`` to cancel; a registry purges the empty session
-        by itself otherwise)."""
+        """Start an upload session (what a push does first) and cancel it: Basic ``GET /v2/``, POST,
+        DELETE; token ``GET /v2/``, token, POST, and DELETE when the token grants ``delete`` (which
+        distribution needs to cancel; registries purge empty sessions by themselves)."""
         challenge = self.challenge()
         proof = PushProof(repository=repository, auth_scheme=challenge.scheme)
         headers: dict[str, str] = {}

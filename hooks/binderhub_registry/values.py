@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from binderhub_registry import schema_check
 from binderhub_registry.errors import InvalidConfiguration
 
 Values = dict[str, Any]
@@ -88,9 +89,16 @@ def load_values(paths: list[str]) -> Values:
 
 
 def validate(values: Values) -> None:
-    from jsonschema import Draft7Validator  # noqa: PLC0415  (imported lazily: only validation needs it)
+    """Nothing when valid; else ``InvalidConfiguration`` with jsonschema's most specific error."""
+    schema = chart_schema()
+    try:
+        if schema_check.is_valid(values, schema):
+            return
+    except schema_check.Unsure:
+        pass
+    from jsonschema import Draft7Validator  # noqa: PLC0415  (the authority on invalid values; slow to import)
 
-    validator = Draft7Validator(chart_schema())
+    validator = Draft7Validator(schema)
     errors = sorted(validator.iter_errors(values), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
     if not errors:
         return

@@ -14,8 +14,9 @@ So, when ``kubernetes`` is not imported yet, its packages ``kubernetes``, ``kube
 (``from kubernetes.client import CoreV1Api`` still works, at the usual cost).
 ``kubernetes.client`` gets ``Configuration`` and a deferred ``ApiClient`` up front, the two names
 ``kubernetes.config`` imports from it (``ApiClient`` is only called for OIDC token refresh). In a
-pod only the in-cluster loader is imported; the kubeconfig loader (with its OIDC, exec and GCP
-auth-provider plugins, which import requests, oauthlib and google-auth) only outside one.
+pod only the in-cluster loader is imported; the kubeconfig loader only outside one, and the
+libraries of its OIDC and GCP auth-provider plugins (requests-oauthlib, oauthlib, google-auth) are
+deferred the same way until a kubeconfig uses them.
 """
 
 from __future__ import annotations
@@ -29,16 +30,17 @@ from typing import Any
 DEFERRED_PACKAGES = ("kubernetes", "kubernetes.client", "kubernetes.utils", "kubernetes.config")
 
 
-def _deferred(name: str) -> ModuleType:
-    """The package ``name`` registered with its real ``__path__`` and its ``__init__`` not run."""
+def _deferred(name: str, **ready: Any) -> ModuleType:
+    """The module or package ``name`` registered (packages with their real ``__path__``) with its
+    code not run until an attribute it lacks is read; ``ready``: attributes it has until then."""
     spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
-        raise ImportError(f"{name} is not an installed package")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{name} is not installed")
     module = importlib.util.module_from_spec(spec)
     loader = spec.loader
     ran = False
 
-    def run_init(attribute: str) -> Any:
+    def run(attribute: str) -> Any:
         nonlocal ran
         if ran:
             raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
@@ -47,12 +49,43 @@ def _deferred(name: str) -> ModuleType:
         loader.exec_module(module)
         return getattr(module, attribute)
 
-    module.__dict__["__getattr__"] = run_init
+    module.__dict__.update(ready, __getattr__=run)
     sys.modules[name] = module
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, module)
     return module
+
+
+def _defer_plugins() -> list[ModuleType]:
+    """The kubeconfig loader imports its auth plugins' libraries up front (requests-oauthlib and
+    oauthlib for OIDC, google-auth for the GCP auth-provider): defer them until a kubeconfig uses
+    one. The modules given a stand-in ``OAuth2Session`` (for the loader's from-import)."""
+    with_stand_in = []
+    if "requests_oauthlib" not in sys.modules:
+        oauth2_session = _run_on_call("requests_oauthlib", "OAuth2Session")
+        with_stand_in.append(_deferred("requests_oauthlib", OAuth2Session=oauth2_session))
+    for name in ("oauthlib", "oauthlib.oauth2", "google.auth", "google.auth.transport", "google.auth.transport.requests"):
+        if name not in sys.modules and _installed(name):  # (finding one imports its parents: `google`, or deferred ones)
+            _deferred(name)
+    return with_stand_in
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
+
+
+def _run_on_call(module_name: str, attribute: str) -> Any:
+    """A stand-in for ``module_name.attribute`` that runs the deferred module when called."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        # load() removed the stand-in from the module, so this reads the real one (running the module)
+        return getattr(sys.modules[module_name], attribute)(*args, **kwargs)
+
+    return call
 
 
 def _api_client(*args: Any, **kwargs: Any) -> Any:
@@ -71,6 +104,11 @@ def load(in_cluster: bool) -> tuple[ModuleType, ModuleType, ModuleType, ModuleTy
         client = sys.modules["kubernetes.client"]
         client.Configuration = importlib.import_module("kubernetes.client.configuration").Configuration  # type: ignore[attr-defined]
         client.ApiClient = _api_client  # type: ignore[attr-defined]
+    if not in_cluster and "kubernetes.config.kube_config" not in sys.modules:
+        with_stand_in = _defer_plugins()
+        importlib.import_module("kubernetes.config.kube_config")
+        for module in with_stand_in:  # only kube_config holds the stand-in; later importers get the real class
+            vars(module).pop("OAuth2Session", None)
     return (
         importlib.import_module("kubernetes.config.incluster_config" if in_cluster else "kubernetes.config.kube_config"),
         importlib.import_module("kubernetes.client.configuration"),

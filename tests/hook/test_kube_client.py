@@ -1,6 +1,6 @@
 """The hook talks to the cluster through the official client's lower layer (kubernetes.config and
 kubernetes.client.rest, kube_client.py) without running the packages' __init__, which import
-every generated API class and model. What users rely on: the writes reach the API server as the
+every generated API class and model, nor the kubeconfig plugins' libraries until one is used. What users rely on: the writes reach the API server as the
 generated methods send them (server-side apply under our field manager, force), the
 kubeconfig's token is used, errors keep their sentences, and a later `import kubernetes` in the
 same process still gets the whole client."""
@@ -20,11 +20,15 @@ writer = KubeWriter("binder")
 writer.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}})
 rolled = writer.roll_deployment("binder", "f1")
 missing = writer.read_secret("absent")
-generated = sorted(m for m in sys.modules if m.startswith(("kubernetes.client.models", "kubernetes.client.api.", "pydantic")))
+unused = sorted(m for m in sys.modules if m == "requests" or m.startswith(("kubernetes.client.models", "kubernetes.client.api.",
+                                                       "pydantic", "requests.", "oauthlib.oauth2.rfc6749", "google.auth.crypt")))
 from kubernetes.client import CoreV1Api, V1ConfigMap  # the whole client, on demand
 import kubernetes
-print(json.dumps({"rolled": rolled, "missing": missing, "generated": generated,
-                  "whole": [CoreV1Api.__name__, V1ConfigMap.__name__, kubernetes.__version__]}))
+from google.auth.transport.requests import AuthorizedSession  # and the plugins' libraries
+from requests_oauthlib import OAuth2Session
+print(json.dumps({"rolled": rolled, "missing": missing, "unused": unused,
+                  "whole": [CoreV1Api.__name__, V1ConfigMap.__name__, kubernetes.__version__, AuthorizedSession.__name__,
+                            OAuth2Session.__name__]}))
 """
 
 
@@ -35,9 +39,9 @@ def test_writes_reach_the_api_without_importing_the_generated_client(tmp_path, k
                           env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     outcome = json.loads(proc.stdout)
-    assert outcome["generated"] == []
+    assert outcome["unused"] == []
     assert outcome["rolled"] == "restarted" and outcome["missing"] is None
-    assert outcome["whole"][:2] == ["CoreV1Api", "V1ConfigMap"]
+    assert outcome["whole"][:2] == ["CoreV1Api", "V1ConfigMap"] and outcome["whole"][3:] == ["AuthorizedSession", "OAuth2Session"]
     configmap = kube_api.get("configmaps", "binder", "settings")
     assert configmap["data"] == {"a": "1"}
     managers = [entry["manager"] for entry in configmap["metadata"]["managedFields"]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,13 @@ def test_every_readme_install_runs_as_written_and_uses_the_built_image(command, 
     app_version = yaml.safe_load((REPO_ROOT / "chart" / "Chart.yaml").read_text())["appVersion"]
     # BinderHub's and JupyterHub's pods run their own images; every pod of this chart runs the hook image.
     assert {image for image in images if "binderhub-registry" in image} == {f"{HOOK_IMAGE}:{app_version}"}
+
+
+def test_the_benchmark_runs_as_the_readme_writes_it_with_a_python_outside_the_venv():
+    """`python benchmarks/hook.py` after the setup: started by a python without the package, it
+    runs itself with the repository's .venv."""
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    assert subprocess.run([str(python), "-c", "import binderhub_registry"], capture_output=True).returncode != 0
+    result = subprocess.run([str(python), "benchmarks/hook.py", "--help"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--runs" in result.stdout and "--latency" in result.stdout

@@ -46,7 +46,6 @@ import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
@@ -183,8 +182,8 @@ def ratio_line(name: str, hook_runs: Runs, base_runs: Runs, target: float) -> st
 
 def requests_line(auth: str, requests: list[ProxiedRequest], seconds: float, latency: float) -> str:
     failed = [f"{r.method} {r.path} -> {r.status}" for r in requests if r.failed_authenticated]
-    shown = ", ".join(f"{r.method} {r.path.split('/blobs/')[0] + ('/blobs/…' if '/blobs/' in r.path else '')}{'*' if r.authenticated else ''}"
-                      f" {r.status}" for r in requests)
+    shown = ", ".join(f"{r.method} {r.path.split('/blobs/')[0] + ('/blobs/…' if '/blobs/' in r.path else '')}"
+                      f"{'*' if r.authenticated else ''} {r.status}" for r in requests)
     over = len(requests) > REQUEST_TARGETS[auth] or failed
     return (f"{auth:<6} {len(requests)} requests (target <= {REQUEST_TARGETS[auth]}, none failing with credentials) "
             f"{'OVER' if over else 'ok'}; {seconds:.3f} s with {latency * 1000:g} ms per request\n"
@@ -278,7 +277,8 @@ def main() -> int:  # noqa: PLR0915 - one script that reads top to bottom
     print(ratio_line("google re-run / generic apply", google_rerun, generic_apply, TARGETS["google re-run / generic apply"]))
     print(ratio_line("google validate / generic apply", google_validate, generic_apply, TARGETS["google re-run / generic apply"]))
     peak = max(max(first.peak_mib), max(google_rerun.peak_mib))
-    print(f"{'google create peak RSS':<32} {peak:5.1f} MiB  (target <= {GOOGLE_PEAK_MIB:g} MiB)  {'ok' if peak <= GOOGLE_PEAK_MIB else 'OVER'}")
+    verdict = "ok" if peak <= GOOGLE_PEAK_MIB else "OVER"
+    print(f"{'google create peak RSS':<32} {peak:5.1f} MiB  (target <= {GOOGLE_PEAK_MIB:g} MiB)  {verdict}")
     print("\nrequests per provision (* = with credentials)")
     for trace in traces:
         print(trace)

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft7Validator
-
 from binderhub_registry import schema_check
 from binderhub_registry.values import chart_defaults, chart_schema, merge
+from jsonschema import Draft7Validator
 
 EXAMPLES = sorted((Path(__file__).parent / "chart" / "values").glob("*.yaml"))
 REPLACEMENTS: list[Any] = [None, "", "Upper Case", "http://registry.example:5000", "a/b", 0, -1, 59, 3600, 1.5, 2.0, True, [], ["x"], {},

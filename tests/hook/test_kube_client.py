@@ -1,9 +1,9 @@
 """The hook talks to the cluster through the official client's lower layer (kubernetes.config and
 kubernetes.client.rest, kube_client.py) without running the packages' __init__, which import
-every generated API class and model, nor the kubeconfig plugins' libraries until one is used. What users rely on: the writes reach the API server as the
-generated methods send them (server-side apply under our field manager, force), the
-kubeconfig's token is used, errors keep their sentences, and a later `import kubernetes` in the
-same process still gets the whole client."""
+every generated API class and model, nor the kubeconfig plugins' libraries until one is used.
+What users rely on: the writes reach the API server as the generated methods send them
+(server-side apply under our field manager, force), the kubeconfig's token is used, errors keep
+their sentences, and a later `import kubernetes` in the same process still gets the whole client."""
 
 from __future__ import annotations
 

@@ -22,26 +22,20 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urljoin
-from urllib.request import getproxies
 
 import httpx
 
+from binderhub_registry.bounded_http import Budget, Exchange, bounded_client, origin
 from binderhub_registry.errors import (
     CredentialsRejected,
     InvalidConfiguration,
     Unreachable,
 )
-from binderhub_registry.http_transport import TransportPerScheme
 from binderhub_registry.progress import Progress
-from binderhub_registry.retry import backoff
-
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-USER_AGENT = "binderhub-registry"
 
 
 @dataclass(frozen=True)
@@ -114,13 +108,8 @@ class RegistryClient:
         self.hints = hints
         self.attempts = attempts
         progress.add_secret(password)
-        self._http = httpx.Client(
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=True,
-            # httpx applies proxy settings only to its own default transport
-            transport=None if getproxies() else TransportPerScheme(),
-        )
+        self._http = bounded_client(timeout, budget := Budget())
+        self._exchange = Exchange(self._http, budget, progress, hints.url, attempts)
         self._challenge: Challenge | None = challenge
 
     def close(self) -> None:
@@ -132,59 +121,10 @@ class RegistryClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- requests with bounded retries -----------------------------------------------------
+    # -- requests, bounded in time and memory (bounded_http.py) -----------------------------
 
     def _send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                response = self._http.request(method, url, **kwargs)  # type: ignore[arg-type]
-            except httpx.TimeoutException:
-                last = f"did not answer within {self._http.timeout.read:g}s"
-                delay = self._delay(attempt, None)
-            except httpx.ConnectError as exc:
-                reason = _connect_reason(exc)
-                if "CERTIFICATE_VERIFY_FAILED" in reason or "SSL" in reason or "TLS" in reason:
-                    raise Unreachable(
-                        f"TLS verification failed for {_origin(url)} ({reason}); the registry needs a certificate "
-                        f"from a trusted CA, or check {self.hints.url}."
-                    ) from None
-                last = f"cannot be reached ({reason})"
-                delay = self._delay(attempt, None)
-            except httpx.TransportError as exc:
-                last = f"failed ({type(exc).__name__}: {exc})"
-                delay = self._delay(attempt, None)
-            else:
-                if response.status_code not in RETRY_STATUSES:
-                    return response
-                last = "kept answering 429 (rate limited)" if response.status_code == 429 else f"kept answering {response.status_code}"
-                delay = self._delay(attempt, response.headers.get("Retry-After"))
-                if attempt < self.attempts:
-                    self.progress.warn(
-                        f"{what}: {_origin(url)} answered {response.status_code}; retrying in {delay:g}s "
-                        f"(attempt {attempt + 1} of {self.attempts})"
-                    )
-                    time.sleep(delay)
-                    continue
-                raise Unreachable(
-                    f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts; try again later or check the registry's status."
-                )
-            if attempt < self.attempts:
-                self.progress.warn(f"{what}: {_origin(url)} {last}; retrying in {delay:g}s (attempt {attempt + 1} of {self.attempts})")
-                time.sleep(delay)
-        raise Unreachable(
-            f"{what} failed: {_origin(url)} {last} after {self.attempts} attempts"
-            f"; check {self.hints.url} and that the cluster can reach it."
-        )
-
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after is not None:
-            try:
-                seconds: float = min(max(float(retry_after), 0.0), 60.0)
-                return seconds
-            except ValueError:
-                pass
-        return backoff(attempt, cap=30.0)
+        return self._exchange.send(method, url, what=what, **kwargs)
 
     def _basic(self) -> httpx.BasicAuth | None:
         return httpx.BasicAuth(self.username, self.password) if self.username else None
@@ -225,7 +165,7 @@ class RegistryClient:
             raise self._rejected("the token service answered 403")
         if response.status_code != 200:
             raise Unreachable(
-                f"The token service at {_origin(challenge.realm)} answered {response.status_code}"
+                f"The token service at {origin(challenge.realm)} answered {response.status_code}"
                 f"; check {self.hints.url} or try again later."
             )
         try:
@@ -234,7 +174,7 @@ class RegistryClient:
         except (ValueError, AttributeError):
             value = None
         if not value:
-            raise Unreachable(f"The token service at {_origin(challenge.realm)} answered without a token; check {self.hints.url}.")
+            raise Unreachable(f"The token service at {origin(challenge.realm)} answered without a token; check {self.hints.url}.")
         self.progress.add_secret(value)
         return Token(value=value, access=jwt_access(value))
 
@@ -366,17 +306,3 @@ def _registry_error(response: httpx.Response) -> str:
         return f"{response.status_code} {first.get('code', '')}: {first.get('message', '')}".strip()
     except (ValueError, AttributeError, IndexError, TypeError):
         return str(response.status_code)
-
-
-def _origin(url: str) -> str:
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.netloc.decode()}"
-
-
-def _connect_reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and not text:
-        text = str(cause)
-        cause = cause.__cause__
-    return text.splitlines()[0][:200] if text else "connection failed"

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,34 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass
+class BoundedRun:
+    result: CliResult
+    seconds: float  # wall time of the process, start to exit
+    max_rss_mib: float  # the process's peak resident memory (ru_maxrss)
+
+
+def run_cli_bounded(*args: str, kill_after: float, env: dict[str, str] | None = None) -> BoundedRun:
+    """The CLI as a process, killed after ``kill_after`` seconds, with its wall time and peak
+    memory read from its own rusage (os.wait4), not from this process's."""
+    full_env = {**os.environ, "BINDERHUB_REGISTRY_RETRY_SECONDS": "0.05", **(env or {})}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "binderhub_registry", *args], stdout=out, stderr=err, env=full_env)
+        killer = threading.Timer(kill_after, proc.kill)
+        killer.start()
+        try:
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = CliResult(proc.returncode, out.read(), err.read())
+    return BoundedRun(result, seconds, usage.ru_maxrss / 1024)
 
 
 def write_values(path: Path, values: dict[str, Any]) -> Path:

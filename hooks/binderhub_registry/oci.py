@@ -22,9 +22,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urljoin
 
 import httpx
@@ -60,6 +61,7 @@ class Token:
     value: str
     # Actions granted per repository, from the JWT access claim; None when the token is opaque.
     access: dict[str, frozenset[str]] | None
+    expires_at: float | None = None  # the JWT exp claim (epoch seconds), when there is one
 
     def actions_for(self, repository: str) -> frozenset[str] | None:
         if self.access is None:
@@ -136,6 +138,11 @@ class RegistryClient:
         if self._challenge is not None:
             return self._challenge
         response = self._send("GET", f"{self.url}/v2/", what="Checking the registry API")
+        if response.status_code == 200 and _is_html(response):
+            raise InvalidConfiguration(
+                f"{self.url} answered GET /v2/ with a web page, not the registry API (a web server or ingress answers "
+                f"instead of the registry); check {self.hints.url}."
+            )
         if response.status_code == 200:
             self._challenge = Challenge("none")
         elif response.status_code == 401:
@@ -168,15 +175,17 @@ class RegistryClient:
                 f"The token service at {origin(challenge.realm)} answered {response.status_code}"
                 f"; check {self.hints.url} or try again later."
             )
-        try:
-            body = response.json()
-            value = body.get("token") or body.get("access_token")
-        except (ValueError, AttributeError):
-            value = None
-        if not value:
-            raise Unreachable(f"The token service at {origin(challenge.realm)} answered without a token; check {self.hints.url}.")
+        body = _json_object(response)
+        value = body.get("token") or body.get("access_token")
+        if not isinstance(value, str) or not value:
+            what = "a web page" if _is_html(response) else "JSON" if body else "a body that is not JSON"
+            raise Unreachable(
+                f"The token service at {origin(challenge.realm)} answered with {what} without a token; check {self.hints.url}."
+            )
         self.progress.add_secret(value)
-        return Token(value=value, access=jwt_access(value))
+        claims = jwt_claims(value)
+        expires = claims.get("exp") if claims else None
+        return Token(value=value, access=jwt_access(value), expires_at=expires if isinstance(expires, int | float) else None)
 
     def check_login(self) -> None:
         """Fail with ``CredentialsRejected`` unless a Basic-auth registry accepts the credentials (asked
@@ -206,6 +215,8 @@ class RegistryClient:
         response = self._send(
             "POST", f"{self.url}/v2/{repository}/blobs/uploads/", what="Starting an upload session", headers=headers, auth=auth
         )
+        if response.status_code == 401 and challenge.scheme == "bearer":
+            self._token_refused(response, token)
         if response.status_code in (401, 403):
             if challenge.scheme == "basic":
                 self.check_login()
@@ -221,11 +232,19 @@ class RegistryClient:
                 f"The registry answered {response.status_code} to an upload session for {repository}; a registry must answer 202 "
                 f"with a Location; check {self.hints.url}."
             )
+        upload = _upload_url(self.url, location)
+        if upload is None:
+            raise Unreachable(
+                f"The registry answered the upload session for {repository} with a Location that is not an http(s) URL; "
+                f"a registry must answer with one; check {self.hints.url}."
+            )
         proof.methods.append("upload-session")
         if not may_cancel:
             self.progress.step("the token may not delete, so the empty upload session stays; registries purge such sessions by themselves")
             return proof
-        cancel = self._send("DELETE", urljoin(f"{self.url}/", location), what="Cancelling the upload session", headers=headers, auth=auth)
+        if origin(upload) != origin(self.url):  # credentials go to the registry only
+            headers, auth = {}, None
+        cancel = self._send("DELETE", upload, what="Cancelling the upload session", headers=headers, auth=auth)
         proof.upload_cancelled = cancel.status_code in (200, 202, 204)
         if not proof.upload_cancelled:
             self.progress.step(
@@ -247,6 +266,22 @@ class RegistryClient:
         return token
 
     # -- errors -----------------------------------------------------------------------------
+
+    def _token_refused(self, response: httpx.Response, token: Token) -> None:
+        """Raise when a 401 to the upload is about the token itself, not about push permission
+        (distribution says ``error="insufficient_scope"`` for the latter)."""
+        error = dict(re.findall(r'(\w+)="([^"]*)"', response.headers.get("WWW-Authenticate", ""))).get("error", "")
+        if error == "insufficient_scope":
+            return
+        if token.expires_at is not None and token.expires_at <= time.time():
+            raise Unreachable(
+                "The registry refused the token its token service issued because it had already expired "
+                f"(the token service's clock or token lifetime is wrong); check the token service of {self.hints.url}."
+            )
+        raise Unreachable(
+            f"The registry refused the token its own token service issued (401 {error or 'without insufficient_scope'}); "
+            f"the registry and its token service do not agree (service name, signing key or issuer): check {self.hints.url}."
+        )
 
     def _rejected(self, why: str) -> CredentialsRejected:
         who = f"user {self.username!r}" if self.username else "anonymous access"
@@ -275,14 +310,14 @@ def parse_www_authenticate(header: str) -> Challenge | None:
     if scheme != "bearer":
         return None
     params = dict((k.lower(), v) for k, v in re.findall(r'(\w+)="([^"]*)"', rest))
-    if not params.get("realm"):
+    if not params.get("realm", "").startswith(("https://", "http://")):
         return None
     return Challenge("bearer", realm=params["realm"], service=params.get("service", ""))
 
 
-def jwt_access(token: str) -> dict[str, frozenset[str]] | None:
-    """The ``access`` claim of a distribution-style JWT, without verifying it: the registry is
-    the one that enforces it; we only read what the token service granted."""
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT, without verifying it (the registry enforces them); None when the
+    token is not a JWT."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -290,19 +325,45 @@ def jwt_access(token: str) -> dict[str, frozenset[str]] | None:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(payload, dict) or "access" not in payload:
+    return payload if isinstance(payload, dict) else None
+
+
+def jwt_access(token: str) -> dict[str, frozenset[str]] | None:
+    """The ``access`` claim of a distribution-style JWT: what the token service granted."""
+    claims = jwt_claims(token)
+    if claims is None or not isinstance(claims.get("access"), list):
         return None
     access: dict[str, frozenset[str]] = {}
-    for entry in payload.get("access") or []:
-        if isinstance(entry, dict) and entry.get("type") == "repository":
-            access[str(entry.get("name"))] = frozenset(entry.get("actions") or [])
+    for entry in claims["access"]:
+        if isinstance(entry, dict) and entry.get("type") == "repository" and isinstance(entry.get("actions"), list):
+            access[str(entry.get("name"))] = frozenset(str(action) for action in entry["actions"])
     return access
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _is_html(response: httpx.Response) -> bool:
+    return "html" in response.headers.get("Content-Type", "").lower() or response.content.lstrip()[:1] == b"<"
+
+
+def _upload_url(registry: str, location: str) -> str | None:
+    """The absolute upload URL a ``Location`` names, or None when it is not an http(s) URL."""
+    try:
+        url = httpx.URL(urljoin(f"{registry}/", location.strip()))
+    except (ValueError, httpx.InvalidURL):
+        return None
+    return str(url) if url.scheme in ("http", "https") and url.host else None
 
 
 def _registry_error(response: httpx.Response) -> str:
     try:
-        errors = response.json().get("errors") or []
-        first = errors[0]
+        first = (response.json().get("errors") or [])[0]
         return f"{response.status_code} {first.get('code', '')}: {first.get('message', '')}".strip()
     except (ValueError, AttributeError, IndexError, TypeError):
         return str(response.status_code)

@@ -49,7 +49,10 @@ def parse_duration(text: str) -> timedelta:
     match = re.fullmatch(r"(\d+)([smhd])", text.strip())
     if not match:
         raise InvalidConfiguration(f"rotation.interval must be a number with a unit s, m, h or d, such as 720h (got {text!r}).")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise InvalidConfiguration(f"rotation.interval is longer than Python can count ({text!r}); use at most 999999999d.") from None
 
 
 def should_rotate(policy: RotationPolicy, annotations: dict[str, str], now: datetime | None = None) -> tuple[bool, str]:

@@ -85,10 +85,16 @@ def _properties(instance: Any, properties: dict[str, Any], schema: dict[str, Any
 def _additional(instance: Any, additional: Any, schema: dict[str, Any]) -> bool:
     if not isinstance(instance, dict):
         return True
-    if "patternProperties" in schema:
-        raise Unsure("additionalProperties with patternProperties")
-    extra = [name for name in instance if name not in schema.get("properties", {})]
+    patterns = schema.get("patternProperties", {})
+    extra = [name for name in instance
+             if name not in schema.get("properties", {}) and not any(re.search(pattern, name) for pattern in patterns)]
     return all(is_valid(instance[name], additional) for name in extra)
+
+
+def _pattern_properties(instance: Any, patterns: dict[str, Any], schema: dict[str, Any]) -> bool:
+    if not isinstance(instance, dict):
+        return True
+    return all(is_valid(value, sub) for name, value in instance.items() for pattern, sub in patterns.items() if re.search(pattern, name))
 
 
 def _items(instance: Any, items: Any, schema: dict[str, Any]) -> bool:
@@ -120,6 +126,7 @@ KEYWORDS: dict[str, Callable[[Any, Any, dict[str, Any]], bool]] = {
     "required": lambda instance, names, _: not isinstance(instance, dict) or all(name in instance for name in names),
     "properties": _properties,
     "additionalProperties": _additional,
+    "patternProperties": _pattern_properties,
     "items": _items,
     "allOf": lambda instance, schemas, _: all(is_valid(instance, sub) for sub in schemas),
     "if": _if,

@@ -5,10 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from binderhub_registry.errors import InvalidConfiguration
+
 # Where the binder pod mounts the Secret's config.json and the settings' registry.json (one
 # projected volume; chart/templates/_binderhub.tpl and templates/binderhub-values.yaml.j2).
 BINDER_SETTINGS_DIR = "/etc/binderhub/registry"
 BINDER_DOCKER_CONFIG_PATH = f"{BINDER_SETTINGS_DIR}/docker/config.json"
+# Docker's limit on an image name, registry host included (distribution/reference NameTotalLengthMax).
+# chart/templates/_validate.tpl makes `helm install` refuse the same values with the same rule.
+NAME_TOTAL_LENGTH_MAX = 255
+# The value that holds the registry path of each registry type, for the sentence.
+PATH_VALUES = {
+    "generic": "registry.generic.repository",
+    "dockerhub": "registry.dockerhub.namespace",
+    "gcr": "registry.gcr.project",
+    "artifact-registry": "registry.artifactRegistry.repository",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,14 @@ class RegistrySettings:
     auth_config_url: str = ""
     # DockerRegistry.not_found_401, where the registry answers 401 for missing repositories.
     not_found_401: bool | None = None
+
+    def __post_init__(self) -> None:
+        shortest = self.image_prefix + probe_name("")
+        if len(shortest) > NAME_TOTAL_LENGTH_MAX:
+            raise InvalidConfiguration(
+                f"registry.prefix and {PATH_VALUES.get(self.type, 'the registry path')} make image names of {len(shortest)} "
+                f"characters or more (such as {shortest[:24]}...), longer than Docker's {NAME_TOTAL_LENGTH_MAX}; shorten either."
+            )
 
     @property
     def host(self) -> str:

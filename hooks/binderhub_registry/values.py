@@ -29,6 +29,17 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506  (a safe loader)
 
 
+class HelmLoader(SAFE_LOADER):  # type: ignore[misc]
+    """YAML as Helm reads values: Helm turns YAML into JSON, so an unquoted date stays the string
+    it is written as (PyYAML alone would make it a ``datetime.date``)."""
+
+
+HelmLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in SAFE_LOADER.yaml_implicit_resolvers.items()
+}
+
+
 def _data_file(name: str) -> str:
     return resources.files("binderhub_registry").joinpath("data", name).read_text(encoding="utf-8")
 
@@ -65,7 +76,7 @@ def read_values_file(path: str) -> Values:
     except OSError as exc:
         raise InvalidConfiguration(f"Cannot read values file {path} ({exc.strerror}); check the path and its permissions.") from None
     try:
-        loaded = load_yaml(text)
+        loaded = yaml.load(text, Loader=HelmLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -76,7 +87,23 @@ def read_values_file(path: str) -> Values:
         raise InvalidConfiguration(
             f"Values file {path} must hold a YAML mapping (like registry: {{type: ...}}), not a {type(loaded).__name__}."
         )
-    return loaded
+    values: Values = _as_helm_reads(loaded, path, ())
+    return values
+
+
+def _as_helm_reads(node: Any, path: str, where: tuple[str, ...]) -> Any:
+    """Map keys as strings (Helm's JSON has no other keys); a value JSON cannot hold (an explicit
+    !!binary, !!set or !!timestamp) is refused with its place named."""
+    if isinstance(node, dict):
+        return {str(key): _as_helm_reads(value, path, (*where, str(key))) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_as_helm_reads(value, path, (*where, str(index))) for index, value in enumerate(node)]
+    if node is None or isinstance(node, str | int | float | bool):
+        return node
+    raise InvalidConfiguration(
+        f"{'.'.join(where) or 'A value'} in values file {path} is a YAML {type(node).__name__}, which Helm cannot pass on; "
+        f"write it as a plain string, number, list or mapping."
+    )
 
 
 def load_values(paths: list[str]) -> Values:
@@ -128,6 +155,8 @@ def describe_schema_error(error: Any) -> str:
     if validator == "enum":
         allowed = " | ".join(str(v) for v in error.validator_value)
         return f"{path} must be one of {allowed}, not {_show(instance)}."
+    if validator == "minLength" and instance == "" and path.rsplit(".", 1)[-1] in ("password", "key"):
+        return f"{path} is empty; set it, or name a Secret holding it in registry.existingSecret."
     if validator == "minLength" and instance == "":
         return f"{path} must be set for registry.type={_registry_type(error)}."
     if validator == "pattern":

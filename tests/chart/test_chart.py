@@ -218,12 +218,14 @@ def test_helm4_client_dry_run_installs_and_notes_name_the_secret(helm_binaries):
 GENERIC_OK = {"type": "generic", "generic": {"url": "https://registry.example.org", "username": "u", "password": "p"}}
 IMAGE_NAME_CASES = [
     ({**GENERIC_OK, "prefix": "my_proj/binder-"}, "/registry/prefix",
-     "registry.prefix must be lowercase letters, digits, '.', '-' and '/' only, because BinderHub lower-cases image names "
-     "and turns '_' into '-' (got 'my_proj/binder-')."),
-    ({**GENERIC_OK, "prefix": "Binder-"}, "/registry/prefix", "registry.prefix must be lowercase letters"),
+     "registry.prefix must be the start of Docker repository path components: lowercase letters and digits, joined by '/', "
+     "'.' or dashes, not starting with '/', '.' or '-' and without '//' (Docker's name grammar), nor '_' or capitals, which "
+     "BinderHub rewrites (got 'my_proj/binder-')."),
+    ({**GENERIC_OK, "prefix": "Binder-"}, "/registry/prefix", "registry.prefix must be the start of Docker repository path"),
     ({"type": "generic", "generic": {**GENERIC_OK["generic"], "repository": "my_proj"}}, "/registry/generic/repository",
-     "registry.generic.repository must be a lowercase path under the host such as my-project or org/binder, of letters, "
-     "digits, '.', '-' and '/' without '_', because BinderHub lower-cases image names and turns '_' into '-' (got 'my_proj')."),
+     "registry.generic.repository must be a lowercase path under the host such as my-project or org/binder: Docker's path "
+     "components (letters and digits joined by '.' or dashes) separated by '/', without '_', because BinderHub lower-cases "
+     "image names and turns '_' into '-' (got 'my_proj')."),
     ({"type": "generic", "generic": {**GENERIC_OK["generic"], "repository": "MyOrg/binder"}}, "/registry/generic/repository",
      "registry.generic.repository must be a lowercase path"),
     ({"type": "generic", "generic": {**GENERIC_OK["generic"], "url": "https://harbor"}}, "/registry/generic/url",
@@ -232,7 +234,8 @@ IMAGE_NAME_CASES = [
      "an image on Docker Hub (got 'https://harbor')."),
     ({"type": "generic", "generic": {**GENERIC_OK["generic"], "url": "https://Registry.example.org"}}, "/registry/generic/url",
      "registry.generic.url must be scheme://host[:port] of the registry without a path"),
-    ({"type": "dockerhub", "dockerhub": {"username": "alice", "registryUrl": "http://mirror"}}, "/registry/dockerhub/registryUrl",
+    ({"type": "dockerhub", "dockerhub": {"username": "alice", "password": "p", "registryUrl": "http://mirror"}},
+     "/registry/dockerhub/registryUrl",
      "registry.dockerhub.registryUrl must be scheme://host[:port] of the Docker Hub registry API or a mirror, whose host is "
      "lowercase and has a dot or a port or is localhost"),
     ({"type": "gcr", "gcr": {"project": "binder-test"}, "google": {"registryUrl": "https://GCR.io"}}, "/registry/google/registryUrl",

@@ -73,7 +73,7 @@ def test_the_json_schema_keeps_the_rules_and_only_the_hints_the_cli_puts_in_its_
 
     walk(schema)
     prefix = schema["properties"]["registry"]["properties"]["prefix"]
-    assert prefix["description"].startswith("lowercase letters, digits")
+    assert prefix["description"].startswith("the start of Docker repository path components")
 
 
 def test_the_values_reference_lists_every_value_with_its_type_default_and_description(sync, sources):

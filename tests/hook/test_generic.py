@@ -166,10 +166,11 @@ def test_not_a_registry_exits_2(tmp_path, token_server):
         (generic_values("registry.example.org", "u", "p"), "registry.generic.url must be scheme://host[:port]"),
         (generic_values("https://registry.example.org/v2/", "u", "p"), "registry.generic.url must be scheme://host[:port]"),
         ({"registry": {"type": "quay"}}, "registry.type must be one of gcr | artifact-registry | dockerhub | generic"),
-        ({"registry": {"type": "generic", "generic": {"username": "u"}}}, "registry.generic.url must be set"),
-        ({"registry": {"type": "generic", "generic": {"url": "https://r.example.org"}}}, "registry.generic.username must be set"),
+        ({"registry": {"type": "generic", "generic": {"username": "u", "password": "p"}}}, "registry.generic.url must be set"),
+        ({"registry": {"type": "generic", "generic": {"url": "https://r.example.org", "password": "p"}}},
+         "registry.generic.username must be set"),
         ({"registry": {"type": "generic", "genric": {}}}, "Unknown value registry.genric"),
-        ({"registry": {"type": "generic", "prefix": "Binder_"}}, "registry.prefix must be lowercase"),
+        ({"registry": {"type": "generic", "prefix": "Binder_"}}, "registry.prefix must be the start of Docker repository path"),
     ],
 )
 def test_invalid_values_exit_2_with_one_sentence_naming_the_field(tmp_path, values, expected):

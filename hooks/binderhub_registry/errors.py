@@ -29,8 +29,15 @@ class RegistrySetupError(Exception):
     exit_code: ExitCode = ExitCode.INVALID_CONFIGURATION
 
     def __init__(self, message: str) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (line breaks included) written as escapes, so that a
+    message quoting a value or a key from a file or a server stays one line."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class CredentialsRejected(RegistrySetupError):

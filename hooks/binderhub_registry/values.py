@@ -94,8 +94,10 @@ def read_values_file(path: str) -> Values:
 def _as_helm_reads(node: Any, path: str, where: tuple[str, ...]) -> Any:
     """Map keys as strings (Helm's JSON has no other keys); a value JSON cannot hold (an explicit
     !!binary, !!set or !!timestamp) is refused with its place named."""
+    if isinstance(node, str):
+        return _unicode(node, path, where)
     if isinstance(node, dict):
-        return {str(key): _as_helm_reads(value, path, (*where, str(key))) for key, value in node.items()}
+        return {_unicode(str(key), path, where): _as_helm_reads(value, path, (*where, str(key))) for key, value in node.items()}
     if isinstance(node, list):
         return [_as_helm_reads(value, path, (*where, str(index))) for index, value in enumerate(node)]
     if node is None or isinstance(node, str | int | float | bool):
@@ -104,6 +106,18 @@ def _as_helm_reads(node: Any, path: str, where: tuple[str, ...]) -> Any:
         f"{'.'.join(where) or 'A value'} in values file {path} is a YAML {type(node).__name__}, which Helm cannot pass on; "
         f"write it as a plain string, number, list or mapping."
     )
+
+
+def _unicode(text: str, path: str, where: tuple[str, ...]) -> str:
+    """``text`` with escaped surrogate pairs (``"\\ud83d\\ude00"``, as JSON writes them) joined; an
+    unpaired surrogate is no character at all and is refused."""
+    try:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        raise InvalidConfiguration(
+            f"{'.'.join(where) or 'A key'} in values file {path} holds an unpaired \\uD800-\\uDFFF escape, which is no character; "
+            f"fix the escape."
+        ) from None
 
 
 def load_values(paths: list[str]) -> Values:

@@ -1,0 +1,65 @@
+"""The hostile registry really misbehaves, so a hook test that passes against it is not passing
+against a polite server."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from tests.stand_ins.hostile_registry import HostileRegistry
+
+
+def raw_get(registry: HostileRegistry, limit: int, until: bytes = b"") -> bytes:
+    """Up to ``limit`` bytes of the raw answer to GET /v2/ (or until ``until`` arrives)."""
+    with socket.create_connection(("127.0.0.1", registry.port), timeout=5) as sock:
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while len(received) < limit:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+            if until and until in received:
+                break
+    return received
+
+
+@pytest.mark.parametrize("mode", ["endless-body", "endless-redirect-body"])
+def test_endless_bodies_go_on_past_any_cap(mode):
+    with HostileRegistry(mode) as registry:
+        assert len(raw_get(registry, 16 * 1024 * 1024)) >= 16 * 1024 * 1024
+
+
+def test_trickling_headers_arrive_a_byte_at_a_time():
+    with HostileRegistry("trickle-headers") as registry, socket.create_connection(("127.0.0.1", registry.port), timeout=5) as sock:
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = sock.recv(1024)
+        assert first.startswith(b"HTTP/1.1 200") and b"\r\n\r\n" not in first
+        assert sock.recv(1024) == b"a"  # then one byte per read, never the end of the headers
+
+
+@pytest.mark.parametrize(("mode", "status", "location"), [
+    ("redirect-loop", 302, "/v2/again"), ("malformed-location", 302, "http://[::1"), ("non-http-location", 302, "ftp://127.0.0.1/v2/"),
+])
+def test_redirecting_modes_answer_the_location_they_claim(mode, status, location):
+    with HostileRegistry(mode) as registry:  # raw: httpx itself refuses to parse a malformed Location
+        head = raw_get(registry, 4096, until=b"\r\n\r\n").split(b"\r\n\r\n")[0].decode()
+    assert head.startswith(f"HTTP/1.1 {status}") and f"\r\nLocation: {location}" in head
+
+
+def test_html_and_token_modes_answer_what_they_claim():
+    with HostileRegistry("html-200") as registry:
+        assert httpx.get(f"{registry.url}/v2/").headers["Content-Type"].startswith("text/html")
+    with HostileRegistry("opaque-token-refused") as registry:
+        challenge = httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"]
+        token = httpx.get(f"{registry.url}/token").json()["token"]
+        upload = httpx.post(f"{registry.url}/v2/x/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    assert challenge.startswith("Bearer realm=") and token.count(".") != 2
+    assert 'error="invalid_token"' in upload.headers["WWW-Authenticate"]
+
+
+def test_an_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown mode"):
+        HostileRegistry("polite")

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,25 +62,50 @@ class BoundedRun:
     max_rss_mib: float  # the process's peak resident memory (ru_maxrss)
 
 
+# Forks the CLI from a small process and reports the CLI's own ru_maxrss: Linux counts in a child's
+# peak the memory of the process it was forked from, so forking the CLI straight from pytest (which
+# grows past 128 MiB over a full run) would report pytest's size, not the CLI's.
+_RUSAGE_RUNNER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def run_cli_bounded(*args: str, kill_after: float, env: dict[str, str] | None = None) -> BoundedRun:
-    """The CLI as a process, killed after ``kill_after`` seconds, with its wall time and peak
-    memory read from its own rusage (os.wait4), not from this process's."""
+    """The CLI as a process, killed (code -9) after ``kill_after`` seconds, with its wall time and
+    its own peak memory (ru_maxrss, read by a small parent that forks it)."""
     full_env = {**os.environ, "BINDERHUB_REGISTRY_RETRY_SECONDS": "0.05", **(env or {})}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "binderhub_registry", *args], stdout=out, stderr=err, env=full_env)
-        killer = threading.Timer(kill_after, proc.kill)
-        killer.start()
-        try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        seconds = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        result = CliResult(proc.returncode, out.read(), err.read())
-    return BoundedRun(result, seconds, usage.ru_maxrss / 1024)
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err, rss = Path(tmp) / "out", Path(tmp) / "err", Path(tmp) / "rss"
+        with out.open("w") as stdout, err.open("w") as stderr:
+            started = time.monotonic()
+            proc = subprocess.Popen([sys.executable, "-c", _RUSAGE_RUNNER, str(rss), "-m", "binderhub_registry", *args],
+                                    stdout=stdout, stderr=stderr, env=full_env, start_new_session=True)
+            killer = threading.Timer(kill_after, _kill_group, (proc.pid,))
+            killer.start()
+            try:
+                code = proc.wait()
+            finally:
+                killer.cancel()
+            seconds = time.monotonic() - started
+        killed = code == -signal.SIGKILL
+        result = CliResult(-9 if killed else code, out.read_text(), err.read_text())
+        max_rss_kib = float(rss.read_text()) if rss.exists() and not killed else float("nan")
+    return BoundedRun(result, seconds, max_rss_kib / 1024)
 
 
 def write_values(path: Path, values: dict[str, Any]) -> Path:

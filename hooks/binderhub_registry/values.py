@@ -147,6 +147,18 @@ def validate(values: Values) -> None:
     raise InvalidConfiguration(describe_schema_error(error))
 
 
+# Credentials the schema requires unless registry.existingSecret names a Secret holding them.
+EMPTY_CREDENTIALS = {
+    **{
+        f"registry.{section}.password": f"registry.{section}.password is empty; set it, or name a Secret with a `password` key "
+        f"in registry.existingSecret."
+        for section in ("generic", "dockerhub")
+    },
+    "registry.google.key": "registry.google.key is empty: registry.google.mode=validate needs a service account key; set it "
+    "(e.g. --set-file registry.google.key=key.json), or name a Secret with a key.json key in registry.existingSecret.",
+}
+
+
 def _most_specific(error: Any) -> Any:
     # if/then failures carry the failing sub-error in its context; report the leaf.
     while error.context:
@@ -169,8 +181,8 @@ def describe_schema_error(error: Any) -> str:
     if validator == "enum":
         allowed = " | ".join(str(v) for v in error.validator_value)
         return f"{path} must be one of {allowed}, not {_show(instance)}."
-    if validator == "minLength" and instance == "" and path.rsplit(".", 1)[-1] in ("password", "key"):
-        return f"{path} is empty; set it, or name a Secret holding it in registry.existingSecret."
+    if validator == "minLength" and instance == "" and path in EMPTY_CREDENTIALS:
+        return EMPTY_CREDENTIALS[path]
     if validator == "minLength" and instance == "":
         return f"{path} must be set for registry.type={_registry_type(error)}."
     if validator == "pattern":

@@ -90,24 +90,22 @@ class HostileHandler(LoopbackHandler):
             self.wfile.flush()
             time.sleep(TRICKLE_SECONDS)
 
-    def mode_endless_body(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+    def _endless(self, status: int, **headers: str) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
         self.send_header("Connection", "close")
         self.end_headers()
         for _ in range(ENDLESS_ROUNDS):
             self.wfile.write(ENDLESS_CHUNK)
         self.close_connection = True
 
+    def mode_endless_body(self) -> None:
+        self._endless(200, Content_Type="application/json")
+
     def mode_endless_redirect_body(self) -> None:
         """A redirect whose body never ends: httpx reads redirect bodies itself."""
-        self.send_response(302)
-        self.send_header("Location", "/v2/elsewhere")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        for _ in range(ENDLESS_ROUNDS):
-            self.wfile.write(ENDLESS_CHUNK)
-        self.close_connection = True
+        self._endless(302, Location="/v2/elsewhere")
 
     def mode_redirect_loop(self) -> None:
         self._answer(302, Location="/v2/" if self.path != "/v2/" else "/v2/again")

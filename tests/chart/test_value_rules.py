@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from binderhub_registry import cli
-from tests.chart.test_chart import CHART, helm
+from tests.chart.test_chart import helm
+from tests.fixtures_chart import built_chart
 from tests.helpers import write_values
 
 GENERIC = {"registry": {"type": "generic", "generic": {"url": "https://registry.example.org", "username": "u", "password": "pw-1"}}}
@@ -116,7 +117,7 @@ def test_helm_3_helm_4_and_the_cli_accept_and_refuse_the_same_values(helm_binari
     path = write_values(tmp_path / "values.yaml", values)
     pointer = "/" + dotted.replace(".", "/")
     for version in ("3", "4"):
-        result = helm(helm_binaries, version, "template", "binderhub", str(CHART), "-f", str(path))
+        result = helm(helm_binaries, version, "template", "binderhub", str(built_chart()), "-f", str(path))
         if accepted:
             assert result.returncode == 0, f"helm {version}: {result.stderr}"
         else:

@@ -363,7 +363,8 @@ def _upload_url(registry: str, location: str) -> str | None:
 
 def _registry_error(response: httpx.Response) -> str:
     try:
-        first = (response.json().get("errors") or [])[0]
+        errors = response.json().get("errors") or []
+        first = errors[0]
         return f"{response.status_code} {first.get('code', '')}: {first.get('message', '')}".strip()
     except (ValueError, AttributeError, IndexError, TypeError):
         return str(response.status_code)

@@ -108,7 +108,7 @@ class KubeWriter:
         # Only these are secret: a username (e.g. `admin`) must stay readable in sentences.
         for key in SECRET_KEYS:
             progress.add_secret(data.get(key))
-            progress.add_secret((data.get(key) or "").strip())
+        progress.add_credentials(data.get("username", "").strip(), data.get("password", "").strip())
         if not any(key in data for key in wanted):
             raise InvalidConfiguration(
                 f"Secret {name!r} named by registry.existingSecret has no `{wanted[0]}` key (it has: {', '.join(sorted(data)) or 'none'})"

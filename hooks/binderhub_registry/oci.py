@@ -109,7 +109,7 @@ class RegistryClient:
         self.progress = progress
         self.hints = hints
         self.attempts = attempts
-        progress.add_secret(password)
+        progress.add_credentials(username, password)
         self._http = bounded_client(timeout, budget := Budget())
         self._exchange = Exchange(self._http, budget, progress, hints.url, attempts)
         self._challenge: Challenge | None = challenge

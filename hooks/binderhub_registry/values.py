@@ -167,41 +167,85 @@ def _most_specific(error: Any) -> Any:
 
 
 def describe_schema_error(error: Any) -> str:
+    """One sentence naming the field and the rule; the given value is quoted only for fields
+    that are names, URLs or choices (never for a password, a key or a value of the wrong type)."""
     path = ".".join(str(p) for p in error.absolute_path)
     instance = error.instance
     validator = error.validator
+    field = path or "values"
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "a required value"
-        field = f"{path}.{missing}" if path else missing
-        return f"{field} is required; set it in your values."
+        required = f"{path}.{missing}" if path else missing
+        return f"{required} is required; set it in your values."
     if validator == "additionalProperties":
         unknown = sorted(set(instance) - set(error.schema.get("properties", {}))) if isinstance(instance, dict) else []
         names = ", ".join(f"{path}.{u}" if path else u for u in unknown) or path
         return f"Unknown value {names}; remove it or check its spelling against the chart's values.yaml."
     if validator == "enum":
         allowed = " | ".join(str(v) for v in error.validator_value)
-        return f"{path} must be one of {allowed}, not {_show(instance)}."
+        return f"{field} must be one of {allowed}{_got(error)}."
     if validator == "minLength" and instance == "" and path in EMPTY_CREDENTIALS:
         return EMPTY_CREDENTIALS[path]
     if validator == "minLength" and instance == "":
-        return f"{path} must be set for registry.type={_registry_type(error)}."
+        registry_type = _registry_type(error)
+        return f"{field} must be set" + (f" for registry.type={registry_type}." if registry_type else "; set it in your values.")
     if validator == "pattern":
         hint = error.schema.get("description", "").rstrip(".")
         if hint:
-            return f"{path} must be {hint[0].lower() + hint[1:]} (got {_show(instance)})."
-        return f"{path} has an invalid format (got {_show(instance)}); check it against the chart's values.yaml."
+            return f"{field} must be {hint[0].lower() + hint[1:]}{_got(error)}."
+        return f"{field} has an invalid format{_got(error)}; check it against the chart's values.yaml."
     if validator == "type":
-        return f"{path} must be of type {error.validator_value}, not {_show(instance)}."
-    return f"{path or 'values'}: {error.message}."
+        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        return f"{field} must be of type {expected}, not {_json_type(instance)}."
+    rule = SCHEMA_RULES.get(str(validator), "does not satisfy the schema rule {validator} ({value})")
+    return f"{field} {rule.format(validator=validator, value=error.validator_value)}; check it against the chart's values.yaml."
+
+
+# What a schema keyword requires, in words (never with the given value, which may be a secret).
+SCHEMA_RULES = {
+    "minimum": "must be at least {value}",
+    "maximum": "must be at most {value}",
+    "exclusiveMinimum": "must be more than {value}",
+    "exclusiveMaximum": "must be less than {value}",
+    "minLength": "must be at least {value} characters long",
+    "maxLength": "must be at most {value} characters long",
+    "minItems": "must have at least {value} items",
+    "maxItems": "must have at most {value} items",
+    "uniqueItems": "must not repeat items",
+    "const": "must be {value}",
+}
+# Fields whose values are secret: never quoted in a message, whatever the rule.
+KNOWN_TYPES = frozenset({"gcr", "artifact-registry", "dockerhub", "generic"})
+SECRET_FIELDS = frozenset({"password", "key", "key.json"})
+
+
+def _got(error: Any) -> str:
+    """`` (got 'value')`` for a string in a non-secret field, else the JSON type, else nothing."""
+    last = str(error.absolute_path[-1]) if error.absolute_path else ""
+    if not isinstance(error.instance, str):
+        return f" (got a JSON {_json_type(error.instance)})"
+    if last in SECRET_FIELDS:
+        return ""
+    return f" (got {_show(error.instance)})"
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "object", list: "array", str: "string", int: "integer", float: "number"}.get(type(value), "null")
 
 
 def _registry_type(error: Any) -> str:
+    """registry.type of the values being validated, or "" when it is not a known string."""
     root = error
     while getattr(root, "parent", None) is not None:
         root = root.parent
-    return str(getattr(root, "instance", {}).get("type", "?")) if isinstance(getattr(root, "instance", None), dict) else "?"
+    instance = getattr(root, "instance", None)
+    registry_type = instance.get("type") if isinstance(instance, dict) else None
+    known = isinstance(registry_type, str) and registry_type in KNOWN_TYPES
+    return str(registry_type) if known else ""
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+def _show(value: str) -> str:
+    text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
             f"(auths keys: {keys}); re-run provision so the key is the registry URL with its scheme."
         )
     username, password = credentials
-    progress.add_secret(password)
+    progress.add_credentials(username, password)
     progress.step(f"docker config: {where}, auths key {key!r}, user {username!r}")
     summary = provider.prove(username, password)
     progress.result(f"BinderHub can push to {settings.image_prefix} with the credentials in {where}", **summary)

@@ -20,9 +20,9 @@ def load(args: argparse.Namespace, progress: Progress) -> tuple[Values, type[Pro
     """The merged, validated values and the provider class of their registry.type."""
     values = load_values(args.values)
     registry_type = values["registry"]["type"]
-    progress.step(f"values: registry.type={registry_type}, from {', '.join(args.values)}")
     for secret in secret_values(values):
         progress.add_secret(secret)
+    progress.step(f"values: registry.type={registry_type}, from {', '.join(args.values)}")
     return values, provider_class(registry_type)
 
 

@@ -1,0 +1,129 @@
+"""Redaction on the real output paths: progress lines in `text` and `json`, with secrets of every
+shape (single line; quotes, backslashes and non-ASCII; a line of a multi-line key) inside
+messages and fields; and values redacted where they stand, not as substrings of other words."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from urllib.parse import quote
+
+import pytest
+
+from binderhub_registry.progress import Progress
+
+PLAIN = "pw-Zq8v3LkT0rXb"
+HOSTILE = 'pa"ss\\wörd-Ω€-canary'
+KEY_JSON = json.dumps(
+    {
+        "type": "service_account",
+        "project_id": "demo-project",
+        "private_key_id": "0f3e6c1d2b4a59687766554433221100aabbccdd",
+        "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
+        "Vq3xPzK9fakeKeyLineNumberTwoOfThePemBody0123456789abc\n-----END PRIVATE KEY-----\n",
+        "client_email": "binderhub-builder@demo-project.iam.gserviceaccount.com",
+    },
+    indent=2,
+)
+
+
+def emit(log_format: str, *secrets: str, message: str, **fields: object) -> str:
+    stream = io.StringIO()
+    progress = Progress(log_format, stream=stream)
+    for secret in secrets:
+        progress.add_secret(secret)
+    progress.error(message, **fields)
+    return stream.getvalue()
+
+
+def forms(secret: str) -> list[str]:
+    """Every form a secret can take in a line of text or JSON."""
+    return [secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], quote(secret, safe="")]
+
+
+def assert_clean(output: str, secret: str) -> None:
+    for form in forms(secret):
+        assert form not in output, f"{form!r} printed in {output!r}"
+    assert "***" in output
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("secret", [PLAIN, HOSTILE], ids=["single-line", "quotes-backslash-non-ascii"])
+def test_a_secret_inside_a_message_is_masked(log_format, secret):
+    output = emit(log_format, secret, message=f"the registry said: bad password {secret} for alice")
+    assert_clean(output, secret)
+    assert "for alice" in output
+
+
+@pytest.mark.parametrize("secret", [PLAIN, HOSTILE], ids=["single-line", "quotes-backslash-non-ascii"])
+def test_json_lines_stay_json_and_mask_secrets_in_message_and_fields(secret):
+    output = emit("json", secret, message=f"said {secret}.", detail={"body": [f"x {secret}"]}, attempts=3)
+    record = json.loads(output)
+    assert record["message"] == "said ***."
+    assert record["detail"] == {"body": ["x ***"]}
+    assert record["attempts"] == 3
+    assert_clean(output, secret)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        '"private_key_id": "0f3e6c1d2b4a59687766554433221100aabbccdd"',
+        "Vq3xPzK9fakeKeyLineNumberTwoOfThePemBody0123456789abc",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7",
+    ],
+    ids=["json-line", "pem-line", "first-pem-line"],
+)
+def test_one_line_of_a_multi_line_key_inside_a_message_is_masked(log_format, line):
+    output = emit(log_format, KEY_JSON, message=f"google-auth could not parse {line} in the key")
+    assert line not in output
+    assert "in the key" in output
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_whole_key_and_its_json_escaped_form_are_masked(log_format):
+    output = emit(log_format, KEY_JSON, message=f"key: {KEY_JSON} / escaped: {json.dumps(KEY_JSON)}")
+    assert "PRIVATE KEY" not in output
+    assert "fakeKeyLine" not in output
+
+
+def test_basic_auth_of_username_and_password_is_masked():
+    stream = io.StringIO()
+    progress = Progress("text", stream=stream)
+    progress.add_credentials("alice", HOSTILE)
+    basic = base64.b64encode(f"alice:{HOSTILE}".encode()).decode()
+    progress.error(f"the registry echoed Authorization: Basic {basic}")
+    assert basic not in stream.getvalue()
+    assert stream.getvalue() == "error: the registry echoed Authorization: Basic ***\n"
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("x", "pushing to https://registry.example.org/x-binder"),
+        ("binder", "repository binder/binder-push-check on registry.binder.example"),
+        ("example", "https://registry.example.org"),
+        ("1234", "retrying in 12345s"),
+    ],
+)
+def test_values_are_redacted_where_they_stand_not_inside_other_words(secret, message):
+    assert emit("text", secret, message=message) == f"error: {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("secret", "message", "expected"),
+    [
+        ("x", "password x was rejected.", "password *** was rejected."),
+        ("binder", "login alice:binder@host", "login alice:***@host"),
+        ("binder", "'binder'", "'***'"),
+        ("binder", "binder", "***"),
+    ],
+)
+def test_short_secrets_standing_alone_are_still_masked(secret, message, expected):
+    stream = io.StringIO()
+    progress = Progress("text", stream=stream)
+    progress.add_secret(secret)
+    progress.step(message)
+    assert stream.getvalue() == expected + "\n"

@@ -152,3 +152,29 @@ def tls_registry(make_registry: MakeRegistry) -> Registry:
 def open_registry(make_registry: MakeRegistry) -> Registry:
     """distribution over plain http with no auth at all."""
     return make_registry("none")
+
+
+# -- a registry with per-account actions on Basic auth (Nexus, Artifactory, deploy tokens) -----
+
+MakeBasicAuthRegistry = Callable[..., Any]
+
+
+@pytest.fixture
+def make_basic_auth_registry(make_registry: MakeRegistry) -> Iterator[MakeBasicAuthRegistry]:
+    """Factory: ``make_basic_auth_registry(accounts, denied_status=403, echo_authorization=False,
+    upstream=None)`` -> a running :class:`BasicAuthRegistryProxy` in front of a fresh open
+    distribution (or ``upstream``, a Registry); ``accounts`` is username -> (password, grants),
+    or None for a recording pass-through."""
+    from tests.stand_ins.basic_auth_proxy import BasicAuthRegistryProxy  # noqa: PLC0415
+
+    started: list[BasicAuthRegistryProxy] = []
+
+    def make(accounts: Any, upstream: Registry | None = None, **kwargs: Any) -> BasicAuthRegistryProxy:
+        registry = upstream if upstream is not None else make_registry("none")
+        proxy = BasicAuthRegistryProxy(registry.url, accounts, **kwargs)
+        started.append(proxy.start())
+        return proxy
+
+    yield make
+    for proxy in reversed(started):
+        proxy.stop()

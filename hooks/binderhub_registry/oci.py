@@ -220,10 +220,10 @@ class RegistryClient:
         if response.status_code in (401, 403):
             if challenge.scheme == "basic":
                 self.check_login()
-            raise self._cannot_push(repository, None, detail=_registry_error(response))
+            raise self._cannot_push(repository, None, detail=f"the registry answered {_answer(response)} to starting an upload")
         if response.status_code == 404:
             raise InvalidConfiguration(
-                f"The registry has no repository path {repository!r} to push to ({_registry_error(response) or '404'}); "
+                f"The registry has no repository path {repository!r} to push to (it answered {_answer(response)} to starting an upload); "
                 f"create it (e.g. the Harbor project or GitLab project) or change {self.hints.url}."
             )
         location = response.headers.get("Location")
@@ -361,10 +361,19 @@ def _upload_url(registry: str, location: str) -> str | None:
     return str(url) if url.scheme in ("http", "https") and url.host else None
 
 
-def _registry_error(response: httpx.Response) -> str:
+# Error codes of the distribution spec: the only words of an error body copied into a message
+# (bodies are never copied: some registries echo the request, Authorization header included).
+ERROR_CODES = frozenset(
+    "BLOB_UNKNOWN BLOB_UPLOAD_INVALID BLOB_UPLOAD_UNKNOWN DIGEST_INVALID MANIFEST_BLOB_UNKNOWN MANIFEST_INVALID "
+    "MANIFEST_UNKNOWN MANIFEST_UNVERIFIED NAME_INVALID NAME_UNKNOWN SIZE_INVALID TAG_INVALID UNAUTHORIZED DENIED "
+    "UNSUPPORTED TOOMANYREQUESTS".split()
+)
+
+
+def _answer(response: httpx.Response) -> str:
+    """The status and what it means (``403 DENIED``, ``404 Not Found``), never the body's text."""
     try:
-        errors = response.json().get("errors") or []
-        first = errors[0]
-        return f"{response.status_code} {first.get('code', '')}: {first.get('message', '')}".strip()
-    except (ValueError, AttributeError, IndexError, TypeError):
-        return str(response.status_code)
+        code = str(response.json()["errors"][0]["code"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        code = ""
+    return f"{response.status_code} {code if code in ERROR_CODES else response.reason_phrase}".strip()

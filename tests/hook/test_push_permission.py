@@ -1,0 +1,96 @@
+"""Accounts that may log in but not push, on registries that enforce per-account actions on
+HTTP Basic auth (Nexus, Artifactory, deploy tokens) and answer the upload with 401 or 403: the
+upload-session proof must refuse them (exit 1, one sentence), and it is asserted by the requests
+the registry saw, not by what the hook printed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures_registry import random_password
+from tests.helpers import generic_values, run_cli, secret_docker_config, write_values
+
+PROBE = "binder/binder-push-check"
+ALL = {"pull", "push", "delete"}
+
+
+def provision(tmp_path: Path, url: str, username: str, password: str):
+    values = write_values(tmp_path / "values.yaml", generic_values(url, username, password))
+    return run_cli("provision", "--values", str(values), "--output", "-")
+
+
+@pytest.mark.parametrize(("status", "code"), [(401, "UNAUTHORIZED"), (403, "DENIED")])
+def test_an_account_that_may_log_in_and_pull_but_not_push_exits_1(tmp_path, make_basic_auth_registry, status, code):
+    password = random_password()
+    registry = make_basic_auth_registry({"reader": (password, [("*", {"pull"})])}, denied_status=status)
+    result = provision(tmp_path, registry.url, "reader", password)
+    assert result.code == 1, result.stderr
+    assert result.last_line == (
+        f"error: User 'reader' cannot push to {PROBE} (the registry answered {status} {code} to starting an upload); "
+        f"give the account write (push) access to it."
+    )
+    assert result.stdout == ""
+    seen = registry.seen()
+    assert any(r.method == "GET" and r.path == "/v2/" and r.account == "reader" and r.status == 200 for r in seen)
+    assert [r.status for r in seen if r.is_upload_start(PROBE)] == [status]
+    assert not any(r.is_upload_cancel(PROBE) for r in seen)
+
+
+def test_push_on_another_repository_only_is_not_push_access_here(tmp_path, make_basic_auth_registry):
+    password = random_password()
+    registry = make_basic_auth_registry({"ci": (password, [("other/*", ALL), ("binder/*", {"pull"})])})
+    result = provision(tmp_path, registry.url, "ci", password)
+    assert result.code == 1
+    assert f"cannot push to {PROBE}" in result.last_line
+
+
+def test_an_account_with_push_access_proves_it_with_an_upload_session_it_cancels(tmp_path, make_basic_auth_registry):
+    password = random_password()
+    registry = make_basic_auth_registry({"builder": (password, [("binder/*", {"pull", "push"})])})
+    result = provision(tmp_path, registry.url, "builder", password)
+    assert result.code == 0, result.stderr
+    started = [r for r in registry.seen() if r.is_upload_start(PROBE)]
+    cancelled = [r for r in registry.seen() if r.is_upload_cancel(PROBE)]
+    assert [(r.account, r.status) for r in started] == [("builder", 202)]
+    assert [(r.account, r.status) for r in cancelled] == [("builder", 204)]
+
+
+def test_a_wrong_password_is_a_rejected_login_not_missing_push_access(tmp_path, make_basic_auth_registry):
+    registry = make_basic_auth_registry({"builder": (random_password(), [("*", ALL)])})
+    result = provision(tmp_path, registry.url, "builder", "not-the-password-123")
+    assert result.code == 1
+    assert "rejected the login of user 'builder'" in result.last_line
+    assert not any(r.is_upload_start(PROBE) for r in registry.seen())
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_check_refuses_a_docker_config_whose_account_cannot_push(tmp_path, make_basic_auth_registry, status):
+    password = random_password()
+    registry = make_basic_auth_registry({"reader": (password, [("*", {"pull"})]), "builder": (password + "b", [("*", ALL)])},
+                                        denied_status=status)
+    written = provision(tmp_path, registry.url, "builder", password + "b")
+    assert written.code == 0, written.stderr
+    config = secret_docker_config(written.document("Secret"))
+    entry = config["auths"][registry.url]
+    entry["auth"] = base64.b64encode(f"reader:{password}".encode()).decode()
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    checked = run_cli("check", "--values", str(tmp_path / "values.yaml"), "--docker-config", str(config_path))
+    assert checked.code == 1, checked.stderr
+    assert "User 'reader' cannot push to" in checked.last_line
+
+
+def test_a_token_registry_is_also_proven_by_an_upload_session(tmp_path, token_registry, token_server, make_basic_auth_registry):
+    """Token registries grant actions in the token; the upload session is still started, and its
+    cancellation tried (distribution wants the `delete` action for any DELETE, so a pull,push token
+    gets 401 there and the hook says the registry keeps the empty session)."""
+    recorder = make_basic_auth_registry(None, upstream=token_registry)
+    result = provision(tmp_path, recorder.url, "pusher", token_server.password("pusher"))
+    assert result.code == 0, result.stderr
+    assert [r.status for r in recorder.seen() if r.is_upload_start(PROBE)] == [202]
+    assert [r.status for r in recorder.seen() if r.is_upload_cancel(PROBE)] == [401]
+    assert "the registry kept the empty upload session (DELETE answered 401)" in result.stderr

@@ -1,7 +1,9 @@
 """Docker config.json: write one, and find credentials in one the way BinderHub does.
 
 BinderHub's ``DockerRegistry`` looks up ``auths[url]``, then ``auths[hostname]`` (hostname
-without port), then Docker Hub's ``https://index.docker.io/v1/`` for ``*.docker.io`` hosts. A
+without port), then Docker Hub's ``https://index.docker.io/v1/`` for ``docker.io``, ``docker.com``
+and their subdomains; only ``DockerRegistry.auth_config_url`` when that is set; and it decodes
+only the entry's ``auth`` field. A
 ``host:port`` key is therefore never found, and BinderHub silently runs without credentials; the
 keys written here are always the registry URL with its scheme, or Docker Hub's index URL.
 """
@@ -81,18 +83,21 @@ def binderhub_auth_key(config: dict[str, Any], registry_url: str, auth_config_ur
     hostname = urlparse(registry_url).hostname or ""
     if hostname in auths:
         return hostname
-    if (hostname.endswith(".docker.io") or hostname.endswith(".docker.com")) and DOCKER_HUB_AUTH_KEY in auths:
+    if ("." + hostname).endswith((".docker.io", ".docker.com")) and DOCKER_HUB_AUTH_KEY in auths:
         return DOCKER_HUB_AUTH_KEY
     return None
 
 
 def credentials_for(config: dict[str, Any], registry_url: str, auth_config_url: str = "") -> tuple[str, str] | None:
     """(username, password) that BinderHub would use for ``registry_url``, or None (also when
-    that entry is malformed; ``problem`` says what is wrong with a config)."""
+    that entry is malformed; ``problem`` says what is wrong with a config). BinderHub decodes
+    only the entry's ``auth``: ``username``/``password`` fields, which docker reads, it ignores."""
     key = binderhub_auth_key(config, registry_url, auth_config_url)
     if key is None:
         return None
-    return entry_credentials(_auths(config)[key])
+    entry = _auths(config)[key]
+    auth = entry.get("auth") if isinstance(entry, dict) else None
+    return _decode_auth(auth) if isinstance(auth, str) and auth else None
 
 
 def entry_credentials(entry: Any) -> tuple[str, str] | None:

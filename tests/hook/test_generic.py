@@ -296,14 +296,17 @@ def test_check_of_a_malformed_docker_config_exits_2_with_one_sentence_naming_the
     assert "secret-password" not in result.stderr
 
 
-def test_check_still_finds_credentials_in_a_config_that_also_has_username_entries(tmp_path, htpasswd_registry):
+def test_check_refuses_username_and_password_fields_binderhub_ignores(tmp_path, htpasswd_registry):
+    """Docker reads `username`/`password` fields, BinderHub decodes only `auth`: its binder pod
+    would run without credentials and rebuild every image, so check says so (null entries are fine)."""
     password = htpasswd_registry.password("alice")
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps({"auths": {htpasswd_registry.url: {"username": "alice", "password": password},
                                                  "https://other.example.org": None}}))
     values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", password))
     result = run_cli("check", "--values", str(values), "--docker-config", str(config_path))
-    assert result.code == 0, result.stderr
+    assert result.code == 1, result.stderr
+    assert "has no credentials BinderHub would find" in result.last_line
     assert password not in result.stderr
 
 

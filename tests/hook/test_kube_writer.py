@@ -1,0 +1,77 @@
+"""The hook takes over the Secret and settings ConfigMap after someone edited them: server-side
+apply with ``force``, so fields another field manager changed (``kubectl edit``, ``kubectl apply
+--server-side``) are the hook's again instead of a 409 Conflict failing every later upgrade. The
+edits are made as kubectl makes them (its field managers and patch types), on the stand-in API,
+which answers 409 to a non-forced apply like the real server."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+import yaml
+
+from tests.helpers import generic_values, run_cli, write_values
+
+NS = "binder"
+SECRET = "binderhub-registry"
+SETTINGS = "binderhub-registry-settings"
+
+
+def provision(kube_api, tmp_path, registry):
+    values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", registry.password("alice")))
+    env = {"KUBECONFIG": str(kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, NS))}
+    return run_cli("provision", "--values", str(values), env=env)
+
+
+def kubectl_edit(kube_api, resource: str, name: str, patch: dict) -> None:
+    """What `kubectl edit` sends: a strategic merge patch under field manager kubectl-edit."""
+    response = httpx.patch(f"{kube_api.url}/api/v1/namespaces/{NS}/{resource}/{name}", params={"fieldManager": "kubectl-edit"},
+                           headers={"Authorization": f"Bearer {kube_api.admin_token}",
+                                    "Content-Type": "application/strategic-merge-patch+json"}, content=json.dumps(patch))
+    assert response.status_code == 200, response.text
+
+
+def kubectl_apply_server_side(kube_api, resource: str, name: str, document: dict) -> None:
+    """What `kubectl apply --server-side --force-conflicts` sends: an apply patch under field
+    manager kubectl, forced (without it the server refuses: the hook owns those fields)."""
+    response = httpx.patch(f"{kube_api.url}/api/v1/namespaces/{NS}/{resource}/{name}",
+                           params={"fieldManager": "kubectl", "force": "true"},
+                           headers={"Authorization": f"Bearer {kube_api.admin_token}",
+                                    "Content-Type": "application/apply-patch+yaml"}, content=yaml.safe_dump(document))
+    assert response.status_code == 200, response.text
+
+
+def owners(obj: dict, field: str) -> set[str]:
+    return {entry["manager"] for entry in obj["metadata"]["managedFields"] if field in json.dumps(entry.get("fieldsV1", {}))}
+
+
+@pytest.mark.parametrize("editor", ["kubectl edit", "kubectl apply --server-side --force-conflicts"])
+def test_the_hook_takes_back_a_secret_and_settings_someone_edited(kube_api, tmp_path, htpasswd_registry, editor):
+    first = provision(kube_api, tmp_path, htpasswd_registry)
+    assert first.code == 0, first.stderr
+    written = kube_api.get("secrets", NS, SECRET)["data"]["config.json"]
+    settings = kube_api.get("configmaps", NS, SETTINGS)["data"]["binderhub-values.yaml"]
+
+    stale = base64.b64encode(b'{"auths": {}}').decode()
+    if editor == "kubectl edit":
+        kubectl_edit(kube_api, "secrets", SECRET, {"data": {"config.json": stale}})
+        kubectl_edit(kube_api, "configmaps", SETTINGS, {"data": {"binderhub-values.yaml": "edited: by hand\n"}})
+    else:
+        kubectl_apply_server_side(kube_api, "secrets", SECRET, {"apiVersion": "v1", "kind": "Secret",
+                                                                "metadata": {"name": SECRET}, "data": {"config.json": stale}})
+        kubectl_apply_server_side(kube_api, "configmaps", SETTINGS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                                                     "metadata": {"name": SETTINGS},
+                                                                     "data": {"binderhub-values.yaml": "edited: by hand\n"}})
+    edited_by = "kubectl-edit" if editor == "kubectl edit" else "kubectl"
+    assert edited_by in owners(kube_api.get("secrets", NS, SECRET), "f:config.json")
+
+    again = provision(kube_api, tmp_path, htpasswd_registry)
+    assert again.code == 0, again.stderr
+    secret = kube_api.get("secrets", NS, SECRET)
+    assert json.loads(base64.b64decode(secret["data"]["config.json"])) == json.loads(base64.b64decode(written))
+    assert kube_api.get("configmaps", NS, SETTINGS)["data"]["binderhub-values.yaml"] == settings
+    assert owners(secret, "f:config.json") == {"binderhub-registry"}
+    assert owners(kube_api.get("configmaps", NS, SETTINGS), "f:binderhub-values.yaml") == {"binderhub-registry"}

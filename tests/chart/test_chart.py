@@ -129,8 +129,9 @@ def test_pods_meet_the_restricted_pod_security_standard(helm_binaries, version):
 @pytest.mark.parametrize("version", HELM_VERSIONS)
 def test_credential_failures_fail_the_job_at_once_and_outages_retry(helm_binaries, version):
     docs = template(helm_binaries, version, GENERIC)
-    job = next(d for d in by_kind(docs, "Job") if d["spec"].get("podFailurePolicy"))
-    (rule,) = job["spec"]["podFailurePolicy"]["rules"]
+    (job,) = [d for d in by_kind(docs, "Job") if d["metadata"]["name"] == "binderhub-registry-hook"]
+    assert "pre-install" in job["metadata"]["annotations"]["helm.sh/hook"]
+    (rule,) = job["spec"].get("podFailurePolicy", {}).get("rules", [None])
     assert rule["action"] == "FailJob"
     assert rule["onExitCodes"]["values"] == [1, 2]
     assert rule["onExitCodes"]["containerName"] == job["spec"]["template"]["spec"]["containers"][0]["name"]

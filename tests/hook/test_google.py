@@ -44,7 +44,7 @@ def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binder
     key = key_of(result)
     assert key["client_email"] == BUILDER
     assert result.document("Secret")["metadata"]["annotations"][CREDENTIAL_ID] == key["private_key_id"]
-    assert "roles/artifactregistry.writer" in result.stderr and repository in result.stderr
+    assert state.repositories[repository].bindings == {"roles/artifactregistry.writer": {f"serviceAccount:{BUILDER}"}}
     assert key["private_key"].splitlines()[1] not in result.stderr
 
     settings = binderhub_config(result.document("ConfigMap"))
@@ -66,8 +66,8 @@ def test_gcr_io_uses_the_gcr_io_repository_in_us_with_create_on_push_writer(kube
     registry = google_registry("gcr.io")
     result = provision(kube_api, tmp_path, google_values(google_cloud, registry, "gcr"))
     assert result.code == 0, result.stderr
-    assert f"projects/{PROJECT}/locations/us/repositories/gcr.io" in result.stderr
-    assert "roles/artifactregistry.createOnPushWriter" in result.stderr
+    bindings = google_cloud.state.repositories[f"projects/{PROJECT}/locations/us/repositories/gcr.io"].bindings
+    assert bindings == {"roles/artifactregistry.createOnPushWriter": {f"serviceAccount:{BUILDER}"}}
     settings = binderhub_config(result.document("ConfigMap"))
     assert settings["BinderHub"]["image_prefix"] == f"{registry.host}/{PROJECT}/binder-"
 

@@ -7,8 +7,10 @@ Policies (values ``rotation.policy``):
   the Secret's annotations, so a retried or resumed hook of the same revision converges instead of
   rotating twice. (``helm template``-based tools such as Argo CD always render revision 1: they
   rotate with ``interval`` or ``trigger``.)
-* ``interval``: rotate when the current credential is older than ``rotation.interval``
-  (``720h``, ``30d``, ``90m``): safe for tools that run pre-upgrade hooks on every sync.
+* ``interval``: rotate when the current credential is at least ``rotation.interval`` old
+  (``720h``, ``30d``, ``90m``; exactly one interval old counts, so a tool syncing every interval
+  rotates on each sync instead of every other one): safe for tools that run pre-upgrade hooks on
+  every sync.
 * ``never``.
 
 Changing ``rotation.trigger`` to any new value forces one rotation, whatever the policy.

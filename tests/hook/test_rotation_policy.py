@@ -34,6 +34,14 @@ def test_interval_rotates_only_credentials_older_than_the_interval():
     assert rotate is True and "31d old" in why
 
 
+def test_interval_rotates_a_credential_exactly_one_interval_old_and_not_a_second_younger():
+    """The boundary (chart/values.yaml, rotation.interval): a key exactly one interval old is due."""
+    policy = RotationPolicy("interval", interval=timedelta(hours=720))
+    assert should_rotate(policy, {CREATED_AT: at(timedelta(hours=720))}, NOW) == (
+        True, "the credential is 30d old, rotation.interval is 30d")
+    assert should_rotate(policy, {CREATED_AT: at(timedelta(hours=720) - timedelta(seconds=1))}, NOW)[0] is False
+
+
 def test_interval_rotates_a_credential_of_unknown_age():
     assert should_rotate(RotationPolicy("interval"), {}, NOW)[0] is True
 

@@ -47,7 +47,8 @@ SECRET_KEYS = ("password", "key.json")
 
 
 class KubeWriter:
-    def __init__(self, namespace: str | None = None) -> None:
+    def __init__(self, namespace: str | None = None, without_cluster: str = "print the objects with --output -") -> None:
+        """``without_cluster``: what the user can do instead when no cluster is configured."""
         from binderhub_registry import kube_client  # noqa: PLC0415
 
         in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
@@ -62,8 +63,8 @@ class KubeWriter:
                 default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
         except (config_exception, OSError, TypeError) as exc:
             raise InvalidConfiguration(
-                f"No Kubernetes cluster to write to ({str(exc).splitlines()[0][:120]}); run in the cluster, set KUBECONFIG, "
-                f"or print the objects with --output -."
+                f"No Kubernetes cluster configured ({str(exc).splitlines()[0][:120]}); run in the cluster or set KUBECONFIG"
+                + (f", or {without_cluster}." if without_cluster else ".")
             ) from None
         self.namespace = namespace or default_namespace
         self._configuration = configuration.Configuration.get_default()  # what the loaders above just set

@@ -30,7 +30,7 @@ def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, 
             ) from None
         where = str(path)
     else:
-        kube = kube_writer(args.namespace)
+        kube = kube_writer(args.namespace, "pass the config.json to check with --docker-config")
         secret = kube.read_secret(name)
         if secret is None:
             raise CredentialsRejected(

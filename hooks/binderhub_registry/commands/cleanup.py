@@ -12,7 +12,7 @@ from binderhub_registry.settings import settings_configmap_name
 def run(args: argparse.Namespace, progress: Progress) -> int:
     values, provider_type = load(args, progress)
     name = secret_name(values)
-    kube = kube_writer(args.namespace)
+    kube = kube_writer(args.namespace, without_cluster="")
     provider_type(values, progress, read_secret=kube.secret_data).cleanup(kube.release_state(name))
     for kind, object_name in (("Secret", name), ("ConfigMap", settings_configmap_name(name))):
         deleted = kube.delete(kind, object_name)

@@ -30,7 +30,9 @@ def secret_name(values: Values) -> str:
     return values.get("output", {}).get("secretName") or DEFAULT_SECRET_NAME
 
 
-def kube_writer(namespace: str | None) -> KubeWriter:
+def kube_writer(namespace: str | None, without_cluster: str = "print the objects with --output -") -> KubeWriter:
+    """The cluster connection; ``without_cluster`` ends the sentence when there is none: what
+    else the user can do ("print the objects with --output -")."""
     from binderhub_registry.kube import KubeWriter  # noqa: PLC0415  (slow import, cluster commands only)
 
-    return KubeWriter(namespace)
+    return KubeWriter(namespace, without_cluster)

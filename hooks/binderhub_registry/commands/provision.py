@@ -37,7 +37,13 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
             f"provision --output with registry.type={provider_type.type} in mode create would mint a key this tool could never reuse "
             f"or revoke; run it without --output so the state lives in the cluster, or use registry.google.mode=validate."
         )
-    kube = kube_writer(args.namespace) if applying or provider_type.needs_cluster(values) else None
+    kube = None
+    if applying:
+        kube = kube_writer(args.namespace)
+    elif provider_type.needs_cluster(values):
+        kube = kube_writer(
+            args.namespace, "give the credentials in values instead of a Secret to read (registry.existingSecret, google.adminKeySecret)"
+        )
     rotation = RotationPolicy.from_values(values)
     provider = provider_type(
         values,

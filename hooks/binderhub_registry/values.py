@@ -144,7 +144,7 @@ def validate(values: Values) -> None:
     if not errors:
         return
     error = _most_specific(errors[0])
-    raise InvalidConfiguration(describe_schema_error(error))
+    raise InvalidConfiguration(describe_schema_error(error, values))
 
 
 # Credentials the schema requires unless registry.existingSecret names a Secret holding them.
@@ -166,7 +166,7 @@ def _most_specific(error: Any) -> Any:
     return error
 
 
-def describe_schema_error(error: Any) -> str:
+def describe_schema_error(error: Any, values: Values | None = None) -> str:
     """One sentence naming the field and the rule; the given value is quoted only for fields
     that are names, URLs or choices (never for a password, a key or a value of the wrong type)."""
     path = ".".join(str(p) for p in error.absolute_path)
@@ -187,7 +187,7 @@ def describe_schema_error(error: Any) -> str:
     if validator == "minLength" and instance == "" and path in EMPTY_CREDENTIALS:
         return EMPTY_CREDENTIALS[path]
     if validator == "minLength" and instance == "":
-        registry_type = _registry_type(error)
+        registry_type = _registry_type(values or {})
         return f"{field} must be set" + (f" for registry.type={registry_type}." if registry_type else "; set it in your values.")
     if validator == "pattern":
         hint = error.schema.get("description", "").rstrip(".")
@@ -235,15 +235,11 @@ def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", int: "integer", float: "number"}.get(type(value), "null")
 
 
-def _registry_type(error: Any) -> str:
-    """registry.type of the values being validated, or "" when it is not a known string."""
-    root = error
-    while getattr(root, "parent", None) is not None:
-        root = root.parent
-    instance = getattr(root, "instance", None)
-    registry_type = instance.get("type") if isinstance(instance, dict) else None
-    known = isinstance(registry_type, str) and registry_type in KNOWN_TYPES
-    return str(registry_type) if known else ""
+def _registry_type(values: Values) -> str:
+    """registry.type of the values being validated, or "" when it is not a known type."""
+    registry = values.get("registry")
+    registry_type = registry.get("type") if isinstance(registry, dict) else None
+    return registry_type if isinstance(registry_type, str) and registry_type in KNOWN_TYPES else ""
 
 
 def _show(value: str) -> str:

@@ -53,8 +53,8 @@ def test_a_password_of_the_wrong_type_is_named_never_quoted(tmp_path, password, 
     assert CANARY not in result.stderr and "987654321987" not in result.stderr
 
 
-def test_schema_errors_never_print_placeholders(tmp_path):
-    result = cli(tmp_path, {"registry": {"type": "generic", "generic": {"url": ""}}}, "render")
+def test_an_empty_required_value_names_the_registry_type_not_a_placeholder(tmp_path):
+    values = generic_values(URL, "", "some-password-1")
+    result = cli(tmp_path, values, "render")
     assert result.code == 2
-    assert "=?" not in result.stderr and "None" not in result.stderr
-    assert result.last_line.startswith("error: registry.generic.url ")
+    assert result.last_line == "error: registry.generic.username must be set for registry.type=generic."

@@ -285,7 +285,9 @@ class Release:
                 raise HookFailed(event, owner, f'volumeMount "{mount["name"]}" has no volume')
             self.materialize(volumes[mount["name"]], root / mount["mountPath"].lstrip("/"), event, owner)
 
-        env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", **self.env}
+        # PYTHONPATH passes through so scripts/mutate's mutated copy of the package is the one that runs.
+        passed = {key: os.environ[key] for key in ("PATH", "PYTHONPATH") if key in os.environ}
+        env = {**passed, "LANG": "C.UTF-8", **self.env}
         automount = spec.get("automountServiceAccountToken", account_obj.get("automountServiceAccountToken", True))
         if automount:
             token_dir = root / SERVICE_ACCOUNT_DIR.lstrip("/")

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""A small, repeatable mutation-testing run: realistic one-line bugs, applied one at a time to a
+copy of the hook package, each followed by the tests that should catch it. Prints each mutant's
+fate, the kill rate and the survivors. Not part of CI (it takes minutes); run `scripts/mutate`.
+
+Why our own list and not mutmut: the tests run the CLI as a separate process (as the hook Job
+does) and through the lifecycle harness; mutmut 3's trampolines live in its own `mutants/` copy,
+which those processes never import. Here the mutated copy is put first on PYTHONPATH (the
+editable install is a plain .pth path entry, which PYTHONPATH precedes), and the subprocesses
+inherit it. The modules are those where a silent bug hurts most: the push proof (oci.py), docker
+config lookup (dockerconfig.py), redaction (progress.py), rotation decisions (rotation.py), the
+Google key lifecycle (providers/google.py) and the Kubernetes writer (kube.py, commands/common.py).
+
+Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS]
+A mutation whose text no longer matches the code is reported as STALE (update the list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "hooks" / "binderhub_registry"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+# The tests that should catch a bug in each area, fastest and most targeted first (pytest -x).
+GROUPS = {
+    "push-proof": ["tests/hook/test_push_permission.py", "tests/hook/test_generic.py", "tests/hook/test_dockerhub.py"],
+    "docker-config": ["tests/hook/test_dockerconfig_lookup.py", "tests/hook/test_generic.py", "tests/hook/test_check_google.py"],
+    "redaction": ["tests/hook/test_progress.py", "tests/hook/test_canary.py", "tests/hook/test_generic.py"],
+    "rotation": ["tests/hook/test_rotation_policy.py", "tests/hook/test_crash_safety.py",
+                 "tests/lifecycle/test_google_lifecycle.py"],
+    "google-keys": ["tests/hook/test_crash_safety.py", "tests/hook/test_google.py", "tests/hook/test_check_google.py",
+                    "tests/lifecycle/test_google_lifecycle.py"],
+    "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_crash_safety.py", "tests/hook/test_generic.py",
+                    "tests/lifecycle/test_generic_lifecycle.py", "tests/lifecycle/test_google_lifecycle.py"],
+}
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    group: str
+    module: str  # path under hooks/binderhub_registry
+    old: str  # must occur exactly once in the module
+    new: str
+
+
+M = Mutation
+MUTATIONS = [
+    # -- push proof ----------------------------------------------------------------------------
+    M("upload answered 401 is not refused as no-push", "push-proof", "oci.py",
+      "if response.status_code in (401, 403):\n            raise self._cannot_push",
+      "if response.status_code == 403:\n            raise self._cannot_push"),
+    M("upload answered 403 is not refused as no-push", "push-proof", "oci.py",
+      "if response.status_code in (401, 403):\n            raise self._cannot_push",
+      "if response.status_code == 401:\n            raise self._cannot_push"),
+    M("upload answered 401 counted as push access", "push-proof", "oci.py",
+      "if response.status_code in (401, 403):\n            raise self._cannot_push",
+      "if response.status_code == 401:\n            return proof\n        if response.status_code == 403:\n"
+      "            raise self._cannot_push"),
+    M("no upload session at all (token grant or login is enough)", "push-proof", "oci.py",
+      '        response = self._send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"',
+      '        return proof\n        response = self._send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"'),
+    M("upload session never cancelled", "push-proof", "oci.py",
+      'cancel = self._send("DELETE", urljoin(f"{self.url}/", location), what="Cancelling the upload session", '
+      'headers=headers, auth=auth)',
+      'cancel = response'),
+    M("pull-only token grant counted as push", "push-proof", "oci.py",
+      'if "push" not in granted:', 'if not granted:'),
+    M("JWT access entries of type repository ignored", "push-proof", "oci.py",
+      'if isinstance(entry, dict) and entry.get("type") == "repository":',
+      'if isinstance(entry, dict) and entry.get("type") == "registry":'),
+    M("Basic login 401 not reported as rejected credentials", "push-proof", "oci.py",
+      'raise self._rejected("the registry answered 401")', 'pass'),
+    M("token service 401 treated as an outage", "push-proof", "oci.py",
+      'if response.status_code == 401:\n            raise self._rejected("the token service answered 401")',
+      'if response.status_code == 999:\n            raise self._rejected("the token service answered 401")'),
+    M("429 not retried", "push-proof", "oci.py",
+      "RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})", "RETRY_STATUSES = frozenset({500, 502, 503, 504})"),
+    M("configured token URL (authUrl) ignored", "push-proof", "oci.py",
+      'if self._challenge.scheme == "bearer" and self.auth_url:', 'if self._challenge.scheme == "bearer" and not self.auth_url:'),
+    M("upload answered 201 without Location accepted", "push-proof", "oci.py",
+      "if response.status_code != 202 or not location:", "if response.status_code >= 500:"),
+    # -- docker config -------------------------------------------------------------------------
+    M("auth_config_url set but absent falls back to the url", "docker-config", "dockerconfig.py",
+      "        return auth_config_url if auth_config_url in auths else None",
+      "        if auth_config_url in auths:\n            return auth_config_url"),
+    M("bare hostname key not looked up", "docker-config", "dockerconfig.py",
+      "    if hostname in auths:\n        return hostname\n", ""),
+    M("docker.io itself does not fall back to Docker Hub's key", "docker-config", "dockerconfig.py",
+      '("." + hostname).endswith((".docker.io", ".docker.com"))',
+      'hostname.endswith((".docker.io", ".docker.com"))'),
+    M("username/password fields read where BinderHub reads only auth", "docker-config", "dockerconfig.py",
+      "    return _decode_auth(auth) if isinstance(auth, str) and auth else None",
+      "    return entry_credentials(entry)"),
+    M("auth split at the last colon", "docker-config", "dockerconfig.py",
+      'username, _, password = decoded.partition(":")', 'username, _, password = decoded.rpartition(":")'),
+    M("undecodable auth entries not reported", "docker-config", "dockerconfig.py",
+      'if entry.get("auth") and _decode_auth(entry["auth"]) is None:', 'if False:'),
+    # -- redaction -------------------------------------------------------------------------------
+    M("redact() does nothing", "redaction", "progress.py",
+      "        return redact_text(text, self._secrets)", "        return text"),
+    M("JSON lines redacted after json.dumps escaped them", "redaction", "progress.py",
+      "line = json.dumps(self.redact_fields(record), sort_keys=False)",
+      "line = self.redact(json.dumps(record, default=str))"),
+    M("multi-line secrets redacted only whole", "redaction", "progress.py",
+      "for part in [*value.splitlines(), *_private_key(value).splitlines()]:", "for part in []:"),
+    M("only the raw form of a secret redacted", "redaction", "progress.py",
+      "    return {form for form in forms if form}", "    return {value}"),
+    M("base64 of user:password not redacted", "redaction", "progress.py",
+      '        self._secrets.add(base64.b64encode(f"{username}:{password}".encode()).decode())', "        pass"),
+    M("secrets masked inside other words", "redaction", "progress.py",
+      "            if start < position or _glued_left(text, start) or _glued_right(text, end):",
+      "            if start < position:"),
+    M("paths do not glue words (binder/binder-push-check mangled)", "redaction", "progress.py",
+      'GLUE = "-./"', 'GLUE = "-."'),
+    M("JSON fields not redacted", "redaction", "progress.py",
+      "            return {self.redact(str(k)): self.redact_fields(v) for k, v in value.items()}",
+      "            return value"),
+    # -- rotation decisions ----------------------------------------------------------------------
+    M("a key exactly one interval old is not rotated", "rotation", "rotation.py",
+      "    if age >= policy.interval:", "    if age > policy.interval:"),
+    M("trigger comparison inverted", "rotation", "rotation.py",
+      'annotations.get(TRIGGER, "") != policy.trigger', 'annotations.get(TRIGGER, "") == policy.trigger'),
+    M("every-upgrade rotates again on the same revision", "rotation", "rotation.py",
+      "        if done == policy.revision:", "        if done == policy.revision and False:"),
+    M("a credential of unknown age is kept", "rotation", "rotation.py",
+      'return True, "the credential\'s creation time is unknown"', 'return False, "the credential\'s creation time is unknown"'),
+    M("days parsed as hours", "rotation", "rotation.py", '"d": "days"', '"d": "hours"'),
+    M("policy never beats a changed trigger", "rotation", "rotation.py",
+      "    if policy.trigger and annotations.get(TRIGGER", '    if policy.policy != "never" and policy.trigger and annotations.get(TRIGGER'),
+    # -- Google key lifecycle --------------------------------------------------------------------
+    M("rotation keeps the key before the current one (3 keys)", "google-keys", "providers/google.py",
+      '{older} - {kid, ""}, "the key before the current one")', 'set(), "the key before the current one")'),
+    M("a disabled key in the Secret is reused", "google-keys", "providers/google.py",
+      "if kid in live and not live[kid].disabled:", "if kid in live:"),
+    M("key limit checked one key too late", "google-keys", "providers/google.py",
+      "if len(keys) >= MAX_KEYS:", "if len(keys) > MAX_KEYS:"),
+    M("the key a crashed run noted is never deleted", "google-keys", "providers/google.py",
+      "            leaked = {noted} - in_use", "            leaked = set()"),
+    M("keys created long after a crash count as leaked", "google-keys", "providers/google.py",
+      "_created_between(k, started - CLOCK_SKEW, started + CREATION_WINDOW)",
+      "_created_between(k, started - CLOCK_SKEW, started + CREATION_WINDOW * 100000)"),
+    M("old account's keys kept when the builder account changes", "google-keys", "providers/google.py",
+      'old[1]["client_email"] == self.target().account_email:', 'old[1]["client_email"] != "":'),
+    M("cleanup forgets the previous key", "google-keys", "providers/google.py",
+      'ours = {current.annotation("credential-id"), current.annotation("previous-credential-id")} - {""}',
+      'ours = {current.annotation("credential-id")} - {""}'),
+    M("write-ahead note never cleared", "google-keys", "providers/google.py",
+      "        self.record_intent({})\n", ""),
+    M("builder gets repoAdmin instead of writer", "google-keys", "providers/google.py",
+      'WRITER = "roles/artifactregistry.writer"', 'WRITER = "roles/artifactregistry.repoAdmin"'),
+    M("gcr.io builder gets writer instead of createOnPushWriter", "google-keys", "providers/google.py",
+      'CREATE_ON_PUSH_WRITER = "roles/artifactregistry.createOnPushWriter"',
+      'CREATE_ON_PUSH_WRITER = "roles/artifactregistry.writer"'),
+    # -- Kubernetes writer -------------------------------------------------------------------------
+    M("server-side apply without force", "kube-writer", "kube.py",
+      'query=[("fieldManager", field_manager), ("force", True)],', 'query=[("fieldManager", field_manager)],'),
+    M("a missing Secret is an error, not absent", "kube-writer", "kube.py",
+      '        secret = self._call("get", "GET", "secrets", name, missing_ok=True)',
+      '        secret = self._call("get", "GET", "secrets", name)'),
+    M("Deployments rolled even when already on this credential", "kube-writer", "kube.py",
+      "        if (template_metadata.get(\"annotations\") or {}).get(annotation) == value:",
+      "        if False:"),
+    M("403 from the API treated as an outage (retried)", "kube-writer", "kube.py",
+      "    if exc.status == 403:\n        return InvalidConfiguration(", "    if exc.status == 403:\n        return Unreachable("),
+    M("write-ahead notes applied under the settings' field manager", "kube-writer", "commands/common.py",
+      "kube.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata}, field_manager=INTENT_MANAGER)",
+      "kube.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata})"),
+]
+
+
+def run_tests(tests: list[str], package_dir: Path, timeout: float) -> tuple[int, float, str]:
+    env = {**os.environ, "PYTHONPATH": str(package_dir)}
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, time.monotonic() - started, "timed out"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
+    return proc.returncode, time.monotonic() - started, (lines[0] if lines else proc.stdout.strip().splitlines()[-1:] or [""])[0]
+
+
+def copy_package(into: Path) -> Path:
+    target = into / "binderhub_registry"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
+def apply(mutation: Mutation, package_dir: Path) -> bool:
+    path = package_dir / "binderhub_registry" / mutation.module
+    text = path.read_text()
+    if text.count(mutation.old) != 1:
+        return False
+    path.write_text(text.replace(mutation.old, mutation.new))
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="", help="run only mutations whose name or group contains this")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds per mutant's test run")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if args.only in m.name or args.only in m.group]
+    if args.list:
+        for m in chosen:
+            print(f"{m.group:14} {m.module:22} {m.name}")
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
+        work = Path(tmp)
+        probe = subprocess.run([str(PYTHON), "-c", "import binderhub_registry; print(binderhub_registry.__file__)"],
+                               env={**os.environ, "PYTHONPATH": str(copy_package(work))}, capture_output=True, text=True)
+        if not probe.stdout.startswith(str(work)):
+            print(f"the package copy is not what Python imports ({probe.stdout.strip()}); aborting", file=sys.stderr)
+            return 2
+        for group in sorted({m.group for m in chosen}):
+            code, seconds, detail = run_tests(GROUPS[group], copy_package(work), args.timeout)
+            print(f"baseline {group}: {'green' if code == 0 else 'RED'} in {seconds:.0f}s", flush=True)
+            if code != 0:
+                print(f"  the unmutated tests fail ({detail}); fix them first", file=sys.stderr)
+                return 2
+
+        killed, survived, stale = [], [], []
+        for index, mutation in enumerate(chosen, 1):
+            copy_package(work)
+            if not apply(mutation, work):
+                stale.append(mutation)
+                print(f"[{index:2}/{len(chosen)}] STALE    {mutation.group}: {mutation.name}", flush=True)
+                continue
+            code, seconds, detail = run_tests(GROUPS[mutation.group], work, args.timeout)
+            fate = "killed" if code != 0 else "SURVIVED"
+            (killed if code != 0 else survived).append(mutation)
+            print(f"[{index:2}/{len(chosen)}] {fate:8} {mutation.group}: {mutation.name} ({seconds:.0f}s)"
+                  + (f"\n            by {detail}" if code != 0 else ""), flush=True)
+
+    applied = len(killed) + len(survived)
+    print(f"\n{len(killed)} of {applied} mutants killed ({100 * len(killed) / max(applied, 1):.0f}%)"
+          + (f"; {len(stale)} stale (their code changed: update scripts/mutate.py)" if stale else ""))
+    for mutation in survived:
+        print(f"  survivor: {mutation.group}: {mutation.name} ({mutation.module})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

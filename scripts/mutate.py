@@ -137,7 +137,8 @@ MUTATIONS = [
       'return True, "the credential\'s creation time is unknown"', 'return False, "the credential\'s creation time is unknown"'),
     M("days parsed as hours", "rotation", "rotation.py", '"d": "days"', '"d": "hours"'),
     M("policy never beats a changed trigger", "rotation", "rotation.py",
-      "    if policy.trigger and annotations.get(TRIGGER", '    if policy.policy != "never" and policy.trigger and annotations.get(TRIGGER'),
+      "    if policy.trigger and annotations.get(TRIGGER",
+      '    if policy.policy != "never" and policy.trigger and annotations.get(TRIGGER'),
     # -- Google key lifecycle --------------------------------------------------------------------
     M("rotation keeps the key before the current one (3 keys)", "google-keys", "providers/google.py",
       '{older} - {kid, ""}, "the key before the current one")', 'set(), "the key before the current one")'),

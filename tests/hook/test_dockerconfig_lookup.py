@@ -9,8 +9,8 @@ import base64
 import json
 
 import pytest
-
 from binderhub_registry import dockerconfig
+
 from tests.binderhub_emulation import BinderHubRegistryClient, UpstreamCrash
 
 HUB = "https://index.docker.io/v1/"

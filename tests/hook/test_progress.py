@@ -10,7 +10,6 @@ import json
 from urllib.parse import quote
 
 import pytest
-
 from binderhub_registry.progress import Progress
 
 PLAIN = "pw-Zq8v3LkT0rXb"

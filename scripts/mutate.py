@@ -180,23 +180,33 @@ MUTATIONS = [
 ]
 
 
-def run_tests(tests: list[str], package_dir: Path, timeout: float) -> tuple[int, float, str]:
+def snapshot_repository(into: Path) -> Path:
+    """A copy of the repository (tests, chart, package) the whole run uses, so edits made to the
+    worktree meanwhile change nothing; .venv and .tools are linked, not copied."""
+    shutil.copytree(ROOT, into, ignore=shutil.ignore_patterns(".git", ".venv", ".tools", "__pycache__", ".mypy_cache",
+                                                               ".ruff_cache", ".pytest_cache"))
+    for name in (".venv", ".tools"):
+        (into / name).symlink_to(ROOT / name)
+    return into
+
+
+def run_tests(tests: list[str], package_dir: Path, timeout: float, cwd: Path) -> tuple[int, float, str]:
     env = {**os.environ, "PYTHONPATH": str(package_dir)}
     started = time.monotonic()
     try:
         proc = subprocess.run([str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+                              cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return -1, time.monotonic() - started, "timed out"
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
     return proc.returncode, time.monotonic() - started, (lines[0] if lines else proc.stdout.strip().splitlines()[-1:] or [""])[0]
 
 
-def copy_package(into: Path) -> Path:
+def copy_package(into: Path, source: Path = PACKAGE) -> Path:
     target = into / "binderhub_registry"
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
     return into
 
 
@@ -222,14 +232,17 @@ def main() -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
-        work = Path(tmp)
+        # One snapshot at the start: edits to the worktree during the run do not leak in.
+        repository = snapshot_repository(Path(tmp) / "repository")
+        pristine = repository / "hooks" / "binderhub_registry"
+        work = Path(tmp) / "work"
         probe = subprocess.run([str(PYTHON), "-c", "import binderhub_registry; print(binderhub_registry.__file__)"],
-                               env={**os.environ, "PYTHONPATH": str(copy_package(work))}, capture_output=True, text=True)
+                               env={**os.environ, "PYTHONPATH": str(copy_package(work, pristine))}, capture_output=True, text=True)
         if not probe.stdout.startswith(str(work)):
             print(f"the package copy is not what Python imports ({probe.stdout.strip()}); aborting", file=sys.stderr)
             return 2
         for group in sorted({m.group for m in chosen}):
-            code, seconds, detail = run_tests(GROUPS[group], copy_package(work), args.timeout)
+            code, seconds, detail = run_tests(GROUPS[group], copy_package(work, pristine), args.timeout, repository)
             print(f"baseline {group}: {'green' if code == 0 else 'RED'} in {seconds:.0f}s", flush=True)
             if code != 0:
                 print(f"  the unmutated tests fail ({detail}); fix them first", file=sys.stderr)
@@ -237,12 +250,12 @@ def main() -> int:
 
         killed, survived, stale = [], [], []
         for index, mutation in enumerate(chosen, 1):
-            copy_package(work)
+            copy_package(work, pristine)
             if not apply(mutation, work):
                 stale.append(mutation)
                 print(f"[{index:2}/{len(chosen)}] STALE    {mutation.group}: {mutation.name}", flush=True)
                 continue
-            code, seconds, detail = run_tests(GROUPS[mutation.group], work, args.timeout)
+            code, seconds, detail = run_tests(GROUPS[mutation.group], work, args.timeout, repository)
             fate = "killed" if code != 0 else "SURVIVED"
             (killed if code != 0 else survived).append(mutation)
             print(f"[{index:2}/{len(chosen)}] {fate:8} {mutation.group}: {mutation.name} ({seconds:.0f}s)"

@@ -126,3 +126,29 @@ def test_short_secrets_standing_alone_are_still_masked(secret, message, expected
     progress.add_secret(secret)
     progress.step(message)
     assert stream.getvalue() == expected + "\n"
+
+
+@pytest.mark.parametrize("flags", [("--log-format", "json"), ("--log-format", "json", "--debug"), ("--debug",)])
+def test_the_clis_last_sentence_and_traceback_are_redacted(monkeypatch, capsys, tmp_path, flags):
+    """The CLI's one error handler, with a failure whose sentence (and traceback) carries the
+    password and a line of a key: what a copied server body or a library's message would do."""
+    from binderhub_registry import cli  # noqa: PLC0415
+    from binderhub_registry.commands import common, render  # noqa: PLC0415
+    from binderhub_registry.errors import CredentialsRejected  # noqa: PLC0415
+
+    from tests.helpers import generic_values, write_values  # noqa: PLC0415
+
+    def failing_run(args, progress):
+        common.load(args, progress)
+        progress.add_secret(KEY_JSON)
+        body = json.dumps({"password": HOSTILE})
+        raise CredentialsRejected(f"the registry said: {body} and MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7")
+
+    monkeypatch.setattr(render, "run", failing_run)
+    values = write_values(tmp_path / "values.yaml", generic_values("https://registry.example.org", "alice", HOSTILE))
+    assert cli.main(["render", "--values", str(values), *flags]) == 1
+    stderr = capsys.readouterr().err
+    assert_clean(stderr, HOSTILE)
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" not in stderr
+    if "json" in flags:
+        assert all(json.loads(line) for line in stderr.splitlines())

@@ -113,6 +113,18 @@ def test_a_key_deleted_out_of_band_is_replaced_and_its_predecessor_revoked(hook,
     assert previous not in keys(google_cloud)
 
 
+def test_a_key_disabled_out_of_band_is_replaced_and_revoked_at_the_same_revision(hook, kube_api, google_cloud):
+    """A disabled key cannot push: the next run of the same revision does not reuse it."""
+    assert hook(1).code == 0
+    disabled = secret_key_id(kube_api)
+    google_cloud.state.service_accounts[BUILDER].keys[disabled].disabled = True  # someone disabled it in the console
+
+    repaired = hook(1)
+    assert repaired.code == 0, repaired.stderr
+    assert secret_key_id(kube_api) != disabled
+    assert keys(google_cloud) == {secret_key_id(kube_api)}
+
+
 def test_keys_others_create_after_a_crash_are_never_deleted(hook, kube_api, google_cloud):
     assert hook(1).code == 0
     assert hook(2, crash_at="after-key-noted").code == 137

@@ -199,7 +199,9 @@ def run_tests(tests: list[str], package_dir: Path, timeout: float, cwd: Path) ->
     except subprocess.TimeoutExpired:
         return -1, time.monotonic() - started, "timed out"
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
-    return proc.returncode, time.monotonic() - started, (lines[0] if lines else proc.stdout.strip().splitlines()[-1:] or [""])[0]
+    if not lines:
+        lines = proc.stdout.strip().splitlines()[-1:] or [""]
+    return proc.returncode, time.monotonic() - started, lines[0]
 
 
 def copy_package(into: Path, source: Path = PACKAGE) -> Path:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.fixtures_registry import random_password
 from tests.helpers import generic_values, run_cli, secret_docker_config, write_values
+from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
 
 PROBE = "binder/binder-push-check"
 ALL = {"pull", "push", "delete"}
@@ -94,3 +95,37 @@ def test_a_token_registry_is_also_proven_by_an_upload_session(tmp_path, token_re
     assert [r.status for r in recorder.seen() if r.is_upload_start(PROBE)] == [202]
     assert [r.status for r in recorder.seen() if r.is_upload_cancel(PROBE)] == [401]
     assert "the registry kept the empty upload session (DELETE answered 401)" in result.stderr
+
+
+class _NoLocationHandler(LoopbackHandler):
+    """An open registry that answers the upload with 201 and no Location (a broken proxy in front)."""
+
+    def _answer(self, status: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for key, value in {**headers, "Content-Length": "0"}.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(200, {"Docker-Distribution-Api-Version": "registry/2.0"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.owner.posts += 1
+        self._answer(201, {})
+
+
+class NoLocationRegistry(LoopbackHttpServer):
+    request_handler = _NoLocationHandler
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posts = 0
+
+
+def test_an_upload_answered_without_202_and_a_location_is_no_proof(tmp_path):
+    with NoLocationRegistry() as registry:
+        result = provision(tmp_path, registry.url, "builder", random_password())
+    assert result.code == 3, result.stderr
+    assert registry.posts == 1
+    assert "a registry must answer 202 with a Location" in result.last_line
+    assert "Unexpected error" not in result.stderr

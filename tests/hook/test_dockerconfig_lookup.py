@@ -1,6 +1,6 @@
 """`check` exists to say what BinderHub will do: it must find credentials in a docker config
 exactly where BinderHub's ``DockerRegistry`` finds them, and nowhere else. Each of BinderHub's
-lookup rules (binderhub/registry.py, see docs in tests/binderhub_emulation.py) is one case here,
+lookup rules (binderhub/registry.py, see docs in tests/stand_ins/binderhub_emulation.py) is one case here,
 compared with the BinderHub emulation and with the expected answer, so a rule that differs fails."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import pytest
 from binderhub_registry import dockerconfig
 
-from tests.binderhub_emulation import BinderHubRegistryClient, UpstreamCrash
+from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient, UpstreamCrash
 
 HUB = "https://index.docker.io/v1/"
 URL = "https://registry.example.org:5443"

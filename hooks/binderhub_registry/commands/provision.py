@@ -41,9 +41,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     if applying:
         kube = kube_writer(args.namespace)
     elif provider_type.needs_cluster(values):
-        kube = kube_writer(
-            args.namespace, "give the credentials in values instead of a Secret to read (registry.existingSecret, google.adminKeySecret)"
-        )
+        instead = "give the credentials in values instead of a Secret to read (registry.existingSecret or registry.google.adminKeySecret)"
+        kube = kube_writer(args.namespace, instead)
     rotation = RotationPolicy.from_values(values)
     provider = provider_type(
         values,

@@ -9,7 +9,7 @@ which those processes never import. Here the mutated copy is put first on PYTHON
 editable install is a plain .pth path entry, which PYTHONPATH precedes), and the subprocesses
 inherit it. The modules are those where a silent bug hurts most: the push proof (oci.py), docker
 config lookup (dockerconfig.py), redaction (progress.py), rotation decisions (rotation.py), the
-Google key lifecycle (providers/google.py) and the Kubernetes writer (kube.py, commands/common.py).
+Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py).
 
 Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS]
 A mutation whose text no longer matches the code is reported as STALE (update the list).
@@ -40,7 +40,7 @@ GROUPS = {
                  "tests/lifecycle/test_google_lifecycle.py"],
     "google-keys": ["tests/hook/test_crash_safety.py", "tests/hook/test_google.py", "tests/hook/test_check_google.py",
                     "tests/lifecycle/test_google_lifecycle.py"],
-    "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_crash_safety.py", "tests/hook/test_generic.py",
+    "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_release_state.py", "tests/hook/test_crash_safety.py", "tests/hook/test_generic.py",
                     "tests/lifecycle/test_generic_lifecycle.py", "tests/lifecycle/test_google_lifecycle.py"],
 }
 
@@ -86,8 +86,8 @@ MUTATIONS = [
       'if response.status_code == 999:\n            raise self._rejected("the token service answered 401")'),
     M("429 not retried", "push-proof", "oci.py",
       "RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})", "RETRY_STATUSES = frozenset({500, 502, 503, 504})"),
-    M("configured token URL (authUrl) ignored", "push-proof", "oci.py",
-      'if self._challenge.scheme == "bearer" and self.auth_url:', 'if self._challenge.scheme == "bearer" and not self.auth_url:'),
+    M("Basic challenge taken for an open registry", "push-proof", "oci.py",
+      'if scheme == "basic":\n        return Challenge("basic")', 'if scheme == "basic":\n        return Challenge("none")'),
     M("upload answered 201 without Location accepted", "push-proof", "oci.py",
       "if response.status_code != 202 or not location:", "if response.status_code >= 500:"),
     # -- docker config -------------------------------------------------------------------------
@@ -130,37 +130,37 @@ MUTATIONS = [
     M("a key exactly one interval old is not rotated", "rotation", "rotation.py",
       "    if age >= policy.interval:", "    if age > policy.interval:"),
     M("trigger comparison inverted", "rotation", "rotation.py",
-      'annotations.get(TRIGGER, "") != policy.trigger', 'annotations.get(TRIGGER, "") == policy.trigger'),
+      'annotations.get(ROTATION_TRIGGER, "") != policy.trigger', 'annotations.get(ROTATION_TRIGGER, "") == policy.trigger'),
     M("every-upgrade rotates again on the same revision", "rotation", "rotation.py",
       "        if done == policy.revision:", "        if done == policy.revision and False:"),
     M("a credential of unknown age is kept", "rotation", "rotation.py",
       'return True, "the credential\'s creation time is unknown"', 'return False, "the credential\'s creation time is unknown"'),
     M("days parsed as hours", "rotation", "rotation.py", '"d": "days"', '"d": "hours"'),
     M("policy never beats a changed trigger", "rotation", "rotation.py",
-      "    if policy.trigger and annotations.get(TRIGGER",
-      '    if policy.policy != "never" and policy.trigger and annotations.get(TRIGGER'),
+      "    if policy.trigger and annotations.get(ROTATION_TRIGGER",
+      '    if policy.policy != "never" and policy.trigger and annotations.get(ROTATION_TRIGGER'),
     # -- Google key lifecycle --------------------------------------------------------------------
-    M("rotation keeps the key before the current one (3 keys)", "google-keys", "providers/google.py",
+    M("rotation keeps the key before the current one (3 keys)", "google-keys", "providers/google/__init__.py",
       '{older} - {kid, ""}, "the key before the current one")', 'set(), "the key before the current one")'),
-    M("a disabled key in the Secret is reused", "google-keys", "providers/google.py",
-      "if kid in live and not live[kid].disabled:", "if kid in live:"),
-    M("key limit checked one key too late", "google-keys", "providers/google.py",
+    M("a disabled key in the Secret is reused", "google-keys", "providers/google/__init__.py",
+      "if kid in by_id and not by_id[kid].disabled:", "if kid in by_id:"),
+    M("key limit checked one key too late", "google-keys", "providers/google/keys.py",
       "if len(keys) >= MAX_KEYS:", "if len(keys) > MAX_KEYS:"),
-    M("the key a crashed run noted is never deleted", "google-keys", "providers/google.py",
+    M("the key a crashed run noted is never deleted", "google-keys", "providers/google/keys.py",
       "            leaked = {noted} - in_use", "            leaked = set()"),
-    M("keys created long after a crash count as leaked", "google-keys", "providers/google.py",
+    M("keys created long after a crash count as leaked", "google-keys", "providers/google/keys.py",
       "_created_between(k, started - CLOCK_SKEW, started + CREATION_WINDOW)",
       "_created_between(k, started - CLOCK_SKEW, started + CREATION_WINDOW * 100000)"),
-    M("old account's keys kept when the builder account changes", "google-keys", "providers/google.py",
-      'old[1]["client_email"] == self.target().account_email:', 'old[1]["client_email"] != "":'),
-    M("cleanup forgets the previous key", "google-keys", "providers/google.py",
-      'ours = {current.annotation("credential-id"), current.annotation("previous-credential-id")} - {""}',
-      'ours = {current.annotation("credential-id")} - {""}'),
-    M("write-ahead note never cleared", "google-keys", "providers/google.py",
+    M("old account's keys kept when the builder account changes", "google-keys", "providers/google/__init__.py",
+      "old.account == target.account_email:", 'old.account != "":'),
+    M("cleanup forgets the previous key", "google-keys", "providers/google/keys.py",
+      'ours = {current.annotation(CREDENTIAL_ID), current.annotation(PREVIOUS_CREDENTIAL_ID)} - {""}',
+      'ours = {current.annotation(CREDENTIAL_ID)} - {""}'),
+    M("write-ahead note never cleared", "google-keys", "providers/google/__init__.py",
       "        self.record_intent({})\n", ""),
-    M("builder gets repoAdmin instead of writer", "google-keys", "providers/google.py",
+    M("builder gets repoAdmin instead of writer", "google-keys", "providers/google/target.py",
       'WRITER = "roles/artifactregistry.writer"', 'WRITER = "roles/artifactregistry.repoAdmin"'),
-    M("gcr.io builder gets writer instead of createOnPushWriter", "google-keys", "providers/google.py",
+    M("gcr.io builder gets writer instead of createOnPushWriter", "google-keys", "providers/google/target.py",
       'CREATE_ON_PUSH_WRITER = "roles/artifactregistry.createOnPushWriter"',
       'CREATE_ON_PUSH_WRITER = "roles/artifactregistry.writer"'),
     # -- Kubernetes writer -------------------------------------------------------------------------
@@ -170,13 +170,13 @@ MUTATIONS = [
       '        secret = self._call("get", "GET", "secrets", name, missing_ok=True)',
       '        secret = self._call("get", "GET", "secrets", name)'),
     M("Deployments rolled even when already on this credential", "kube-writer", "kube.py",
-      "        if (template_metadata.get(\"annotations\") or {}).get(annotation) == value:",
+      "        if (template_metadata.get(\"annotations\") or {}).get(annotation) == fingerprint:",
       "        if False:"),
     M("403 from the API treated as an outage (retried)", "kube-writer", "kube.py",
       "    if exc.status == 403:\n        return InvalidConfiguration(", "    if exc.status == 403:\n        return Unreachable("),
-    M("write-ahead notes applied under the settings' field manager", "kube-writer", "commands/common.py",
-      "kube.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata}, field_manager=INTENT_MANAGER)",
-      "kube.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata})"),
+    M("write-ahead notes applied under the settings' field manager", "kube-writer", "kube.py",
+      "self.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata}, field_manager=INTENT_FIELD_MANAGER)",
+      "self.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata})"),
 ]
 
 

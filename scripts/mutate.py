@@ -40,7 +40,8 @@ GROUPS = {
                  "tests/lifecycle/test_google_lifecycle.py"],
     "google-keys": ["tests/hook/test_crash_safety.py", "tests/hook/test_google.py", "tests/hook/test_check_google.py",
                     "tests/lifecycle/test_google_lifecycle.py"],
-    "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_release_state.py", "tests/hook/test_crash_safety.py", "tests/hook/test_generic.py",
+    "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_release_state.py", "tests/hook/test_crash_safety.py",
+                    "tests/hook/test_generic.py",
                     "tests/lifecycle/test_generic_lifecycle.py", "tests/lifecycle/test_google_lifecycle.py"],
 }
 

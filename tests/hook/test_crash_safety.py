@@ -113,6 +113,17 @@ def test_a_key_deleted_out_of_band_is_replaced_and_its_predecessor_revoked(hook,
     assert previous not in keys(google_cloud)
 
 
+def test_a_finished_run_leaves_no_write_ahead_note(hook, kube_api, google_cloud):
+    """The note ("a key creation started / made key K") is cleared once the Secret holds the key:
+    a stale note would make a later run treat a key in use as leaked, or keep notes forever."""
+    from binderhub_registry.state import INTENT_PREFIX  # noqa: PLC0415
+
+    for revision in (1, 2):
+        assert hook(revision).code == 0
+        settings = kube_api.get("configmaps", NS, "binderhub-registry-settings")
+        assert [key for key in settings["metadata"].get("annotations") or {} if key.startswith(INTENT_PREFIX)] == []
+
+
 def test_a_key_disabled_out_of_band_is_replaced_and_revoked_at_the_same_revision(hook, kube_api, google_cloud):
     """A disabled key cannot push: the next run of the same revision does not reuse it."""
     assert hook(1).code == 0

@@ -13,17 +13,17 @@ import httpx
 import pytest
 import yaml
 
-from tests.helpers import generic_values, run_cli, write_values
+from tests.helpers import binder_deployment, generic_values, run_cli, write_values
 
 NS = "binder"
 SECRET = "binderhub-registry"
 SETTINGS = "binderhub-registry-settings"
 
 
-def provision(kube_api, tmp_path, registry):
+def provision(kube_api, tmp_path, registry, *args: str):
     values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", registry.password("alice")))
     env = {"KUBECONFIG": str(kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, NS))}
-    return run_cli("provision", "--values", str(values), env=env)
+    return run_cli("provision", "--values", str(values), *args, env=env)
 
 
 def kubectl_edit(kube_api, resource: str, name: str, patch: dict) -> None:
@@ -75,3 +75,17 @@ def test_the_hook_takes_back_a_secret_and_settings_someone_edited(kube_api, tmp_
     assert kube_api.get("configmaps", NS, SETTINGS)["data"]["binderhub-values.yaml"] == settings
     assert owners(secret, "f:config.json") == {"binderhub-registry"}
     assert owners(kube_api.get("configmaps", NS, SETTINGS), "f:binderhub-values.yaml") == {"binderhub-registry"}
+
+
+def test_binderhub_is_rolled_once_for_a_new_credential_and_not_again_for_the_same_one(kube_api, tmp_path, htpasswd_registry):
+    kube_api.put(binder_deployment(NS))
+    first = provision(kube_api, tmp_path, htpasswd_registry, "--log-format", "json")
+    assert first.code == 0, first.stderr
+    assert json.loads(first.stderr.splitlines()[-1])["restarted"] == ["binder"]
+    patches = [e for e in kube_api.audit if e.verb == "patch" and e.resource == "deployments"]
+    assert len(patches) == 1
+
+    again = provision(kube_api, tmp_path, htpasswd_registry, "--log-format", "json")
+    assert again.code == 0, again.stderr
+    assert json.loads(again.stderr.splitlines()[-1])["restarted"] == []
+    assert [e for e in kube_api.audit if e.verb == "patch" and e.resource == "deployments"] == patches

@@ -12,7 +12,6 @@ import sys
 from datetime import timedelta
 
 import pytest
-
 from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT, PREVIOUS_CREDENTIAL_ID, ROTATION_REVISION
 
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values

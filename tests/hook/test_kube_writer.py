@@ -89,3 +89,12 @@ def test_binderhub_is_rolled_once_for_a_new_credential_and_not_again_for_the_sam
     assert again.code == 0, again.stderr
     assert json.loads(again.stderr.splitlines()[-1])["restarted"] == []
     assert [e for e in kube_api.audit if e.verb == "patch" and e.resource == "deployments"] == patches
+
+
+def test_an_identity_rbac_forbids_to_write_exits_2_at_once_naming_the_role(kube_api, tmp_path, htpasswd_registry):
+    """403 from the API is configuration (the chart's Role), exit 2 so the Job is not retried; not an outage."""
+    values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", kube_api.token_for_user("nobody"), NS)
+    result = run_cli("provision", "--values", str(values), env={"KUBECONFIG": str(kubeconfig)})
+    assert result.code == 2, result.stderr
+    assert "forbids the hook to" in result.last_line and result.last_line.endswith("the chart's Role must allow it.")

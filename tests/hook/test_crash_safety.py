@@ -113,14 +113,15 @@ def test_a_key_deleted_out_of_band_is_replaced_and_its_predecessor_revoked(hook,
 
 
 def test_a_finished_run_leaves_no_write_ahead_note(hook, kube_api, google_cloud):
-    """The note ("a key creation started / made key K") is cleared once the Secret holds the key:
-    a stale note would make a later run treat a key in use as leaked, or keep notes forever."""
+    """The note ("a key creation started / made key K") is cleared once the Secret holds the key,
+    under its own field manager, so clearing it leaves the settings' data alone."""
     from binderhub_registry.state import INTENT_PREFIX  # noqa: PLC0415
 
     for revision in (1, 2):
         assert hook(revision).code == 0
         settings = kube_api.get("configmaps", NS, "binderhub-registry-settings")
         assert [key for key in settings["metadata"].get("annotations") or {} if key.startswith(INTENT_PREFIX)] == []
+        assert {"binderhub-values.yaml", "registry.json"} <= set(settings.get("data") or {})  # clearing notes kept the settings
 
 
 def test_a_key_disabled_out_of_band_is_replaced_and_revoked_at_the_same_revision(hook, kube_api, google_cloud):

@@ -59,15 +59,15 @@ M = Mutation
 MUTATIONS = [
     # -- push proof ----------------------------------------------------------------------------
     M("upload answered 401 is not refused as no-push", "push-proof", "oci.py",
-      "if response.status_code in (401, 403):\n            raise self._cannot_push",
-      "if response.status_code == 403:\n            raise self._cannot_push"),
+      "        if response.status_code in (401, 403):\n            if challenge.scheme",
+      "        if response.status_code == 403:\n            if challenge.scheme"),
     M("upload answered 403 is not refused as no-push", "push-proof", "oci.py",
-      "if response.status_code in (401, 403):\n            raise self._cannot_push",
-      "if response.status_code == 401:\n            raise self._cannot_push"),
+      "        if response.status_code in (401, 403):\n            if challenge.scheme",
+      "        if response.status_code == 401:\n            if challenge.scheme"),
     M("upload answered 401 counted as push access", "push-proof", "oci.py",
-      "if response.status_code in (401, 403):\n            raise self._cannot_push",
-      "if response.status_code == 401:\n            return proof\n        if response.status_code == 403:\n"
-      "            raise self._cannot_push"),
+      "        if response.status_code in (401, 403):\n            if challenge.scheme",
+      "        if response.status_code == 401:\n            return proof\n        if response.status_code == 403:\n"
+      "            if challenge.scheme"),
     M("no upload session at all (token grant or login is enough)", "push-proof", "oci.py",
       '        response = self._send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"',
       '        return proof\n        response = self._send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"'),
@@ -174,7 +174,7 @@ MUTATIONS = [
       "        if (template_metadata.get(\"annotations\") or {}).get(annotation) == fingerprint:",
       "        if False:"),
     M("403 from the API treated as an outage (retried)", "kube-writer", "kube.py",
-      "    if exc.status == 403:\n        return InvalidConfiguration(", "    if exc.status == 403:\n        return Unreachable("),
+      "    if status == 403:\n        return InvalidConfiguration(", "    if status == 403:\n        return Unreachable("),
     M("write-ahead notes applied under the settings' field manager", "kube-writer", "kube.py",
       "self.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata}, field_manager=INTENT_FIELD_MANAGER)",
       "self.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata})"),

@@ -68,5 +68,5 @@ def test_in_a_pod_only_the_in_cluster_loader_runs():
                           env={"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     sentence, imported = proc.stdout.splitlines()
-    assert sentence.startswith("No Kubernetes cluster to write to (Service token file does not exist")
+    assert sentence.startswith("No Kubernetes cluster configured (Service token file does not exist")
     assert imported == "[]"

@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures_registry",
     "tests.fixtures_google",
+    "tests.fixtures_workload_identity",
     "tests.fixtures_dockerhub",
     "tests.fixtures_kube",
     "tests.fixtures_chart",

@@ -20,6 +20,7 @@ COMMANDS = {
     "check": "Prove that a docker config.json (default: the Secret provision wrote) can push.",
     "render": "Print the BinderHub settings offline: no cloud or cluster calls.",
     "cleanup": "Revoke what this tool created and delete its Secret and settings ConfigMap.",
+    "serve": "Run the registry helper BinderHub's ExternalRegistryHelper asks for short-lived push credentials.",
 }
 
 
@@ -52,7 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "check":
             sub.add_argument("--docker-config", metavar="PATH", help="config.json to check (default: the Secret provision wrote)")
+        if name == "serve":
+            _serve_arguments(sub)
     return parser
+
+
+def _serve_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--listen", default="0.0.0.0:8080", metavar="HOST:PORT", help="address to listen on (port 0: any free port)")
+    sub.add_argument(
+        "--auth-token-file",
+        default="/etc/binderhub-registry/helper-token/token",
+        metavar="PATH",
+        help="file holding the bearer token BinderHub sends (the chart's Secret)",
+    )
+    sub.add_argument("--drain-seconds", type=float, default=5.0, help="after SIGTERM, report not-ready and keep serving this long")
+    sub.add_argument("--graceful-seconds", type=int, default=20, help="then wait at most this long for requests in flight")
 
 
 class Terminated(Unreachable):

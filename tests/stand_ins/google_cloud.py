@@ -87,9 +87,11 @@ from grpc_status import rpc_status
 
 IAM_API = "iam.googleapis.com"
 AR_API = "artifactregistry.googleapis.com"
+IAM_CREDENTIALS_API = "iamcredentials.googleapis.com"
 API_TITLES: dict[str, str] = {
     IAM_API: "Identity and Access Management (IAM) API",
     AR_API: "Artifact Registry API",
+    IAM_CREDENTIALS_API: "IAM Service Account Credentials API",
 }
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -121,6 +123,7 @@ _SA_ADMIN = frozenset(_SA + verb for verb in (
     "getIamPolicy", "setIamPolicy"))
 _KEY_ADMIN = frozenset({_SA + "get", _SA + "list"} | {
     _KEYS + verb for verb in ("create", "delete", "disable", "enable", "get", "list")})
+GET_ACCESS_TOKEN = _SA + "getAccessToken"
 
 #: Predefined roles and the permissions this stand-in knows them by (a subset of Google's).
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -134,6 +137,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/iam.serviceAccountKeyAdmin": _KEY_ADMIN,
     "roles/iam.serviceAccountViewer": frozenset({_SA + "get", _SA + "list", _KEYS + "get",
                                                  _KEYS + "list"}),
+    "roles/iam.workloadIdentityUser": frozenset({_SA + "get", _SA + "list", GET_ACCESS_TOKEN,
+                                                  _SA + "getOpenIdToken"}),
+    "roles/iam.serviceAccountTokenCreator": frozenset({_SA + "get", _SA + "list", GET_ACCESS_TOKEN,
+                                                       _SA + "getOpenIdToken", _SA + "signBlob",
+                                                       _SA + "signJwt", _SA + "implicitDelegation"}),
     "roles/owner": _AR_ADMIN | _SA_ADMIN | _KEY_ADMIN,
 }
 #: Calls that change state; :meth:`GoogleCloudState.writes` filters the call log by these.
@@ -308,6 +316,8 @@ class Project:
     number: str
     enabled_apis: set[str]
     roles: dict[str, set[str]] = field(default_factory=dict)  # member -> roles
+    # PROJECT.svc.id.goog exists once a GKE cluster in the project has Workload Identity
+    workload_identity_pool: bool = True
 
 
 @dataclass
@@ -339,6 +349,12 @@ class ServiceAccountRecord:
     keys: dict[str, KeyRecord] = field(default_factory=dict)
     unknown_for: int = 0  # SetIamPolicy member checks left that fail as if it did not exist yet
     unknown_to_keys: int = 0  # key list/create calls left that answer NOT_FOUND (IAM reads lag too)
+    bindings: dict[str, set[str]] = field(default_factory=dict)  # the account's own IAM policy
+    policy_version: int = 0
+
+    @property
+    def etag(self) -> bytes:
+        return INITIAL_POLICY_ETAG if self.policy_version == 0 else b"BwZ" + self.policy_version.to_bytes(5, "big")
 
     @property
     def email(self) -> str:
@@ -435,13 +451,15 @@ class GoogleCloudState:
         self.key_creation_blocked = False
         #: written into key files; :class:`OAuthServer` sets it to its own URL when it starts
         self.token_uri = GOOGLE_TOKEN_URI
+        #: the time access tokens are issued and checked against (tests move it to expire them)
+        self.clock: Callable[[], float] = time.time
         self._keys: dict[str, KeyRecord] = {}  # by key id
         self._tokens: dict[str, _Token] = {}
         self._failures: dict[str, list[str]] = {}
 
     # -- set-up ------------------------------------------------------------------------------
     def add_project(self, project_id: str, number: str | None = None,
-                    apis: Iterable[str] = (IAM_API, AR_API)) -> Project:
+                    apis: Iterable[str] = (IAM_API, AR_API, IAM_CREDENTIALS_API)) -> Project:
         with self.lock:
             project = Project(project_id, number or str(secrets.randbelow(9 * 10**11) + 10**11),
                               set(apis))
@@ -600,10 +618,17 @@ class GoogleCloudState:
             raise OAuthError("invalid_request", "The stand-in does not issue ID tokens.")
         if not claims.get("scope"):
             raise OAuthError("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+        token, _ = self.issue_token(key.sa_email, 3599)
+        return token, key.sa_email, 3599
+
+    def issue_token(self, principal: str, lifetime: float) -> tuple[str, float]:
+        """A new access token for ``principal`` (an e-mail, or a member such as a Workload
+        Identity one); returns it and when it expires."""
         token = "ya29.stand-in." + secrets.token_urlsafe(32)
         with self.lock:
-            self._tokens[token] = _Token(key.sa_email, time.time() + 3599)
-        return token, key.sa_email, 3599
+            expires_at = self.clock() + lifetime
+            self._tokens[token] = _Token(principal, expires_at)
+        return token, expires_at
 
     def authenticate(self, authorization: str | None) -> str:
         """The principal behind an ``Authorization: Bearer`` value: an access token minted by
@@ -617,7 +642,7 @@ class GoogleCloudState:
             raise unauthenticated(missing=False)
         with self.lock:
             token = self._tokens.get(value)
-        if token is not None and token.expires_at > time.time():
+        if token is not None and token.expires_at > self.clock():
             return token.principal
         principal = self._self_signed_principal(value)
         if principal is None:
@@ -660,6 +685,13 @@ class GoogleCloudState:
                      if member in members and repo.visible_after.get((role, member), -1)
                      < repo.checks}
             return permissions_of(roles)
+
+    def service_account_permissions(self, record: ServiceAccountRecord, principal: str) -> set[str]:
+        """Project roles plus the roles the account's own policy grants ``principal``."""
+        member = member_for(principal)
+        with self.lock:
+            roles = {role for role, members in record.bindings.items() if member in members}
+        return self.project_permissions(record.project_id, principal) | permissions_of(roles)
 
     def effective_permissions(self, principal: str, project_id: str,
                               repo: RepositoryRecord | None) -> set[str]:
@@ -760,6 +792,12 @@ class GoogleCloudState:
         if int(claims["exp"]) - int(claims["iat"]) > 3600:
             return None
         return key.sa_email
+
+
+def _account_policy(record: ServiceAccountRecord) -> policy_pb2.Policy:
+    return policy_pb2.Policy(version=1, etag=record.etag, bindings=[
+        policy_pb2.Binding(role=role, members=sorted(members))
+        for role, members in sorted(record.bindings.items()) if members])
 
 
 @functools.cache
@@ -972,6 +1010,57 @@ class IamAdminService:
         with self.state.lock:
             self._key(call, req.name, _KEYS + "disable").disabled = True
             return empty_pb2.Empty()
+
+    def GetIamPolicy(self, call: CallContext,  # noqa: N802
+                     req: iam_policy_pb2.GetIamPolicyRequest) -> policy_pb2.Policy:
+        """The account's own policy (who may act as it)."""
+        with self.state.lock:
+            _, record = self._account_by_name(call, req.resource, _SA + "getIamPolicy")
+            return _account_policy(record)
+
+    def SetIamPolicy(self, call: CallContext,  # noqa: N802
+                     req: iam_policy_pb2.SetIamPolicyRequest) -> policy_pb2.Policy:
+        """Replace the account's policy: etag checked like Google, IAM roles only, members that
+        exist (a Workload Identity member needs its project's pool, i.e. a GKE cluster with
+        Workload Identity). Bindings take effect at once (Google: within minutes)."""
+        state = self.state
+        with state.lock:
+            _, record = self._account_by_name(call, req.resource, _SA + "setIamPolicy")
+            if req.policy.etag and req.policy.etag != record.etag:
+                raise ApiError("ABORTED", (
+                    "There were concurrent policy changes. Please retry the whole "
+                    "read-modify-write with exponential backoff."))
+            bindings: dict[str, set[str]] = {}
+            for binding in req.policy.bindings:
+                if not binding.role.startswith("roles/iam.") or binding.role not in ROLE_PERMISSIONS:
+                    raise ApiError("INVALID_ARGUMENT",
+                                   f"Role {binding.role} is not supported for this resource.")
+                for member in binding.members:
+                    self._check_member(member)
+                bindings.setdefault(binding.role, set()).update(binding.members)
+            record.bindings = bindings
+            record.policy_version += 1
+            return _account_policy(record)
+
+    def _account_by_name(self, call: CallContext, resource: str,
+                         permission: str) -> tuple[str, ServiceAccountRecord]:
+        match = _SA_NAME.match(resource)
+        if match is None:
+            raise ApiError("INVALID_ARGUMENT", f"Invalid resource name: {resource}")  # GUESS
+        return self._account(call, match.group(1), match.group(2), permission, resource)
+
+    def _check_member(self, member: str) -> None:
+        kind, _, identity = member.partition(":")
+        pool = re.fullmatch(r"([a-z][-a-z0-9]*)\.svc\.id\.goog\[[^/\]]+/[^/\]]+\]", identity)
+        if kind == "serviceAccount" and pool:
+            project = self.state.projects.get(pool.group(1))
+            if project is None or not project.workload_identity_pool:
+                raise ApiError("INVALID_ARGUMENT", (
+                    f"Identity Pool does not exist ({pool.group(1)}.svc.id.goog). Please check that "
+                    "you specified a valid resource name as returned in the `name` attribute in "
+                    "the configuration API."))
+        elif kind == "serviceAccount" and self.state.known_account(identity) is None:
+            raise ApiError("INVALID_ARGUMENT", f"Service account {identity} does not exist.")
 
     def EnableServiceAccountKey(self, call: CallContext,  # noqa: N802
                                 req: iam_admin_v1.EnableServiceAccountKeyRequest,
@@ -1281,6 +1370,8 @@ class ArtifactRegistryRestServer(_LoopbackHttpServer):
 
 _IAM_SERVICE = "google.iam.admin.v1.IAM"
 _IAM_METHODS: dict[str, tuple[Any, Callable[[Any], bytes]]] = {
+    "GetIamPolicy": (iam_policy_pb2.GetIamPolicyRequest, policy_pb2.Policy.SerializeToString),
+    "SetIamPolicy": (iam_policy_pb2.SetIamPolicyRequest, policy_pb2.Policy.SerializeToString),
     "CreateServiceAccount": (iam_admin_v1.CreateServiceAccountRequest,
                              iam_admin_v1.ServiceAccount.serialize),
     "GetServiceAccount": (iam_admin_v1.GetServiceAccountRequest,
@@ -1330,8 +1421,9 @@ class _IamHandler(grpc.GenericRpcHandler):
             self.state.record(call, "OK")
             return result
 
+        deserialize = getattr(request_type, "deserialize", None) or request_type.FromString
         return grpc.unary_unary_rpc_method_handler(
-            handle, request_deserializer=request_type.deserialize, response_serializer=serialize)
+            handle, request_deserializer=deserialize, response_serializer=serialize)
 
 
 class IamGrpcServer:

@@ -1,0 +1,87 @@
+"""What the registry helper serves, derived from the same values the hook reads, so the helper and
+the hook always agree on the registry, the repository path and the builder account."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from binderhub_registry.errors import InvalidConfiguration
+
+GOOGLE_METADATA_HOST = "metadata.google.internal"
+IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
+ARTIFACT_REGISTRY = "https://artifactregistry.googleapis.com"
+# Docker repository paths as BinderHub names them (lowercase, `_` already rewritten to `-`).
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class HelperConfig:
+    registry_url: str  # scheme://host[:port] of the registry BinderHub pushes to
+    image_path: str  # the path every image name BinderHub asks about must start with
+    repository: str  # projects/P/locations/L/repositories/R, the Artifact Registry repository
+    builder: str  # e-mail of the service account whose tokens push
+    iam_credentials_endpoint: str = IAM_CREDENTIALS
+    artifact_registry_endpoint: str = ARTIFACT_REGISTRY
+    metadata_host: str = GOOGLE_METADATA_HOST
+    token_lifetime_seconds: int = 3600
+    # Tokens are handed out with at least this long to live: a build that asks for credentials
+    # must be able to push before they expire.
+    min_remaining_seconds: int = 900
+    request_timeout_seconds: float = 20.0
+    upstream_timeout_seconds: float = 10.0
+    max_upstream_calls: int = 16
+    max_concurrent_requests: int = 256
+
+    @property
+    def registry_host(self) -> str:
+        return self.registry_url.split("://", 1)[-1].rstrip("/")
+
+    def allows(self, name: str) -> bool:
+        """Whether ``name`` (an image path without host and tag) is one BinderHub may push."""
+        return name.startswith(self.image_path) and ".." not in name and "//" not in name and bool(_NAME.match(name))
+
+
+def from_values(values: dict[str, Any]) -> HelperConfig:
+    """The helper's settings from merged, validated chart values (registry.type gcr or
+    artifact-registry with registry.google.credential workload-identity)."""
+    from binderhub_registry.progress import Progress  # noqa: PLC0415
+    from binderhub_registry.providers import provider_class  # noqa: PLC0415
+
+    registry = values["registry"]
+    if registry.get("type") not in ("gcr", "artifact-registry"):
+        raise InvalidConfiguration("The registry helper serves only registry.type gcr or artifact-registry; set registry.type.")
+    provider: Any = provider_class(registry["type"])(values, Progress("json"))
+    settings = provider.settings()
+    target = provider.target()
+    google = registry.get("google") or {}
+    endpoints = google.get("endpoints") or {}
+    helper = values.get("registryHelper") or {}
+    return HelperConfig(
+        registry_url=settings.registry_url,
+        image_path=settings.image_prefix.split("/", 1)[1],
+        repository=target.repository_name,
+        builder=target.account_email,
+        iam_credentials_endpoint=str(endpoints.get("iamCredentials") or IAM_CREDENTIALS).rstrip("/"),
+        artifact_registry_endpoint=str(endpoints.get("artifactRegistry") or ARTIFACT_REGISTRY).rstrip("/"),
+        metadata_host=os.environ.get("GCE_METADATA_HOST") or GOOGLE_METADATA_HOST,
+        token_lifetime_seconds=int(helper.get("tokenLifetimeSeconds") or 3600),
+        min_remaining_seconds=int(helper.get("tokenMinRemainingSeconds") or 900),
+        max_concurrent_requests=int(helper.get("maxConcurrentRequests") or 256),
+    )
+
+
+def read_auth_token(path: str) -> str:
+    """The bearer token BinderHub sends, from the Secret the chart mounts."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InvalidConfiguration(
+            f"Cannot read the helper's auth token from {path} ({exc.strerror}); mount the token Secret there."
+        ) from None
+    if len(token) < 16:
+        raise InvalidConfiguration(f"The helper's auth token in {path} is shorter than 16 characters; use the Secret the chart generates.")
+    return token

@@ -1,0 +1,179 @@
+"""The registry helper as BinderHub's ExternalRegistryHelper uses it, against the Google stand-ins
+(GKE metadata server, IAM Credentials, Artifact Registry API) and the real registry behind
+Google's token decision: a launch finds the image missing, has the repository made ready, gets
+credentials, the build pod pushes with them, and the next launch finds the image."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from binderhub_registry.helper_service.config import HelperConfig
+from tests.binderhub_external_helper import ExternalRegistryHelperClient, HelperHTTPError, build_pod_environment, build_pod_push
+from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
+from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE
+from tests.helper_service_runner import running_helper
+from tests.stand_ins.google_workload_identity import grant_on_account, minted_for, workload_identity_member
+
+MEMBER = workload_identity_member(PROJECT, HELPER_NAMESPACE, HELPER_KSA)
+
+
+def helper_config(google_cloud: Any, iam_credentials: Any, metadata: Any, registry: Any, **extra: Any) -> HelperConfig:
+    return HelperConfig(
+        registry_url=registry.url,
+        image_path=f"{PROJECT}/binder/binder-",
+        repository=AR_REPOSITORY,
+        builder=BUILDER,
+        iam_credentials_endpoint=iam_credentials.url,
+        artifact_registry_endpoint=google_cloud.endpoints.artifact_registry,
+        metadata_host=metadata.host,
+        **extra,
+    )
+
+
+@pytest.fixture
+def keyless(google_cloud, iam_credentials, builder, make_metadata, ar_registry) -> Iterator[dict[str, Any]]:
+    """The helper pod's identity is its own Workload Identity member (no annotation), bound to
+    act as the builder, as the hook leaves it."""
+    grant_on_account(google_cloud.state, BUILDER, MEMBER, "roles/iam.workloadIdentityUser")
+    metadata = make_metadata()
+    config = helper_config(google_cloud, iam_credentials, metadata, ar_registry)
+    with running_helper(config) as helper:
+        yield {"helper": helper, "registry": ar_registry, "metadata": metadata, "config": config}
+
+
+def image_spec(registry: Any, slug: str = "binder-gh-org-repo-abc123", tag: str = "0123abcd") -> str:
+    return f"{registry.host}/{PROJECT}/binder/{slug}:{tag}"
+
+
+def test_launch_build_push_then_found(keyless, google_cloud):
+    helper, registry = keyless["helper"], keyless["registry"]
+    spec = image_spec(registry)
+    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        found, credentials = binderhub.launch(spec)
+        assert not found
+        assert credentials is not None and credentials["username"] == "oauth2accesstoken"
+        assert credentials["registry"] == registry.host
+        digest = build_pod_push(build_pod_environment(credentials), spec)
+        found_again, _ = binderhub.launch(spec)
+        assert found_again
+        assert binderhub.calls == [
+            f"GET /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
+            f"POST /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
+            f"POST /token/{PROJECT}/binder/binder-gh-org-repo-abc123:0123abcd",
+            f"GET /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
+            f"GET /image/{PROJECT}/binder/binder-gh-org-repo-abc123:0123abcd",
+        ]
+        image = binderhub.get_image_manifest(f"{PROJECT}/binder/binder-gh-org-repo-abc123", "0123abcd")
+        assert image["digest"] == digest
+    # keyless: the builder never had a key, and the token was minted by IAM Credentials
+    assert google_cloud.state.service_accounts[BUILDER].user_keys() == []
+    assert google_cloud.state.calls_of("CreateServiceAccountKey") == []
+    assert minted_for(google_cloud.state, BUILDER) == 1
+
+
+def test_annotated_service_account_gets_the_builder_token_from_the_metadata_server(
+        google_cloud, iam_credentials, builder, make_metadata, ar_registry):
+    """iam.gke.io/gcp-service-account on the helper's ServiceAccount: GKE's metadata server mints
+    the builder's token itself (generateAccessToken as the Workload Identity member)."""
+    grant_on_account(google_cloud.state, BUILDER, MEMBER, "roles/iam.workloadIdentityUser")
+    metadata = make_metadata(gcp_service_account=BUILDER)
+    spec = image_spec(ar_registry, "binder-annotated")
+    with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
+            ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        found, credentials = binderhub.launch(spec)
+        assert not found and credentials
+        build_pod_push(build_pod_environment(credentials), spec)
+        assert binderhub.launch(spec)[0]
+    generated = google_cloud.state.calls_of("GenerateAccessToken")
+    assert [(c.caller, c.code) for c in generated] == [(MEMBER, "OK")]
+
+
+def test_without_the_workload_identity_binding_no_credentials(google_cloud, iam_credentials, builder, make_metadata, ar_registry):
+    metadata = make_metadata()
+    with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
+            ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        with pytest.raises(HelperHTTPError) as refused:
+            binderhub.get_credentials(f"{PROJECT}/binder/binder-x", "t")
+    assert refused.value.code == 502
+    assert "may not mint tokens for " + BUILDER in str(refused.value)
+    assert "workloadIdentityUser" in str(refused.value)
+    assert [c.code for c in google_cloud.state.calls_of("GenerateAccessToken")] == ["PERMISSION_DENIED"]
+
+
+def test_tokens_only_for_the_path_binderhub_pushes_to(keyless):
+    helper = keyless["helper"]
+    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        for name in ("other-project/binder/binder-x", f"{PROJECT}/other/binder-x", f"{PROJECT}/binder/../x/binder-x"):
+            with pytest.raises(HelperHTTPError) as refused:
+                binderhub.get_credentials(name, "t")
+            assert refused.value.code == 403, name
+
+
+def test_wrong_or_missing_bearer_token_is_refused_and_health_needs_none(keyless):
+    helper = keyless["helper"]
+    name = f"{PROJECT}/binder/binder-x"
+    with httpx.Client(base_url=helper.url) as client:
+        assert client.post(f"/token/{name}:t").status_code == 401
+        assert client.post(f"/token/{name}:t", headers={"Authorization": "Bearer wrong-token-0123456789"}).status_code == 403
+        assert client.get("/healthz/live").json() == {"status": "ok"}
+        assert client.get("/healthz/ready").status_code == 200
+        assert client.get("/nothing", headers={"Authorization": f"Bearer {helper.auth_token}"}).status_code == 404
+
+
+def test_one_mint_serves_many_requests_until_shortly_before_expiry(keyless, google_cloud):
+    helper = keyless["helper"]
+    clock = {"now": 1_000_000.0}
+    assert helper.app.tokens is not None
+    helper.app.tokens.clock = lambda: clock["now"]
+    google_cloud.state.clock = lambda: clock["now"]
+    name = f"{PROJECT}/binder/binder-x"
+    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        first = {binderhub.get_credentials(name, f"t{i}")["password"] for i in range(5)}
+        clock["now"] += 3600 - helper.app.config.min_remaining_seconds - 1
+        same = binderhub.get_credentials(name, "later")["password"]
+        clock["now"] += 2
+        renewed = binderhub.get_credentials(name, "renewed")["password"]
+    assert len(first) == 1 and same in first and renewed not in first
+    assert minted_for(google_cloud.state, BUILDER) == 2
+    assert helper.app.tokens.mints == 2
+
+
+def test_an_expired_token_no_longer_pushes(keyless, google_cloud):
+    registry = keyless["registry"]
+    helper = keyless["helper"]
+    spec = image_spec(registry, "binder-expired")
+    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        _, credentials = binderhub.launch(spec)
+    assert credentials
+    later = google_cloud.state.clock() + 3601
+    google_cloud.state.clock = lambda: later
+    with pytest.raises(HelperHTTPError) as refused:
+        build_pod_push(build_pod_environment(credentials), spec)
+    assert refused.value.code == 401
+
+
+def test_repository_missing_in_artifact_registry_says_run_helm_upgrade(keyless, google_cloud):
+    helper = keyless["helper"]
+    del google_cloud.state.repositories[AR_REPOSITORY]
+    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        with pytest.raises(HelperHTTPError) as refused:
+            binderhub._request(f"/repo/{PROJECT}/binder/binder-x", method="POST")
+    assert refused.value.code == 502
+    assert "helm upgrade" in str(refused.value)
+
+
+def test_no_token_in_the_helper_log(capfd, keyless):
+    helper = keyless["helper"]
+    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        credentials = binderhub.get_credentials(f"{PROJECT}/binder/binder-x", "t")
+    out = capfd.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line["event"] == "request"]
+    assert [(r["method"], r["status"]) for r in requests] == [("POST", 200)]
+    assert credentials["password"] not in out and helper.auth_token not in out
+    assert AR_HOST  # the registry host the stand-in authorizer maps paths with

@@ -1,0 +1,53 @@
+"""Run the registry helper (``binderhub_registry.helper_service``) in a thread of the test process,
+on uvicorn with a loopback socket, so tests can reach it over real HTTP and read its state (the
+token cache's mint count) directly. Process-level behaviour (signals, exit codes) is tested by
+running `binderhub-registry serve` as a process instead."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from binderhub_registry.helper_service.app import HelperApp
+from binderhub_registry.helper_service.config import HelperConfig
+from binderhub_registry.helper_service.server import bind
+
+AUTH_TOKEN = "test-helper-token-0123456789abcdef"
+
+
+@dataclass
+class RunningHelper:
+    app: HelperApp
+    url: str
+    auth_token: str
+
+
+@contextmanager
+def running_helper(config: HelperConfig, auth_token: str = AUTH_TOKEN) -> Iterator[RunningHelper]:
+    app = HelperApp(config, auth_token)
+    sock = bind("127.0.0.1:0")
+    started = threading.Event()
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            started.set()
+
+    server = Server(uvicorn.Config(app, http="h11", loop="asyncio", ws="none", lifespan="on", log_config=None,
+                                   access_log=False, limit_concurrency=config.max_concurrent_requests))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),), name="registry-helper", daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the registry helper did not start")
+    try:
+        yield RunningHelper(app, f"http://127.0.0.1:{sock.getsockname()[1]}", auth_token)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

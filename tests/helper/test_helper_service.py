@@ -16,6 +16,7 @@ from binderhub_registry.helper_service.config import HelperConfig
 from tests.binderhub_external_helper import ExternalRegistryHelperClient, HelperHTTPError, build_pod_environment, build_pod_push
 from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
 from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE
+from tests.helper_load import run_load
 from tests.helper_service_runner import running_helper
 from tests.stand_ins.google_workload_identity import grant_on_account, minted_for, workload_identity_member
 
@@ -177,3 +178,20 @@ def test_no_token_in_the_helper_log(capfd, keyless):
     assert [(r["method"], r["status"]) for r in requests] == [("POST", 200)]
     assert credentials["password"] not in out and helper.auth_token not in out
     assert AR_HOST  # the registry host the stand-in authorizer maps paths with
+
+
+def test_load_200_lookups_and_50_token_requests_make_one_mint(keyless, google_cloud):
+    """Many launches at once: every lookup is answered (found or not), every token request gets
+    the same token, and IAM Credentials is asked once."""
+    helper, registry = keyless["helper"], keyless["registry"]
+    names = [f"{PROJECT}/binder/binder-load-{i}" for i in range(10)]
+    for name in names[:5]:
+        with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+            _, credentials = binderhub.launch(f"{registry.host}/{name}:t0")
+            build_pod_push(build_pod_environment(credentials), f"{registry.host}/{name}:t0")
+    result = run_load(helper.url, helper.auth_token, names, lookups=200, tokens=50)
+    assert len(result.lookup_statuses) == 200 and set(result.lookup_statuses) <= {200, 404}
+    pushed = sum(1 for i in range(200) if i % len(names) < 5 and i % 4 == 0)  # lookup i asks names[i % 10]:t{i % 4}
+    assert result.lookup_statuses.count(200) == pushed
+    assert result.token_statuses == [200] * 50 and len(result.passwords) == 1
+    assert minted_for(google_cloud.state, BUILDER) == 1 and helper.app.tokens.mints == 1

@@ -72,13 +72,13 @@ class HelperApp:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="binderhub-registry-helper"'))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
         fields: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
         fields["ms"] = round((time.monotonic() - started) * 1000, 1)
         if status >= 400 and "error" in body:
             fields["error"] = body["error"]
-        log_line("request", "warning" if status >= 500 else "info", **fields)
+        log_line("request", "warning" if status >= 500 else "info", **fields)  # before the answer: logged once answered
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -19,7 +19,7 @@ import httpx
 
 from binderhub_registry.helper_service.config import HelperConfig
 from binderhub_registry.helper_service.google_tokens import UpstreamError
-from binderhub_registry.helper_service.token_cache import TokenCache
+from binderhub_registry.helper_service.token_cache import Flights, TokenCache
 from binderhub_registry.oci import Challenge, parse_www_authenticate
 
 ACCESS_TOKEN_USER = "oauth2accesstoken"
@@ -44,6 +44,7 @@ class RegistryChecks:
         self._limit = asyncio.Semaphore(config.max_upstream_calls)
         self._challenge: Challenge | None = None
         self._pull_tokens: dict[str, tuple[str, float]] = {}
+        self._flights = Flights()
         self._repository_seen_until = 0.0
 
     async def image(self, name: str, tag: str) -> dict[str, Any] | None:
@@ -80,29 +81,34 @@ class RegistryChecks:
 
     async def _registry(self, method: str, path: str, name: str, **kwargs: Any) -> httpx.Response:
         url = f"{self.config.registry_url.rstrip('/')}{path}"
-        for _ in range(2):
-            headers = dict(kwargs.pop("headers", {}) or {})
+        headers = dict(kwargs.pop("headers", None) or {})
+        for _ in range(2):  # a cached pull token the registry no longer takes: once more with a new one
             bearer = await self._pull_token(name)
             if bearer:
                 headers["Authorization"] = f"Bearer {bearer}"
             response = await self._send(method, url, "the registry", headers=headers, **kwargs)
-            kwargs["headers"] = headers
             if response.status_code != 401:
                 return response
             self._pull_tokens.pop(name, None)
-            challenge = parse_www_authenticate(response.headers.get("WWW-Authenticate", ""))
-            if challenge is None or challenge.scheme != "bearer" or challenge == self._challenge:
-                break
-            self._challenge = challenge
         raise UpstreamError(f"The registry refused the builder's token for {name}; check the builder's role on the repository.")
 
     async def _pull_token(self, name: str) -> str:
-        challenge = self._challenge
-        if challenge is None:
-            return ""
+        if self._challenge is None:
+            await self._flights.run("challenge", self._discover)
         cached = self._pull_tokens.get(name)
         if cached and self.clock() < cached[1]:
             return cached[0]
+        return await self._flights.run("pull:" + name, lambda: self._new_pull_token(name))
+
+    async def _discover(self) -> None:
+        """How the registry wants to be authenticated (its ``GET /v2/`` challenge), once."""
+        response = await self._send("GET", f"{self.config.registry_url.rstrip('/')}/v2/", "the registry")
+        self._challenge = parse_www_authenticate(response.headers.get("WWW-Authenticate", "")) or Challenge("none")
+
+    async def _new_pull_token(self, name: str) -> str:
+        challenge = self._challenge
+        if challenge is None or challenge.scheme != "bearer":
+            return ""
         access = await self.tokens.get()
         params = {"scope": f"repository:{name}:pull", "service": challenge.service}
         response = await self._send(

@@ -11,8 +11,33 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from binderhub_registry.helper_service.google_tokens import AccessToken
+
+T = TypeVar("T")
+
+
+class Flights:
+    """At most one call per key in flight: callers for a key that is under way wait for that
+    call and share its outcome; one caller giving up (timing out) does not cancel it."""
+
+    def __init__(self) -> None:
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+
+    async def run(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(call())
+            self._inflight[key] = future
+            future.add_done_callback(lambda done: self._landed(key, done))
+        return cast(T, await asyncio.shield(future))
+
+    def _landed(self, key: str, done: asyncio.Future[Any]) -> None:
+        self._inflight.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved, even when every waiter gave up before it came
+
 
 # A token shorter-lived than min_remaining (a metadata server may hand out a cached one) is still
 # used, for this long at most, rather than asking again on every request.
@@ -29,31 +54,24 @@ class TokenCache:
         self.mints = 0  # successful mints, for the benchmark and the logs
         self._token: AccessToken | None = None
         self._until = 0.0
-        self._inflight: asyncio.Future[AccessToken] | None = None
+        self._flights: Flights = Flights()
 
     async def get(self) -> AccessToken:
         token = self._token
         if token is not None and self.clock() < self._until:
             return token
-        if self._inflight is None:
-            self._inflight = asyncio.ensure_future(self._mint_once())
-            # mark a failure retrieved even when every waiter gave up before it came
-            self._inflight.add_done_callback(lambda done: done.cancelled() or done.exception())
-        return await asyncio.shield(self._inflight)
+        return await self._flights.run("token", self._mint_once)
 
     def forget(self) -> None:
         """Drop the cached token (the registry refused it)."""
         self._token, self._until = None, 0.0
 
     async def _mint_once(self) -> AccessToken:
-        try:
-            token = await self._mint()
-            now = self.clock()
-            until = token.expires_at - self.min_remaining
-            if until <= now:
-                until = min(now + SHORT_TOKEN_REUSE_SECONDS, token.expires_at - 1)
-            self._token, self._until = token, until
-            self.mints += 1
-            return token
-        finally:
-            self._inflight = None
+        token = await self._mint()
+        now = self.clock()
+        until = token.expires_at - self.min_remaining
+        if until <= now:
+            until = min(now + SHORT_TOKEN_REUSE_SECONDS, token.expires_at - 1)
+        self._token, self._until = token, until
+        self.mints += 1
+        return token

@@ -151,6 +151,9 @@ class GkeMetadataServer(LoopbackHttpServer):
         self.state = state
         self.pod = pod
         self.token_requests = 0
+        #: tests: token requests wait for this Event (when set to one) after signalling arrival
+        self.hold_tokens: threading.Event | None = None
+        self.token_request_arrived = threading.Event()
         self._lock = threading.Lock()
         self._cached: tuple[str, float] | None = None
 
@@ -177,6 +180,9 @@ class GkeMetadataServer(LoopbackHttpServer):
         return self.pod.gcp_service_account or f"{self.pod.project_id}.svc.id.goog"
 
     def _token(self) -> tuple[int, str, bytes]:
+        self.token_request_arrived.set()
+        if self.hold_tokens is not None and not self.hold_tokens.wait(60):
+            return 503, "text/plain", b"held too long"
         with self._lock:
             self.token_requests += 1
             now = self.state.clock()

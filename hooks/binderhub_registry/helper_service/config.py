@@ -54,10 +54,12 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
     registry = values["registry"]
     if registry.get("type") not in ("gcr", "artifact-registry"):
         raise InvalidConfiguration("The registry helper serves only registry.type gcr or artifact-registry; set registry.type.")
+    google = registry.get("google") or {}
+    if google.get("credential") != "workload-identity":
+        raise InvalidConfiguration("The registry helper runs only with registry.google.credential workload-identity; set it.")
     provider: Any = provider_class(registry["type"])(values, Progress("json"))
     settings = provider.settings()
     target = provider.target()
-    google = registry.get("google") or {}
     endpoints = google.get("endpoints") or {}
     helper = values.get("registryHelper") or {}
     return HelperConfig(

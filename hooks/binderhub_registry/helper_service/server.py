@@ -83,6 +83,7 @@ class _DrainingServer(_uvicorn_server()):  # type: ignore[misc]
         self.app = app
         self.drain_seconds = drain_seconds
         self.drain_until: float | None = None
+        self._stopping = False
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -104,4 +105,9 @@ class _DrainingServer(_uvicorn_server()):  # type: ignore[misc]
 
     async def on_tick(self, counter: int) -> bool:
         should_exit: bool = await super().on_tick(counter)
-        return should_exit or (self.drain_until is not None and time.monotonic() >= self.drain_until)
+        should_exit = should_exit or (self.drain_until is not None and time.monotonic() >= self.drain_until)
+        if should_exit and not self._stopping:
+            self._stopping = True
+            self.app.ready = False
+            log_line("shutting_down", connections=len(self.server_state.connections), graceful_seconds=self.config.timeout_graceful_shutdown)
+        return should_exit

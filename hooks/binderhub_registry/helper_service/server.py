@@ -109,5 +109,6 @@ class _DrainingServer(_uvicorn_server()):  # type: ignore[misc]
         if should_exit and not self._stopping:
             self._stopping = True
             self.app.ready = False
-            log_line("shutting_down", connections=len(self.server_state.connections), graceful_seconds=self.config.timeout_graceful_shutdown)
+            connections = len(self.server_state.connections)
+            log_line("shutting_down", connections=connections, graceful_seconds=self.config.timeout_graceful_shutdown)
         return should_exit

@@ -98,6 +98,8 @@ others talk to the API in the release namespace with the shared ServiceAccount.
 {{- $root := .root -}}
 {{- $settings := include "binderhub-registry.podSettings" . | fromYaml -}}
 {{- $checksSecret := eq .command "check" -}}
+{{- /* keyless Google: the test asks the registry helper for credentials, as BinderHub does */}}
+{{- $viaHelper := and $checksSecret (include "binderhub-registry.keyless" $root) -}}
 serviceAccountName: {{ include "binderhub-registry.hookName" $root }}
 {{- if $checksSecret }}
 automountServiceAccountToken: false
@@ -143,7 +145,12 @@ containers:
       - {{ .command }}
       - --values
       - /etc/binderhub-registry/values/values.yaml
-      {{- if $checksSecret }}
+      {{- if $viaHelper }}
+      - --registry-helper
+      - {{ include "binderhub-registry.helperUrl" $root | quote }}
+      - --registry-helper-token-file
+      - /etc/binderhub-registry/helper-token/token
+      {{- else if $checksSecret }}
       - --docker-config
       - {{ include "binderhub-registry.binderMountPath" $root }}/docker/config.json
       {{- else }}
@@ -158,7 +165,11 @@ containers:
         readOnly: true
       - name: tmp
         mountPath: /tmp
-      {{- if $checksSecret }}
+      {{- if $viaHelper }}
+      - name: helper-token
+        mountPath: /etc/binderhub-registry/helper-token
+        readOnly: true
+      {{- else if $checksSecret }}
       {{- /* The binder pod's own mount of the Secret (and of registry.json). */}}
       {{- list (include "binderhub-registry.binderVolumeMount" $root | fromYaml) | toYaml | nindent 6 }}
       {{- end }}
@@ -169,7 +180,11 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
-  {{- if $checksSecret }}
+  {{- if $viaHelper }}
+  - name: helper-token
+    secret:
+      secretName: {{ include "binderhub-registry.helperTokenSecretName" $root }}
+  {{- else if $checksSecret }}
   {{- list (include "binderhub-registry.binderVolume" $root | fromYaml) | toYaml | nindent 2 }}
   {{- end }}
 {{- end -}}
@@ -217,4 +232,46 @@ spec:
       {{- end }}
     spec:
       {{- include "binderhub-registry.podSpec" . | nindent 6 }}
+{{- end -}}
+
+{{- /*
+Keyless Google (registry.google.credential workload-identity): BinderHub asks the registry helper
+for short-lived tokens instead of mounting a key. "true" or "".
+*/}}
+{{- define "binderhub-registry.keyless" -}}
+{{- if and (has .Values.registry.type (list "gcr" "artifact-registry")) (eq (.Values.registry.google.credential | default "key") "workload-identity") -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{- define "binderhub-registry.helperName" -}}
+{{- printf "%s-helper" (include "binderhub-registry.fullname" .) -}}
+{{- end -}}
+
+{{- define "binderhub-registry.helperTokenSecretName" -}}
+{{- printf "%s-helper-token" (include "binderhub-registry.fullname" .) -}}
+{{- end -}}
+
+{{- /* The helper's address inside the cluster, BinderHub's ExternalRegistryHelper.service_url. */}}
+{{- define "binderhub-registry.helperUrl" -}}
+{{- printf "http://%s.%s.svc:8080" (include "binderhub-registry.helperName" .) .Release.Namespace -}}
+{{- end -}}
+
+{{- /* The builder service account the hook creates; the helper's ServiceAccount acts as it. */}}
+{{- define "binderhub-registry.builderEmail" -}}
+{{- $section := ternary .Values.registry.gcr .Values.registry.artifactRegistry (eq .Values.registry.type "gcr") -}}
+{{- printf "%s@%s.iam.gserviceaccount.com" $section.serviceAccount $section.project -}}
+{{- end -}}
+
+{{- define "binderhub-registry.helperSelector" -}}
+app.kubernetes.io/name: binderhub-registry
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/component: registry-helper
+{{- end -}}
+
+{{- define "binderhub-registry.helperValues" -}}
+registry:
+  {{- toYaml (omit .Values.registry "dockerhub" "generic" "existingSecret") | nindent 2 }}
+registryHelper:
+  {{- toYaml (pick .Values.registryHelper "tokenLifetimeSeconds" "tokenMinRemainingSeconds" "maxConcurrentRequests") | nindent 2 }}
 {{- end -}}

@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "check":
             sub.add_argument("--docker-config", metavar="PATH", help="config.json to check (default: the Secret provision wrote)")
+            sub.add_argument("--registry-helper", metavar="URL", help="check the registry helper's credentials instead (keyless Google)")
+            sub.add_argument(
+                "--registry-helper-token-file",
+                default="/etc/binderhub-registry/helper-token/token",
+                metavar="PATH",
+                help="the bearer token BinderHub sends to the registry helper",
+            )
         if name == "serve":
             _serve_arguments(sub)
     return parser

@@ -12,6 +12,7 @@ from binderhub_registry import dockerconfig
 from binderhub_registry.commands.common import kube_writer, load, secret_name
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
 from binderhub_registry.progress import Progress
+from binderhub_registry.providers.base import Provider
 
 
 def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, Any], str]:
@@ -52,8 +53,33 @@ def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, 
     return config, where
 
 
+def _check_with_helper(args: argparse.Namespace, provider: Provider, progress: Progress) -> int:
+    """Keyless Google: ask the registry helper for credentials as BinderHub does, and push with them."""
+    from binderhub_registry import helper_client  # noqa: PLC0415
+    from binderhub_registry.oci import RegistryClient  # noqa: PLC0415
+
+    settings = provider.settings()
+    token = helper_client.read_token(args.registry_helper_token_file)
+    progress.add_secret(token)
+    credentials = helper_client.credentials_from_helper(args.registry_helper, token, settings.probe_repository)
+    progress.add_secret(credentials["password"])
+    progress.step(f"registry helper {args.registry_helper}: credentials for {credentials['registry']} as {credentials['username']!r}")
+    if credentials["registry"].split("://")[-1].rstrip("/") != settings.host:
+        raise CredentialsRejected(
+            f"The registry helper hands out credentials for {credentials['registry']}, but BinderHub pushes to {settings.host}; "
+            "upgrade the release so both read the same values."
+        )
+    with RegistryClient(settings.registry_url, credentials["username"], credentials["password"], progress=progress) as client:
+        proof = client.prove_push(settings.probe_repository)
+    what = f"BinderHub can push to {settings.image_prefix} with the registry helper's short-lived credentials"
+    progress.result(what, methods=proof.methods)
+    return 0
+
+
 def run(args: argparse.Namespace, progress: Progress) -> int:
     values, provider_type = load(args, progress)
+    if getattr(args, "registry_helper", None):
+        return _check_with_helper(args, provider_type(values, progress), progress)
     config, where = _read_docker_config(args, secret_name(values))
     provider = provider_type(values, progress)
     # What values leave open may come from the credentials, as provision took it (e.g. a project).

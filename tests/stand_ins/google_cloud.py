@@ -137,6 +137,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/iam.serviceAccountKeyAdmin": _KEY_ADMIN,
     "roles/iam.serviceAccountViewer": frozenset({_SA + "get", _SA + "list", _KEYS + "get",
                                                  _KEYS + "list"}),
+    "roles/iam.serviceAccountUser": frozenset({_SA + "get", _SA + "list", _SA + "actAs"}),
     "roles/iam.workloadIdentityUser": frozenset({_SA + "get", _SA + "list", GET_ACCESS_TOKEN,
                                                   _SA + "getOpenIdToken"}),
     "roles/iam.serviceAccountTokenCreator": frozenset({_SA + "get", _SA + "list", GET_ACCESS_TOKEN,

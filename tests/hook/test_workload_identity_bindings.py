@@ -1,0 +1,53 @@
+"""The hook's keyless Google building blocks against the stand-ins through the real clients:
+bindings on the builder account's own policy, and tokens minted for the builder."""
+
+from __future__ import annotations
+
+import pytest
+
+from binderhub_registry import workload_identity as wi
+from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
+from binderhub_registry.google_api import GoogleCalls
+from binderhub_registry.progress import Progress
+from tests.fixtures_google import BUILDER, PROJECT
+
+ACCOUNT = f"projects/{PROJECT}/serviceAccounts/{BUILDER}"
+MEMBER = wi.helper_member(PROJECT, "binder/binderhub-registry-helper")
+
+
+def calls(admin) -> GoogleCalls:
+    return GoogleCalls(Progress("text"), PROJECT, admin.email, retry_seconds=0.01)
+
+
+def test_bindings_are_added_once_and_removed_alone(google_cloud, builder, google_admin):
+    iam = google_cloud.iam_client(google_admin.credentials())
+    record = google_cloud.state.service_accounts[BUILDER]
+    record.bindings["roles/iam.serviceAccountUser"] = {"user:someone@example.org"}
+    wanted = [(wi.WORKLOAD_IDENTITY_USER, MEMBER), (wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")]
+    assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=wanted)
+    assert not wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=wanted)  # nothing to change: no write
+    assert record.bindings[wi.WORKLOAD_IDENTITY_USER] == {MEMBER}
+    assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, remove=wanted)
+    assert record.bindings == {"roles/iam.serviceAccountUser": {"user:someone@example.org"}}
+    assert len([c for c in google_cloud.state.calls_of("SetIamPolicy") if c.code == "OK"]) == 2
+
+
+def test_no_identity_pool_says_enable_workload_identity(google_cloud, builder, google_admin):
+    google_cloud.project.workload_identity_pool = False
+    iam = google_cloud.iam_client(google_admin.credentials())
+    with pytest.raises(InvalidConfiguration) as refused:
+        wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.WORKLOAD_IDENTITY_USER, MEMBER)])
+    assert f"--workload-pool={PROJECT}.svc.id.goog" in refused.value.message
+
+
+def test_token_minted_once_the_hook_may_act_as_the_builder(google_cloud, iam_credentials, builder, google_admin):
+    def mint() -> str:
+        return wi.mint_builder_token(google_admin.credentials(), BUILDER, iam_credentials.url)
+
+    with pytest.raises(CredentialsRejected) as refused:
+        wi.mint_polling(mint, Progress("text"), timeout=0, retry_seconds=0.01, who=google_admin.email, builder=BUILDER)
+    assert "serviceAccountTokenCreator" in refused.value.message
+    iam = google_cloud.iam_client(google_admin.credentials())
+    wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")])
+    token = wi.mint_polling(mint, Progress("text"), timeout=0, retry_seconds=0.01, who=google_admin.email, builder=BUILDER)
+    assert google_cloud.state.authenticate(f"Bearer {token}") == BUILDER

@@ -20,7 +20,14 @@ def helm_version(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_release(kube_api, helm_binaries, helm_version, tmp_path):
+    made: list[Release] = []
+
     def make(name: str = "binderhub", **kwargs: Any) -> Release:
         env = {"BINDERHUB_REGISTRY_RETRY_SECONDS": "0.05", **kwargs.pop("env", {})}
-        return Release(kube_api, helm_binaries[helm_version], built_chart(), name, NAMESPACE, tmp_path / "cluster", env=env, **kwargs)
-    return make
+        release = Release(kube_api, helm_binaries[helm_version], built_chart(), name, NAMESPACE, tmp_path / "cluster", env=env, **kwargs)
+        made.append(release)
+        return release
+
+    yield make
+    for release in made:
+        release.workloads.stop()

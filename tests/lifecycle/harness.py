@@ -23,8 +23,13 @@ binaries render (`helm template`, Helm 3 and 4):
 * ordinary release resources are applied after pre-install/pre-upgrade hooks (an object that
   exists is merge-patched with the manifest, so what others set on it, such as the hook's restart
   annotation, stays, as with Helm's three-way merge or server-side apply) and deleted on uninstall
-  after pre-delete hooks. Kinds the stand-in API does not serve (Services, NetworkPolicies, ... of
-  BinderHub's chart) are only recorded, in order, in ``Release.unserved``.
+  after pre-delete hooks. Kinds the stand-in API does not serve (NetworkPolicies, PodDisruptionBudgets, ... of
+  BinderHub's chart) are only recorded, in order, in ``Release.unserved``;
+* a Deployment whose container command is on the PATH (this project's own) runs as one long-lived
+  process per rollout (``workloads.py``): its listen address ``0.0.0.0:<containerPort>`` becomes a
+  free loopback port, and the Services selecting it route ``http://<service>[.<namespace>.svc]:<port>``
+  in other pods' args and env to that port (what cluster DNS and kube-proxy do); it is ready once
+  its readiness probe answers 200. Other Deployments (BinderHub's, JupyterHub's) are only created.
 
 Simpler than a cluster: one container per Pod, no init containers, no image (the command runs
 from the test environment's PATH), no resource limits, no read-only root enforcement.
@@ -45,10 +50,12 @@ from typing import Any
 
 import yaml
 
+from tests.lifecycle.workloads import Workloads
 from tests.stand_ins.kube_api import KubeApiServer
 
 Obj = dict[str, Any]
 Mutation = Callable[[list[Obj]], list[Obj]]
+PodEnv = Callable[[Obj, Obj], dict[str, str]]  # (pod spec, its ServiceAccount) -> extra env
 
 # Helm's InstallOrder (pkg/release/util/kind_sorter.go), the part that matters here.
 KIND_ORDER = ["Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy", "PodDisruptionBudget",
@@ -58,6 +65,7 @@ KIND_ORDER = ["Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodS
               "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob",
               "IngressClass", "Ingress", "APIService", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
 RESOURCES = {"Secret": ("v1", "secrets"), "ConfigMap": ("v1", "configmaps"), "ServiceAccount": ("v1", "serviceaccounts"),
+             "Service": ("v1", "services"),
              "Pod": ("v1", "pods"), "Deployment": ("apps/v1", "deployments"), "Job": ("batch/v1", "jobs"),
              "Role": ("rbac.authorization.k8s.io/v1", "roles"), "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings")}
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -115,7 +123,8 @@ def delete_policies(doc: Obj) -> set[str]:
 
 class Release:
     def __init__(self, kube: KubeApiServer, helm: Path, chart: Path, name: str, namespace: str, workdir: Path,
-                 env: dict[str, str] | None = None, mutate: Mutation | None = None, pod_timeout: float = 180) -> None:
+                 env: dict[str, str] | None = None, mutate: Mutation | None = None, pod_timeout: float = 180,
+                 pod_env: PodEnv | None = None) -> None:
         self.kube, self.helm, self.chart, self.name, self.namespace = kube, helm, chart, name, namespace
         self.workdir = workdir
         self.env = env or {}
@@ -126,6 +135,9 @@ class Release:
         self.revision = 0
         self._pod_counter = 0
         self.unserved: list[Obj] = []
+        # extra environment per pod, from its spec and ServiceAccount (e.g. a metadata server per identity)
+        self.pod_env = pod_env
+        self.workloads = Workloads(self)
 
     # -- helm verbs ---------------------------------------------------------------------------
 
@@ -149,12 +161,14 @@ class Release:
         self.manifests = self.render(values)
         runs = self.run_hooks("pre-install")
         self.apply_resources()
+        self.workloads.roll()
         return runs + self.run_hooks("post-install")
 
     def upgrade(self, values: list[Path]) -> list[HookRun]:
         self.manifests = self.render(values, upgrade=True)
         runs = self.run_hooks("pre-upgrade")
         self.apply_resources()
+        self.workloads.roll()
         return runs + self.run_hooks("post-upgrade")
 
     def test(self) -> list[HookRun]:
@@ -162,6 +176,7 @@ class Release:
 
     def uninstall(self) -> list[HookRun]:
         runs = self.run_hooks("pre-delete")
+        self.workloads.stop()
         for doc in reversed(self.resources()):
             if doc["kind"] in RESOURCES:
                 self.kube.delete(RESOURCES[doc["kind"]][1], self.namespace, doc["metadata"]["name"])
@@ -265,6 +280,17 @@ class Release:
     # -- the kubelet part -------------------------------------------------------------------------
 
     def run_pod(self, spec: Obj, owner: str, event: str, generate_name: bool = True) -> PodRun:
+        argv, env, root, pod_name = self.prepare_pod(spec, owner, event, generate_name)
+        deadline = float(spec.get("activeDeadlineSeconds") or self.pod_timeout)
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=root, timeout=min(deadline, self.pod_timeout))
+        except subprocess.TimeoutExpired as exc:
+            return PodRun(pod_name, 124, str(exc.stdout or ""), str(exc.stderr or "") + "\nDeadlineExceeded")
+        return PodRun(pod_name, proc.returncode, proc.stdout, proc.stderr)
+
+    def prepare_pod(self, spec: Obj, owner: str, event: str, generate_name: bool = True,
+                    args: Callable[[list[str]], list[str]] | None = None) -> tuple[list[str], dict[str, str], Path, str]:
+        """What the kubelet does before starting the container: argv, env, the pod's root, its name."""
         self._pod_counter += 1
         pod_name = f"{owner}-{self._pod_counter}" if generate_name else owner
         account = spec.get("serviceAccountName", "default")
@@ -298,22 +324,21 @@ class Release:
             # The official client's in-cluster loader reads fixed paths; the same token reaches
             # it through a kubeconfig instead.
             env["KUBECONFIG"] = str(self.kube.write_kubeconfig(token_dir / "kubeconfig", token, self.namespace))
+        if self.pod_env is not None:
+            env.update(self.pod_env(spec, account_obj))
         for item in container.get("env", []):
             env[item["name"]] = self.env_value(item, pod_name)
-        env = {key: self.rewrite(value, root) for key, value in env.items()}
+        env = {key: self.workloads.route(self.rewrite(value, root)) for key, value in env.items()}
         command = [*container.get("command", []), *container.get("args", [])]
+        if args is not None:
+            command = args(command)
         if not command:
             raise NotImplementedError("the harness needs an explicit container command (it has no image entrypoint)")
         executable = shutil.which(command[0], path=os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]]))
         if executable is None:
             raise HookFailed(event, owner, f'exec: "{command[0]}": executable file not found in $PATH')
-        argv = [executable, *(self.rewrite(arg, root) for arg in command[1:])]
-        deadline = float(spec.get("activeDeadlineSeconds") or self.pod_timeout)
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=root, timeout=min(deadline, self.pod_timeout))
-        except subprocess.TimeoutExpired as exc:
-            return PodRun(pod_name, 124, str(exc.stdout or ""), str(exc.stderr or "") + "\nDeadlineExceeded")
-        return PodRun(pod_name, proc.returncode, proc.stdout, proc.stderr)
+        argv = [executable, *(self.workloads.route(self.rewrite(arg, root)) for arg in command[1:])]
+        return argv, env, root, pod_name
 
     @staticmethod
     def rewrite(value: str, root: Path) -> str:

@@ -144,6 +144,7 @@ RESOURCE_TYPES = (
     ResourceType("", "v1", "configmaps", "ConfigMap", "configmap"),
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount"),
     ResourceType("", "v1", "pods", "Pod", "pod"),
+    ResourceType("", "v1", "services", "Service", "service"),
     ResourceType("apps", "v1", "deployments", "Deployment", "deployment", generation=True),
     ResourceType("batch", "v1", "jobs", "Job", "job", generation=True),
     ResourceType(RBAC_GROUP, "v1", "roles", "Role", "role", create_on_update=True),

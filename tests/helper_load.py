@@ -46,7 +46,9 @@ async def _run(url: str, auth_token: str, names: list[str], lookups: int, tokens
     headers = {"Authorization": f"Bearer {auth_token}"}
     async with httpx.AsyncClient(base_url=url, limits=limits, headers=headers, timeout=60) as client:
         jobs = [_lookup(client, names[i % len(names)], f"t{i % 4}", result) for i in range(lookups)]
-        jobs += [_token(client, names[i % len(names)], f"t{i}", result) for i in range(tokens)]
+        every = max(1, (lookups + tokens) // max(tokens, 1))
+        for i in range(tokens):  # interleaved, as launches come
+            jobs.insert(min(i * every, len(jobs)), _token(client, names[i % len(names)], f"t{i}", result))
         await asyncio.gather(*jobs)
     return result
 

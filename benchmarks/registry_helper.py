@@ -26,7 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push  # noqa: E402
+from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push  # noqa: E402
 from tests.helper_load import run_load  # noqa: E402
 from tests.helper_service_runner import AUTH_TOKEN  # noqa: E402
 from tests.stand_ins.google_cloud import GoogleCloud, google_token_server  # noqa: E402

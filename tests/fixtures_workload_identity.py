@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
+from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT, google_values
 from tests.stand_ins.google_cloud import GoogleCloud
 from tests.stand_ins.google_workload_identity import GkeMetadataServer, IamCredentialsServer, PodIdentity
 
@@ -57,3 +57,13 @@ def make_metadata(google_cloud: GoogleCloud) -> Iterator[Callable[..., GkeMetada
 @pytest.fixture
 def ar_registry(google_registry: Callable[[str], Any]) -> Any:
     return google_registry(AR_HOST)
+
+
+def keyless_values(google_cloud: GoogleCloud, registry: Any, iam_credentials: Any, registry_type: str = "artifact-registry",
+                   **google: Any) -> dict[str, Any]:
+    """Chart values for registry.google.credential workload-identity against the stand-ins, with
+    what the chart sets internally (the helper's name and namespace)."""
+    values = google_values(google_cloud, registry, registry_type, credential="workload-identity", **google)
+    values["registry"]["google"]["endpoints"]["iamCredentials"] = iam_credentials.url
+    values["registryHelper"] = {"name": HELPER_KSA, "namespace": HELPER_NAMESPACE}
+    return values

@@ -67,6 +67,11 @@ rotation:
   {{- toYaml $rotation | nindent 2 }}
 restart:
   {{- toYaml .Values.restart | nindent 2 }}
+{{- if include "binderhub-registry.keyless" . }}
+registryHelper:
+  name: {{ include "binderhub-registry.helperName" . | quote }}
+  namespace: {{ .Release.Namespace | quote }}
+{{- end }}
 {{- end -}}
 
 
@@ -274,4 +279,6 @@ registry:
   {{- toYaml (omit .Values.registry "dockerhub" "generic" "existingSecret") | nindent 2 }}
 registryHelper:
   {{- toYaml (pick .Values.registryHelper "tokenLifetimeSeconds" "tokenMinRemainingSeconds" "maxConcurrentRequests") | nindent 2 }}
+  name: {{ include "binderhub-registry.helperName" . | quote }}
+  namespace: {{ .Release.Namespace | quote }}
 {{- end -}}

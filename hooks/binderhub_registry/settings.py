@@ -21,6 +21,8 @@ PATH_VALUES = {
     "gcr": "registry.gcr.project",
     "artifact-registry": "registry.artifactRegistry.repository",
 }
+# ...and, with registry.google.credential workload-identity, the registry helper's token Secret
+BINDER_HELPER_TOKEN_PATH = f"{BINDER_SETTINGS_DIR}/helper/token"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class RegistrySettings:
     auth_config_url: str = ""
     # DockerRegistry.not_found_401, where the registry answers 401 for missing repositories.
     not_found_401: bool | None = None
+    # Keyless Google: ExternalRegistryHelper.service_url, and the Secret with the token BinderHub sends it.
+    helper_url: str = ""
+    helper_token_secret: str = ""
 
     def __post_init__(self) -> None:
         shortest = self.image_prefix + probe_name("")
@@ -63,6 +68,13 @@ class RegistrySettings:
             registry["auth_config_url"] = self.auth_config_url
         if self.not_found_401 is not None:
             registry["not_found_401"] = self.not_found_401
+        if self.helper_url:  # keyless Google: BinderHub asks the registry helper (its token: BINDER_HELPER_TOKEN_PATH)
+            return {
+                "BinderHub": {"use_registry": True, "image_prefix": self.image_prefix,
+                              "registry_class": "binderhub.registry.ExternalRegistryHelper"},
+                "ExternalRegistryHelper": {"service_url": self.helper_url},
+                "KubernetesBuildExecutor": {"push_secret": secret_name},
+            }
         return {
             "BinderHub": {"use_registry": True, "image_prefix": self.image_prefix},
             "DockerRegistry": registry,
@@ -83,6 +95,7 @@ class RegistrySettings:
             "secretName": secret_name,
             "dockerConfigPath": BINDER_DOCKER_CONFIG_PATH,
             "binderhubConfig": self.binderhub_config(secret_name),
+            "registryHelper": {"url": self.helper_url, "tokenSecret": self.helper_token_secret} if self.helper_url else None,
         }
 
 

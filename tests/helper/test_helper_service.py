@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from binderhub_registry.helper_service.config import HelperConfig
-from tests.binderhub_external_helper import ExternalRegistryHelperClient, HelperHTTPError, build_pod_environment, build_pod_push
-from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT, google_values
-from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE
+from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, HelperHTTPError, build_pod_environment, build_pod_push
+from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
+from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
 from tests.helper_load import run_load
 from tests.helper_service_runner import running_helper
 from tests.helpers import run_cli, write_values
@@ -200,7 +200,7 @@ def test_load_200_lookups_and_50_token_requests_make_one_mint(keyless, google_cl
 
 def test_helm_test_check_asks_the_helper_like_binderhub_and_pushes(keyless, google_cloud, iam_credentials, tmp_path):
     helper, registry = keyless["helper"], keyless["registry"]
-    values = google_values(google_cloud, registry, credential="workload-identity")
+    values = keyless_values(google_cloud, registry, iam_credentials)
     values_file = write_values(tmp_path / "values.yaml", values)
     token_file = tmp_path / "token"
     token_file.write_text(helper.auth_token)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.fixtures_google import BUILDER, PROJECT, google_values
-from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE
+from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
 from tests.helpers import run_cli, write_values
 from tests.stand_ins.google_workload_identity import grant_on_account, workload_identity_member
 
@@ -62,8 +62,7 @@ def serve(google_cloud, iam_credentials, builder, make_metadata, ar_registry, tm
     grant_on_account(google_cloud.state, BUILDER, workload_identity_member(PROJECT, HELPER_NAMESPACE, HELPER_KSA),
                      "roles/iam.workloadIdentityUser")
     metadata = make_metadata()
-    values = google_values(google_cloud, ar_registry, credential="workload-identity")
-    values["registry"]["google"]["endpoints"]["iamCredentials"] = iam_credentials.url
+    values = keyless_values(google_cloud, ar_registry, iam_credentials)
     values_file = write_values(tmp_path / "values.yaml", values)
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
@@ -124,13 +123,13 @@ def test_every_request_is_one_json_line_without_secrets(serve):
     assert TOKEN not in output and "ya29." not in output
 
 
-def test_serve_refuses_key_mode_values_and_a_missing_token_file(google_cloud, ar_registry, tmp_path):
+def test_serve_refuses_key_mode_values_and_a_missing_token_file(google_cloud, ar_registry, iam_credentials, tmp_path):
     values = write_values(tmp_path / "values.yaml", {"registry": {"type": "dockerhub", "dockerhub": {"username": "u", "password": "p"}}})
     result = run_cli("serve", "--values", str(values), "--listen", "127.0.0.1:0", "--auth-token-file", str(tmp_path / "token"))
     assert result.code == 2 and "registry.type gcr or artifact-registry" in result.last_line
     values = write_values(tmp_path / "key.yaml", google_values(google_cloud, ar_registry))
     result = run_cli("serve", "--values", str(values), "--listen", "127.0.0.1:0", "--auth-token-file", str(tmp_path / "token"))
     assert result.code == 2 and "registry.google.credential workload-identity" in result.last_line
-    values = write_values(tmp_path / "google.yaml", google_values(google_cloud, ar_registry, credential="workload-identity"))
+    values = write_values(tmp_path / "google.yaml", keyless_values(google_cloud, ar_registry, iam_credentials))
     result = run_cli("serve", "--values", str(values), "--listen", "127.0.0.1:0", "--auth-token-file", str(Path(tmp_path / "absent")))
     assert result.code == 2 and "mount the token Secret there" in result.last_line

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from binderhub_registry import workload_identity as wi
+from binderhub_registry.providers.google import workload_identity as wi
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
-from binderhub_registry.google_api import GoogleCalls
+from binderhub_registry.providers.google.api import GoogleCalls
 from binderhub_registry.progress import Progress
 from tests.fixtures_google import BUILDER, PROJECT
 
@@ -16,7 +16,7 @@ MEMBER = wi.helper_member(PROJECT, "binder/binderhub-registry-helper")
 
 
 def calls(admin) -> GoogleCalls:
-    return GoogleCalls(Progress("text"), PROJECT, admin.email, retry_seconds=0.01)
+    return GoogleCalls(Progress("text"), PROJECT, admin.email)
 
 
 def test_bindings_are_added_once_and_removed_alone(google_cloud, builder, google_admin):
@@ -45,9 +45,9 @@ def test_token_minted_once_the_hook_may_act_as_the_builder(google_cloud, iam_cre
         return wi.mint_builder_token(google_admin.credentials(), BUILDER, iam_credentials.url)
 
     with pytest.raises(CredentialsRejected) as refused:
-        wi.mint_polling(mint, Progress("text"), timeout=0, retry_seconds=0.01, who=google_admin.email, builder=BUILDER)
+        wi.mint_polling(mint, Progress("text"), timeout=0, who=google_admin.email, builder=BUILDER)
     assert "serviceAccountTokenCreator" in refused.value.message
     iam = google_cloud.iam_client(google_admin.credentials())
     wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")])
-    token = wi.mint_polling(mint, Progress("text"), timeout=0, retry_seconds=0.01, who=google_admin.email, builder=BUILDER)
+    token = wi.mint_polling(mint, Progress("text"), timeout=0, who=google_admin.email, builder=BUILDER)
     assert google_cloud.state.authenticate(f"Bearer {token}") == BUILDER

@@ -56,7 +56,10 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     given = kube.input_credentials(existing, provider.secret_keys, progress) if kube is not None and existing else None
     obtained = provider.obtain(current, given)
     credential, settings = obtained.credential, obtained.settings
-    docker_config = dockerconfig.build(settings.auth_key, credential.username, credential.password)
+    # keyless Google: BinderHub asks the registry helper; the Secret holds no credential
+    keyless = bool(settings.helper_url)
+    docker_config = {"auths": {}} if keyless else dockerconfig.build(settings.auth_key, credential.username, credential.password)
+    how = f" with short-lived tokens from the registry helper {settings.helper_url} (no key)" if keyless else ""
     fingerprint = state.fingerprint(current, docker_config, settings.binderhub_config(name))
     annotations = state.secret_annotations(settings, fingerprint, credential, rotation)
     namespace = kube.namespace if kube is not None else args.namespace
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         where = f"applied in namespace {kube.namespace}"
         restarted = _apply(kube, rendered, obtained, fingerprint, values.get("restart") or {}, progress)
     progress.result(
-        f"Secret {name} and ConfigMap {settings_configmap_name(name)} {where}; BinderHub pushes to {settings.image_prefix}"
+        f"Secret {name} and ConfigMap {settings_configmap_name(name)} {where}; BinderHub pushes to {settings.image_prefix}{how}"
         + (f"; restarted {', '.join(restarted)}" if restarted else ""),
         secret=name,
         imagePrefix=settings.image_prefix,

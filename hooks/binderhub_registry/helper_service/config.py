@@ -59,7 +59,7 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
         raise InvalidConfiguration("The registry helper runs only with registry.google.credential workload-identity; set it.")
     provider: Any = provider_class(registry["type"])(values, Progress("json"))
     settings = provider.settings()
-    target = provider.target()
+    target = provider.target(provider.project)
     endpoints = google.get("endpoints") or {}
     helper = values.get("registryHelper") or {}
     return HelperConfig(

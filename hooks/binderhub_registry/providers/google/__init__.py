@@ -40,6 +40,7 @@ from binderhub_registry.providers.google.target import (
     key_in,
     parse_key,
 )
+from binderhub_registry.providers.google.workload_identity import Keyless, registry_helper
 from binderhub_registry.rotation import should_rotate
 from binderhub_registry.settings import RegistrySettings, probe_name
 from binderhub_registry.state import CREATED, CREATED_AT, CREDENTIAL_ORIGIN, PREVIOUS_CREDENTIAL_ID, CurrentState
@@ -58,12 +59,15 @@ class GoogleProvider(Provider):
         self.project = str(self.config.get("project") or "")
         self.mode = str(self.google.get("mode") or "create")
         self.propagation_timeout = float(self.google.get("propagationTimeoutSeconds", 420))
+        # registry.google.credential workload-identity: no key; BinderHub asks the registry helper
+        self.keyless = self.mode == "create" and self.google.get("credential") == "workload-identity"
 
     # -- values ----------------------------------------------------------------------------
 
     @classmethod
     def mints_credentials(cls, values: Values) -> bool:
-        return str((values["registry"].get("google") or {}).get("mode") or "create") == "create"
+        google = values["registry"].get("google") or {}
+        return str(google.get("mode") or "create") == "create" and google.get("credential") != "workload-identity"
 
     @classmethod
     def needs_cluster(cls, values: Values) -> bool:
@@ -92,6 +96,7 @@ class GoogleProvider(Provider):
         url = str(self.google.get("registryUrl") or "").rstrip("/") or f"https://{target.host}"
         host = url.split("://", 1)[1]
         prefix = self.registry_values["prefix"]
+        helper = registry_helper(self.values) if self.keyless else None
         return RegistrySettings(
             type=self.type,
             registry_url=url,
@@ -99,6 +104,8 @@ class GoogleProvider(Provider):
             image_prefix=f"{host}/{target.path}/{prefix}",
             token_url=discovered.token_url or f"{url}/v2/token?service={host}",
             probe_repository=f"{target.path}/{probe_name(prefix)}",
+            helper_url=helper.url if helper else "",
+            helper_token_secret=helper.token_secret if helper else "",
         )
 
     # -- obtain ----------------------------------------------------------------------------
@@ -139,6 +146,9 @@ class GoogleProvider(Provider):
         registry = artifact_registry_client(admin.credentials, self.endpoints.get("artifactRegistry", ""))
         iam = iam_client(admin.credentials, self.endpoints.get("iam", ""))
         new_account = Resources(calls, registry, iam, self.progress, self.propagation_timeout).ensure(target)
+        if self.keyless:
+            keyless = Keyless(calls, iam, target, self.progress, self.propagation_timeout, self.endpoints, self.value("project"))
+            return keyless.obtain(admin, registry_helper(self.values), self.settings, current, self.record_intent)
         keys = AccountKeys(calls, iam, target.account_email, self.progress, self.record_intent)
         credential, settings = self._current_or_new_key(keys, current, new_account, project)
         return Obtained(credential, settings, after_switch=partial(self._after_switch, calls, iam, target, current))
@@ -226,6 +236,14 @@ class GoogleProvider(Provider):
             self.progress.step("the key was given (mode validate): nothing to revoke")
             return
         admin = self._admin()
+        if self.keyless:
+            project = self.project or admin.project
+            target = self.target(project)
+            iam = iam_client(admin.credentials, self.endpoints.get("iam", ""))
+            keyless = Keyless(self._admin_calls(admin, project), iam, target, self.progress, self.propagation_timeout, self.endpoints,
+                              self.value("project"))
+            keyless.cleanup(admin, registry_helper(self.values), current, self.record_intent)
+            return
         project = self.project or admin.project or (str(in_secret.info.get("project_id", "")) if in_secret else "")
         account = in_secret.account if in_secret else self.target(project).account_email
         calls = self._admin_calls(admin, project)

@@ -36,8 +36,26 @@ def prove_key(
     project_value: str,
 ) -> Proven:
     identity = str(info.get("client_email", "the key's service account"))
-    calls = GoogleCalls(progress, target.project, identity, project_value=project_value)
-    registry = artifact_registry_client(credentials_from_key(info), endpoint)
+    login = Login(credentials_from_key(info), JSON_KEY_USER, key_text, identity, f"the key of {identity}")
+    return prove_login(login, target, settings, progress, endpoint=endpoint, project_value=project_value)
+
+
+@dataclass(frozen=True)
+class Login:
+    """How the builder authenticates: Google credentials for the API, a docker login for the registry."""
+
+    credentials: Any
+    username: str
+    password: str
+    identity: str  # who, for sentences
+    what: str  # which credentials, for sentences
+
+
+def prove_login(
+    login: Login, target: Target, settings: RegistrySettings, progress: Progress, *, endpoint: str, project_value: str
+) -> Proven:
+    calls = GoogleCalls(progress, target.project, login.identity, project_value=project_value)
+    registry = artifact_registry_client(login.credentials, endpoint)
     granted = calls(
         "test its permissions on " + target.repository_name,
         "artifactregistry.repositories.uploadArtifacts",
@@ -45,15 +63,15 @@ def prove_key(
     )
     if UPLOAD_PERMISSION not in granted:
         raise CredentialsRejected(
-            f"{identity} may not push to {target.repository_name} ({UPLOAD_PERMISSION} not granted)"
+            f"{login.identity} may not push to {target.repository_name} ({UPLOAD_PERMISSION} not granted)"
             f"; grant it {target.role} on the repository."
         )
-    hints = Hints(url="registry.google.registryUrl", credentials=f"the key of {identity}")
-    with RegistryClient(settings.registry_url, JSON_KEY_USER, key_text, progress=progress, hints=hints) as client:
+    hints = Hints(url="registry.google.registryUrl", credentials=login.what)
+    with RegistryClient(settings.registry_url, login.username, login.password, progress=progress, hints=hints) as client:
         challenge = client.challenge()
         proof = client.prove_push(settings.probe_repository)
     progress.step(f"push access proven on {target.repository_name} (testIamPermissions + {' + '.join(proof.methods)})")
-    summary = {"repository": target.repository_name, "methods": ["testIamPermissions", *proof.methods], "serviceAccount": identity}
+    summary = {"repository": target.repository_name, "methods": ["testIamPermissions", *proof.methods], "serviceAccount": login.identity}
     return Proven(summary, challenge.token_url)
 
 

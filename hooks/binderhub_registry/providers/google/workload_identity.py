@@ -12,13 +12,22 @@ the builder service account, and proof that the builder can push without any key
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, Unreachable
-from binderhub_registry.google_api import CONFLICT, GoogleCalls
 from binderhub_registry.progress import Progress
+from binderhub_registry.providers.base import Credential, Discovered, IntentRecorder, Obtained
+from binderhub_registry.providers.google.api import CONFLICT, GoogleCalls
+from binderhub_registry.providers.google.keys import AccountKeys
+from binderhub_registry.providers.google.proof import Login, prove_login, prove_polling
+from binderhub_registry.providers.google.propagation import Propagation
+from binderhub_registry.providers.google.target import Target, key_in
+from binderhub_registry.settings import RegistrySettings
+from binderhub_registry.state import CREATED, CREDENTIAL_ORIGIN, CurrentState
+from binderhub_registry.values import Values
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
@@ -106,11 +115,11 @@ def mint_builder_token(source: Any, builder: str, endpoint: str = "", lifetime: 
     return str(credentials.token)
 
 
-def mint_polling(mint: Callable[[], str], progress: Progress, timeout: float, retry_seconds: float, who: str, builder: str) -> str:
+def mint_polling(mint: Callable[[], str], progress: Progress, timeout: float, who: str, builder: str) -> str:
     """Mint, waiting while IAM propagates a new binding (a refused mint is retried until ``timeout``)."""
     from google.auth import exceptions as auth_exc  # noqa: PLC0415
 
-    started, attempt = time.monotonic(), 0
+    propagation = Propagation(progress, timeout)
     while True:
         try:
             token = mint()
@@ -124,16 +133,96 @@ def mint_polling(mint: Callable[[], str], progress: Progress, timeout: float, re
                     "The IAM Service Account Credentials API is not enabled; enable it with "
                     "`gcloud services enable iamcredentials.googleapis.com`."
                 ) from None
-            waited = time.monotonic() - started
-            if waited >= timeout:
+            if propagation.expired():
+                waited = propagation.waited()
                 raise CredentialsRejected(
                     f"{who} may still not mint tokens for {builder} after {waited:.0f}s (roles/iam.serviceAccountTokenCreator "
                     f"on the builder); IAM changes can take 7 minutes: run the upgrade again, or grant the role yourself."
                 ) from None
-            attempt += 1
-            delay = min(retry_seconds * 2 ** (attempt - 1), 15 * retry_seconds, max(timeout - waited, 0.01))
-            progress.step(f"waiting for IAM to let {who} mint tokens for {builder} ({waited:.0f}s of at most {timeout:g}s)")
-            time.sleep(delay)
+            propagation.sleep(f"{who} may not mint tokens for {builder} yet")
         else:
             progress.add_secret(token)
             return token
+
+
+def token_login(token: str, builder: str) -> Login:
+    """The builder as a short-lived token authenticates: to Google's APIs, and to the registry as
+    user ``oauth2accesstoken``."""
+    from google.oauth2.credentials import Credentials  # noqa: PLC0415
+
+    return Login(Credentials(token), ACCESS_TOKEN_USER, token, builder, f"a token minted for {builder}")  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class RegistryHelper:
+    """The registry helper the chart runs: its Deployment, Service and ServiceAccount share ``name``."""
+
+    name: str
+    namespace: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.name}.{self.namespace}.svc:8080"
+
+    @property
+    def token_secret(self) -> str:
+        return f"{self.name}-token"
+
+
+def registry_helper(values: Values) -> RegistryHelper:
+    helper = values.get("registryHelper") or {}
+    name, namespace = str(helper.get("name") or ""), str(helper.get("namespace") or "")
+    if not name or not namespace:
+        raise InvalidConfiguration(
+            "registryHelper.name and registryHelper.namespace are empty; the chart sets them for registry.google.credential "
+            "workload-identity: install with the chart, or set them to the registry helper's ServiceAccount."
+        )
+    return RegistryHelper(name, namespace)
+
+
+@dataclass(frozen=True)
+class Keyless:
+    """Keyless push through the admin's clients: bindings on the builder account, a proof with a
+    token minted for it, and their removal on uninstall."""
+
+    calls: GoogleCalls
+    iam: Any
+    target: Target
+    progress: Progress
+    propagation_timeout: float
+    endpoints: dict[str, str]
+    project_value: str
+
+    def bindings(self, hook_identity: str, helper: RegistryHelper) -> list[Binding]:
+        bindings = [(WORKLOAD_IDENTITY_USER, helper_member(self.target.project, f"{helper.namespace}/{helper.name}"))]
+        own = identity_member(hook_identity)
+        return bindings + [(TOKEN_CREATOR, own)] if own else bindings
+
+    def obtain(
+        self, admin: Any, helper: RegistryHelper, settings_for: Callable[[Discovered], RegistrySettings], current: CurrentState,
+        record_intent: IntentRecorder,
+    ) -> Obtained:
+        builder = self.target.account_email
+        changed = change_bindings(self.calls, self.iam, self.target.account_name, add=self.bindings(admin.identity, helper))
+        bound = "bound now" if changed else "already bound"
+        self.progress.step(f"Workload Identity: {helper.namespace}/{helper.name} may act as {builder} ({bound})")
+        mint = partial(mint_builder_token, admin.credentials, builder, self.endpoints.get("iamCredentials", ""))
+        login = token_login(mint_polling(mint, self.progress, self.propagation_timeout, admin.identity, builder), builder)
+        settings = settings_for(Discovered(project=self.target.project))
+        endpoint = self.endpoints.get("artifactRegistry", "")
+        prove = partial(prove_login, login, self.target, settings, self.progress, endpoint=endpoint, project_value=self.project_value)
+        proven = prove_polling(prove, self.progress, self.propagation_timeout, timeout_is_outage=True)
+        credential = Credential("", "", credential_id=f"workload-identity:{builder}", origin=CREATED)
+        return Obtained(credential, settings_for(Discovered(project=self.target.project, token_url=proven.token_url)),
+                        after_switch=partial(self.revoke_keys_made_before, current, record_intent))
+
+    def revoke_keys_made_before(self, current: CurrentState, record_intent: IntentRecorder) -> None:
+        """Keys this tool made while the release used registry.google.credential key go."""
+        old = key_in(current.docker_config)
+        if old is not None and current.annotation(CREDENTIAL_ORIGIN) == CREATED:
+            AccountKeys(self.calls, self.iam, old.account, self.progress, record_intent).revoke_created(current)
+
+    def cleanup(self, admin: Any, helper: RegistryHelper, current: CurrentState, record_intent: IntentRecorder) -> None:
+        removed = change_bindings(self.calls, self.iam, self.target.account_name, remove=self.bindings(admin.identity, helper))
+        self.progress.step(f"Workload Identity bindings on {self.target.account_email}: {'removed' if removed else 'already absent'}")
+        self.revoke_keys_made_before(current, record_intent)

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from binderhub_registry.oci import parse_www_authenticate
-from tests.binderhub_emulation import image_basename_and_tag
+from tests.stand_ins.binderhub_emulation import image_basename_and_tag
 from tests.helpers import push_image
 
 CREDENTIALS_ENV = "CONTAINER_ENGINE_REGISTRY_CREDENTIALS"

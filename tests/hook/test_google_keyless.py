@@ -1,0 +1,100 @@
+"""registry.google.credential workload-identity: the hook sets up keyless push. It ensures the
+repository, the builder and its writer role as in key mode, binds the registry helper's
+Kubernetes ServiceAccount to the builder (Workload Identity) and itself as token creator, proves
+push with a token minted for the builder, and never creates a key; BinderHub's settings select
+ExternalRegistryHelper. Then BinderHub, through the helper, launches, pushes and finds the image."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from binderhub_registry.providers.google import workload_identity as wi
+from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
+from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
+from tests.helper.test_helper_service import helper_config
+from tests.helper_service_runner import running_helper
+from tests.helpers import binderhub_values, run_cli, write_values
+from tests.hook.test_google import provision
+from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push
+
+MEMBER = wi.helper_member(PROJECT, f"{HELPER_NAMESPACE}/{HELPER_KSA}")
+
+
+def account_bindings(google_cloud) -> dict[str, set[str]]:
+    return google_cloud.state.service_accounts[BUILDER].bindings
+
+
+@pytest.mark.parametrize("registry_type", ["artifact-registry", "gcr"])
+def test_provision_binds_proves_and_wires_binderhub_without_a_key(kube_api, tmp_path, google_cloud, google_adc, iam_credentials,
+                                                                  google_registry, registry_type):
+    registry = google_registry("gcr.io" if registry_type == "gcr" else AR_HOST)
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, registry, iam_credentials, registry_type))
+    assert result.code == 0, result.stderr
+    state = google_cloud.state
+    assert state.calls_of("CreateServiceAccountKey") == [] and state.service_accounts[BUILDER].user_keys() == []
+    assert account_bindings(google_cloud) == {wi.WORKLOAD_IDENTITY_USER: {MEMBER},
+                                              wi.TOKEN_CREATOR: {f"serviceAccount:{google_adc.email}"}}
+    assert [c.code for c in state.calls_of("GenerateAccessToken")][-1] == "OK"
+    secret = result.document("Secret")
+    assert json.loads(base64.b64decode(secret["data"]["config.json"])) == {"auths": {}}
+    settings = binderhub_values(result.document("ConfigMap"))
+    assert settings["config"]["BinderHub"]["registry_class"] == "binderhub.registry.ExternalRegistryHelper"
+    assert settings["config"]["ExternalRegistryHelper"]["service_url"] == f"http://{HELPER_KSA}.{HELPER_NAMESPACE}.svc:8080"
+    token_ref = settings["extraEnv"]["BINDERHUB_CONTAINER_REGISTRY_HELPER_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token_ref == {"name": f"{HELPER_KSA}-token", "key": "token"}
+    assert "DockerRegistry" not in settings["config"] and "jupyterhub" not in settings
+    assert "with short-lived tokens from the registry helper" in result.last_line
+
+
+def test_a_second_run_changes_nothing_and_cleanup_removes_only_its_bindings(kube_api, tmp_path, google_cloud, google_adc,
+                                                                          iam_credentials, ar_registry):
+    values = keyless_values(google_cloud, ar_registry, iam_credentials)
+    assert provision(kube_api, tmp_path, values).code == 0
+    account_bindings(google_cloud)["roles/iam.serviceAccountUser"] = {"user:someone@example.org"}
+    writes = len(google_cloud.state.writes())
+    again = provision(kube_api, tmp_path, values)
+    assert again.code == 0, again.stderr
+    assert len(google_cloud.state.writes()) == writes  # bindings in place: no write to Google
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder")
+    cleanup = run_cli("cleanup", "--values", str(write_values(tmp_path / "values.yaml", values)), env={"KUBECONFIG": str(kubeconfig)})
+    assert cleanup.code == 0, cleanup.stderr
+    assert account_bindings(google_cloud) == {"roles/iam.serviceAccountUser": {"user:someone@example.org"}}
+    assert kube_api.get("secrets", "binder", "binderhub-registry") is None
+
+
+def test_switching_from_key_to_workload_identity_revokes_the_key(kube_api, tmp_path, google_cloud, google_adc, iam_credentials,
+                                                                  ar_registry):
+    with_key = keyless_values(google_cloud, ar_registry, iam_credentials)
+    with_key["registry"]["google"]["credential"] = "key"
+    assert provision(kube_api, tmp_path, with_key).code == 0
+    assert len(google_cloud.state.service_accounts[BUILDER].user_keys()) == 1
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))
+    assert result.code == 0, result.stderr
+    assert google_cloud.state.service_accounts[BUILDER].user_keys() == []
+
+
+def test_without_a_workload_identity_pool_one_sentence(kube_api, tmp_path, google_cloud, google_adc, iam_credentials, ar_registry):
+    google_cloud.project.workload_identity_pool = False
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))
+    assert result.code == 2
+    assert result.last_line.startswith("error: Workload Identity is not enabled in project binder-test")
+    assert google_cloud.state.calls_of("CreateServiceAccountKey") == []
+
+
+def test_binderhub_launches_through_the_helper_after_provision(kube_api, tmp_path, google_cloud, google_adc, iam_credentials,
+                                                              ar_registry, make_metadata):
+    """End to end: what provision set up is what the helper and BinderHub need; the hook's
+    binding is the one that lets the helper's pod mint (nothing granted by the test)."""
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))
+    assert result.code == 0, result.stderr
+    metadata = make_metadata(gcp_service_account=BUILDER)  # the chart's annotation on the helper's ServiceAccount
+    spec = f"{ar_registry.host}/{PROJECT}/binder/binder-launch:v1"
+    with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
+            ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        found, credentials = binderhub.launch(spec)
+        assert not found and credentials
+        build_pod_push(build_pod_environment(credentials), spec)
+        assert binderhub.launch(spec)[0]

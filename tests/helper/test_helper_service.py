@@ -215,3 +215,11 @@ def test_helm_test_check_asks_the_helper_like_binderhub_and_pushes(keyless, goog
     token_file.write_text(helper.auth_token)
     no_push = run_cli("check", "--values", str(values_file), "--registry-helper", helper.url, "--registry-helper-token-file", str(token_file))
     assert no_push.code == 1, no_push.stderr
+
+
+def test_concurrent_first_requests_share_one_mint(keyless, google_cloud):
+    """A cold helper hit by 50 token requests at once asks IAM once (single flight)."""
+    helper = keyless["helper"]
+    result = run_load(helper.url, helper.auth_token, [f"{PROJECT}/binder/binder-cold"], lookups=0, tokens=50)
+    assert result.token_statuses == [200] * 50 and len(result.passwords) == 1
+    assert minted_for(google_cloud.state, BUILDER) == 1

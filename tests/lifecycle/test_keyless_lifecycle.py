@@ -1,0 +1,91 @@
+"""Keyless Google through the whole Helm lifecycle (registry.google.credential workload-identity):
+install sets up the builder and the Workload Identity binding and starts the registry helper; the
+helper's pod gets builder tokens from its (GKE) metadata server only because of the hook's
+binding; `helm test` asks the helper as BinderHub does and pushes; BinderHub, wired by the settings
+ConfigMap, launches, pushes and finds images; upgrade keeps all of it; uninstall removes the
+bindings. No service-account key exists at any point."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from binderhub_registry.providers.google import workload_identity as wi
+from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
+from tests.fixtures_workload_identity import keyless_values
+from tests.helpers import binder_deployment, binderhub_values, write_values
+from tests.lifecycle.test_google_lifecycle import admin_key_secret
+from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push
+from tests.stand_ins.google_workload_identity import GkeMetadataServer, PodIdentity
+
+NS = "binder"
+HELPER = "binderhub-registry-helper"
+
+
+@pytest.fixture
+def metadata_per_identity(google_cloud) -> Iterator[Any]:
+    """What GKE gives every pod: a metadata server answering for its ServiceAccount."""
+    servers: dict[tuple[str, str], GkeMetadataServer] = {}
+
+    def pod_env(spec: dict[str, Any], account: dict[str, Any]) -> dict[str, str]:
+        annotation = (account["metadata"].get("annotations") or {}).get("iam.gke.io/gcp-service-account", "")
+        key = (account["metadata"]["name"], annotation)
+        if key not in servers:
+            servers[key] = GkeMetadataServer(google_cloud.state, PodIdentity(PROJECT, NS, key[0], annotation)).start()
+        return {"GCE_METADATA_HOST": servers[key].host}
+
+    yield pod_env
+    for server in servers.values():
+        server.stop()
+
+
+def no_key_ever(google_cloud) -> bool:
+    record = google_cloud.state.service_accounts.get(BUILDER)
+    return google_cloud.state.calls_of("CreateServiceAccountKey") == [] and (record is None or record.user_keys() == [])
+
+
+def launch_as_binderhub(release, kube_api, registry, slug: str) -> None:
+    settings = binderhub_values(kube_api.get("configmaps", NS, "binderhub-registry-settings"))
+    service_url = release.workloads.route(settings["config"]["ExternalRegistryHelper"]["service_url"])
+    ref = settings["extraEnv"]["BINDERHUB_CONTAINER_REGISTRY_HELPER_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
+    token = base64.b64decode(kube_api.get("secrets", NS, ref["name"])["data"][ref["key"]]).decode()
+    spec = f"{settings['config']['BinderHub']['image_prefix']}{slug}:v1"
+    with ExternalRegistryHelperClient(service_url, token) as binderhub:
+        found, credentials = binderhub.launch(spec)
+        assert not found and credentials
+        build_pod_push(build_pod_environment(credentials), spec)
+        assert binderhub.launch(spec)[0]
+
+
+def test_install_test_launch_upgrade_uninstall_without_a_key(make_release, kube_api, google_cloud, google_admin, google_registry,
+                                                           iam_credentials, metadata_per_identity, tmp_path):
+    admin_key_secret(kube_api, google_admin)
+    kube_api.put(binder_deployment(NS))
+    registry = google_registry(AR_HOST)
+    values = keyless_values(google_cloud, registry, iam_credentials, adminKeySecret="google-admin")
+    del values["registryHelper"]  # the chart sets the helper's name and namespace
+    values_file = write_values(tmp_path / "values.yaml", values)
+    release = make_release(pod_env=metadata_per_identity)
+
+    release.install([values_file])
+    member = wi.helper_member(PROJECT, f"{NS}/{HELPER}")
+    assert member in google_cloud.state.service_accounts[BUILDER].bindings[wi.WORKLOAD_IDENTITY_USER]
+    assert no_key_ever(google_cloud)
+    (test_run,) = release.test()
+    assert "with the registry helper's short-lived credentials" in test_run.runs[-1].logs
+    launch_as_binderhub(release, kube_api, registry, "binder-first")
+
+    release.upgrade([values_file])
+    (test_run,) = release.test()
+    assert test_run.runs[-1].exit_code == 0
+    launch_as_binderhub(release, kube_api, registry, "binder-after-upgrade")
+    assert no_key_ever(google_cloud)
+    assert '"token"' not in release.workloads.logs(HELPER) and "ya29." not in release.workloads.logs(HELPER)
+
+    release.uninstall()
+    assert google_cloud.state.service_accounts[BUILDER].bindings == {}
+    assert kube_api.get("deployments", NS, HELPER) is None and kube_api.get("services", NS, HELPER) is None
+    assert no_key_ever(google_cloud)

@@ -5,7 +5,8 @@ route to it, as cluster DNS and kube-proxy would.
 * a listen address ``0.0.0.0:<containerPort>`` in the container's args becomes a free loopback
   port (nothing here may bind a fixed port or a non-loopback address);
 * ``http://<service>:<port>`` and ``http://<service>.<namespace>.svc[.cluster.local]:<port>`` in
-  any pod's args and env become ``http://127.0.0.1:<that port>``;
+  any pod's args and env become ``http://127.0.0.1:<that port>``, when the Service selects the
+  pod and its ``targetPort`` (name or number) is one of the pod's container ports;
 * the pod is ready when its readiness probe answers 200, probed once the process has written its
   first line of output (it binds before it writes); a pod that exits or is not ready fails the
   rollout with its output;
@@ -119,7 +120,11 @@ class Workloads:
             if not _labels_match(selector, deployment["spec"]["template"]["metadata"].get("labels") or {}):
                 continue
             name, namespace = service["metadata"]["name"], self.release.namespace
+            container_ports = [p for c in deployment["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])]
             for port in service["spec"]["ports"]:
+                target = port.get("targetPort", port["port"])
+                if not any(target in (p.get("name"), p["containerPort"]) for p in container_ports):
+                    continue  # the Service points at no port of the pod: nothing answers
                 for host in (f"{name}.{namespace}.svc.cluster.local", f"{name}.{namespace}.svc", name):
                     self.routes[f"http://{host}:{port['port']}"] = f"http://127.0.0.1:{pod.port}"
 

@@ -13,7 +13,13 @@ import httpx
 import pytest
 
 from binderhub_registry.helper_service.config import HelperConfig
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, HelperHTTPError, build_pod_environment, build_pod_push
+from tests.stand_ins.binderhub_external_helper import (
+    ExternalRegistryHelperClient,
+    HelperHTTPError,
+    build_and_relaunch,
+    build_pod_environment,
+    build_pod_push,
+)
 from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
 from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
 from tests.helper_load import run_load
@@ -87,10 +93,7 @@ def test_annotated_service_account_gets_the_builder_token_from_the_metadata_serv
     spec = image_spec(ar_registry, "binder-annotated")
     with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
             ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
-        found, credentials = binderhub.launch(spec)
-        assert not found and credentials
-        build_pod_push(build_pod_environment(credentials), spec)
-        assert binderhub.launch(spec)[0]
+        build_and_relaunch(binderhub, spec)
     generated = google_cloud.state.calls_of("GenerateAccessToken")
     assert [(c.caller, c.code) for c in generated] == [(MEMBER, "OK")]
 

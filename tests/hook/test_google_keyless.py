@@ -18,7 +18,7 @@ from tests.helper.test_helper_service import helper_config
 from tests.helper_service_runner import running_helper
 from tests.helpers import binderhub_values, run_cli, write_values
 from tests.hook.test_google import provision
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push
+from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_and_relaunch
 
 MEMBER = wi.helper_member(PROJECT, f"{HELPER_NAMESPACE}/{HELPER_KSA}")
 
@@ -94,7 +94,4 @@ def test_binderhub_launches_through_the_helper_after_provision(kube_api, tmp_pat
     spec = f"{ar_registry.host}/{PROJECT}/binder/binder-launch:v1"
     with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
             ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
-        found, credentials = binderhub.launch(spec)
-        assert not found and credentials
-        build_pod_push(build_pod_environment(credentials), spec)
-        assert binderhub.launch(spec)[0]
+        build_and_relaunch(binderhub, spec)

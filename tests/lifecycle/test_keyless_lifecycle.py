@@ -18,7 +18,7 @@ from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
 from tests.fixtures_workload_identity import keyless_values
 from tests.helpers import binder_deployment, binderhub_values, write_values
 from tests.lifecycle.test_google_lifecycle import admin_key_secret
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push
+from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_and_relaunch
 from tests.stand_ins.google_workload_identity import GkeMetadataServer, PodIdentity
 
 NS = "binder"
@@ -54,10 +54,7 @@ def launch_as_binderhub(release, kube_api, registry, slug: str) -> None:
     token = base64.b64decode(kube_api.get("secrets", NS, ref["name"])["data"][ref["key"]]).decode()
     spec = f"{settings['config']['BinderHub']['image_prefix']}{slug}:v1"
     with ExternalRegistryHelperClient(service_url, token) as binderhub:
-        found, credentials = binderhub.launch(spec)
-        assert not found and credentials
-        build_pod_push(build_pod_environment(credentials), spec)
-        assert binderhub.launch(spec)[0]
+        build_and_relaunch(binderhub, spec)
 
 
 def test_install_test_launch_upgrade_uninstall_without_a_key(make_release, kube_api, google_cloud, google_admin, google_registry,

@@ -142,3 +142,16 @@ def _docker_token(url: str, username: str, password: str, repository: str) -> st
             raise HelperHTTPError(reply.status_code, parsed.realm, "docker login failed: unauthorized")
         body = reply.json()
         return str(body.get("token") or body.get("access_token"))
+
+
+def build_and_relaunch(binderhub: ExternalRegistryHelperClient, image_spec: str) -> str:
+    """A first launch (image missing: the repository is made ready and credentials handed out), the
+    build pod's push with those credentials, and a second launch, which must find the image.
+    Returns the pushed digest."""
+    found, credentials = binderhub.launch(image_spec)
+    if found or not credentials:
+        raise AssertionError(f"first launch of {image_spec}: found={found}, credentials={bool(credentials)}")
+    digest = build_pod_push(build_pod_environment(credentials), image_spec)
+    if not binderhub.launch(image_spec)[0]:
+        raise AssertionError(f"{image_spec} was pushed but the next launch does not find it")
+    return digest

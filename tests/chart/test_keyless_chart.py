@@ -48,3 +48,9 @@ def test_no_helper_without_workload_identity(helm_binaries, values):
     docs = template(helm_binaries, "4", VALUES / values)
     assert not by_kind(docs, "Deployment") and not by_kind(docs, "Service")
     assert not [d for d in docs if "helper" in d["metadata"]["name"]]
+
+
+def test_builder_annotation_can_be_left_out(helm_binaries):
+    docs = template(helm_binaries, "4", KEYLESS, "registryHelper.serviceAccount.annotateBuilder=false")
+    account = next(d for d in by_kind(docs, "ServiceAccount") if d["metadata"]["name"] == "binderhub-registry-helper")
+    assert account["metadata"]["annotations"] == {"example.org/owner": "binder-team"}

@@ -86,3 +86,20 @@ def test_install_test_launch_upgrade_uninstall_without_a_key(make_release, kube_
     assert google_cloud.state.service_accounts[BUILDER].bindings == {}
     assert kube_api.get("deployments", NS, HELPER) is None and kube_api.get("services", NS, HELPER) is None
     assert no_key_ever(google_cloud)
+
+
+def test_without_the_annotation_the_helper_mints_from_its_federated_identity(make_release, kube_api, google_cloud, google_admin,
+                                                                              google_registry, iam_credentials, metadata_per_identity,
+                                                                              tmp_path):
+    admin_key_secret(kube_api, google_admin)
+    registry = google_registry(AR_HOST)
+    values = keyless_values(google_cloud, registry, iam_credentials, adminKeySecret="google-admin")
+    values["registryHelper"] = {"serviceAccount": {"annotateBuilder": False}}
+    release = make_release(pod_env=metadata_per_identity)
+    release.install([write_values(tmp_path / "values.yaml", values)])
+    (test_run,) = release.test()
+    assert test_run.runs[-1].exit_code == 0
+    member = wi.helper_member(PROJECT, f"{NS}/{HELPER}")
+    minted = [c for c in google_cloud.state.calls_of("GenerateAccessToken") if c.caller == member]
+    assert minted and all(c.code == "OK" for c in minted)  # the helper itself, as its Workload Identity member
+    assert no_key_ever(google_cloud)

@@ -62,6 +62,11 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
     target = provider.target(provider.project)
     endpoints = google.get("endpoints") or {}
     helper = values.get("registryHelper") or {}
+    lifetime, min_remaining = int(helper.get("tokenLifetimeSeconds") or 3600), int(helper.get("tokenMinRemainingSeconds") or 900)
+    if min_remaining >= lifetime:
+        raise InvalidConfiguration(
+            f"registryHelper.tokenMinRemainingSeconds ({min_remaining}) must be below tokenLifetimeSeconds ({lifetime}); lower it."
+        )
     return HelperConfig(
         registry_url=settings.registry_url,
         image_path=settings.image_prefix.split("/", 1)[1],
@@ -70,8 +75,8 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
         iam_credentials_endpoint=str(endpoints.get("iamCredentials") or IAM_CREDENTIALS).rstrip("/"),
         artifact_registry_endpoint=str(endpoints.get("artifactRegistry") or ARTIFACT_REGISTRY).rstrip("/"),
         metadata_host=os.environ.get("GCE_METADATA_HOST") or GOOGLE_METADATA_HOST,
-        token_lifetime_seconds=int(helper.get("tokenLifetimeSeconds") or 3600),
-        min_remaining_seconds=int(helper.get("tokenMinRemainingSeconds") or 900),
+        token_lifetime_seconds=lifetime,
+        min_remaining_seconds=min_remaining,
         max_concurrent_requests=int(helper.get("maxConcurrentRequests") or 256),
     )
 

@@ -16,7 +16,6 @@ rather than through google-auth, whose transports would block the event loop.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 
 from binderhub_registry.helper_service.config import HelperConfig
+from binderhub_registry.retry import backoff
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 _METADATA = "/computeMetadata/v1/instance/service-accounts/default"
@@ -56,7 +56,6 @@ class BuilderTokens:
         self.config = config
         self.http = http
         self._email = ""
-        self.retry_seconds = float(os.environ.get("BINDERHUB_REGISTRY_RETRY_SECONDS", "0.5"))
 
     async def mint(self) -> AccessToken:
         email = await self.identity()
@@ -113,7 +112,7 @@ class BuilderTokens:
                     raise _refused(what, response, who or "the helper's identity", self.config.builder)
                 last = f"{what} answered {response.status_code}"
             if attempt < 3:
-                await asyncio.sleep(self.retry_seconds * attempt)
+                await asyncio.sleep(backoff(attempt, cap=2.0))
         raise UpstreamError(f"{last[0].upper()}{last[1:]}; the helper will try again on the next request.", 503)
 
 

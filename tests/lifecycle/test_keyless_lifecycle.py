@@ -37,6 +37,7 @@ def metadata_per_identity(google_cloud) -> Iterator[Any]:
             servers[key] = GkeMetadataServer(google_cloud.state, PodIdentity(PROJECT, NS, key[0], annotation)).start()
         return {"GCE_METADATA_HOST": servers[key].host}
 
+    pod_env.servers = servers  # type: ignore[attr-defined]
     yield pod_env
     for server in servers.values():
         server.stop()
@@ -73,6 +74,7 @@ def test_install_test_launch_upgrade_uninstall_without_a_key(make_release, kube_
     assert no_key_ever(google_cloud)
     (test_run,) = release.test()
     assert "with the registry helper's short-lived credentials" in test_run.runs[-1].logs
+    assert metadata_per_identity.servers[(HELPER, BUILDER)].token_requests >= 1  # annotated: GKE hands out the builder's token
     launch_as_binderhub(release, kube_api, registry, "binder-first")
 
     release.upgrade([values_file])
@@ -99,7 +101,11 @@ def test_without_the_annotation_the_helper_mints_from_its_federated_identity(mak
     release.install([write_values(tmp_path / "values.yaml", values)])
     (test_run,) = release.test()
     assert test_run.runs[-1].exit_code == 0
+    # the helper's pod asked its metadata server as its own (federated) identity...
+    assert metadata_per_identity.servers[(HELPER, "")].token_requests >= 1
+    assert (HELPER, BUILDER) not in metadata_per_identity.servers
+    # ...and minted the builder's token itself, through IAM Credentials, as its Workload Identity member
     member = wi.helper_member(PROJECT, f"{NS}/{HELPER}")
     minted = [c for c in google_cloud.state.calls_of("GenerateAccessToken") if c.caller == member]
-    assert minted and all(c.code == "OK" for c in minted)  # the helper itself, as its Workload Identity member
+    assert minted and all(c.code == "OK" for c in minted)
     assert no_key_ever(google_cloud)

@@ -226,3 +226,11 @@ def test_concurrent_first_requests_share_one_mint(keyless, google_cloud):
     result = run_load(helper.url, helper.auth_token, [f"{PROJECT}/binder/binder-cold"], lookups=0, tokens=50)
     assert result.token_statuses == [200] * 50 and len(result.passwords) == 1
     assert minted_for(google_cloud.state, BUILDER) == 1
+
+
+def test_check_without_the_helper_in_keyless_mode_says_how(google_cloud, iam_credentials, ar_registry, tmp_path):
+    values_file = write_values(tmp_path / "values.yaml", keyless_values(google_cloud, ar_registry, iam_credentials))
+    config = tmp_path / "config.json"
+    config.write_text('{"auths": {}}')
+    result = run_cli("check", "--values", str(values_file), "--docker-config", str(config))
+    assert result.code == 2 and "--registry-helper" in result.last_line

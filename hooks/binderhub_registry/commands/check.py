@@ -78,10 +78,15 @@ def _check_with_helper(args: argparse.Namespace, provider: Provider, progress: P
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
     values, provider_type = load(args, progress)
-    if getattr(args, "registry_helper", None):
-        return _check_with_helper(args, provider_type(values, progress), progress)
-    config, where = _read_docker_config(args, secret_name(values))
     provider = provider_type(values, progress)
+    if getattr(args, "registry_helper", None):
+        return _check_with_helper(args, provider, progress)
+    if getattr(provider, "keyless", False):
+        raise InvalidConfiguration(
+            "With registry.google.credential workload-identity BinderHub has no docker config to check: it asks the registry "
+            "helper; check with --registry-helper URL (helm test does)."
+        )
+    config, where = _read_docker_config(args, secret_name(values))
     # What values leave open may come from the credentials, as provision took it (e.g. a project).
     settings = provider.settings(provider.discovered_in(config))
     key = dockerconfig.binderhub_auth_key(config, settings.registry_url, settings.auth_config_url)

@@ -3,11 +3,15 @@ Service, ServiceAccount and token Secret, and nothing of them otherwise."""
 
 from __future__ import annotations
 
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.chart.test_chart import by_kind, template
+from tests.helpers import run_cli, write_values
 
 VALUES = Path(__file__).parent / "values"
 KEYLESS = VALUES / "artifact-registry-keyless.yaml"
@@ -54,3 +58,34 @@ def test_builder_annotation_can_be_left_out(helm_binaries):
     docs = template(helm_binaries, "4", KEYLESS, "registryHelper.serviceAccount.annotateBuilder=false")
     account = next(d for d in by_kind(docs, "ServiceAccount") if d["metadata"]["name"] == "binderhub-registry-helper")
     assert account["metadata"]["annotations"] == {"example.org/owner": "binder-team"}
+
+
+UPSTREAM = Path("/work/shared/upstream-charts")
+
+
+def test_binderhub_chart_takes_the_keyless_settings(helm_binaries, tmp_path):
+    """BinderHub's own chart (test data in shared/upstream-charts) accepts binderhub-values.yaml of
+    keyless mode: its schema validates it, the binder pod gets the helper's token from the Secret,
+    and BinderHub's configuration selects ExternalRegistryHelper with the helper's URL."""
+    values = write_values(tmp_path / "values.yaml", {"registry": {
+        "type": "artifact-registry", "artifactRegistry": {"project": "my-project", "location": "us-central1"},
+        "google": {"credential": "workload-identity"}}, "registryHelper": {"name": "binderhub-registry-helper", "namespace": "binder"}})
+    rendered = run_cli("render", "--values", str(values))
+    assert rendered.code == 0, rendered.stderr
+    settings = tmp_path / "binderhub-values.yaml"
+    settings.write_text(rendered.document("ConfigMap")["data"]["binderhub-values.yaml"])
+    archive = next(UPSTREAM.glob("binderhub-*.tgz"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "upstream", filter="data")
+    result = subprocess.run([str(helm_binaries["4"]), "template", "binder", str(tmp_path / "upstream" / "binderhub"), "-f", str(settings)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    binder = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "binder")
+    env = {e["name"]: e for e in binder["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BINDERHUB_CONTAINER_REGISTRY_HELPER_AUTH_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "binderhub-registry-helper-token", "key": "token"}}
+    secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "binder-secret")
+    config = yaml.safe_load(secret["stringData"]["values.yaml"])["config"]
+    assert config["BinderHub"]["registry_class"] == "binderhub.registry.ExternalRegistryHelper"
+    assert config["ExternalRegistryHelper"]["service_url"] == "http://binderhub-registry-helper.binder.svc:8080"

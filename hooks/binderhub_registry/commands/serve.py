@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.values import load_values
 
@@ -12,7 +13,13 @@ from binderhub_registry.values import load_values
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from binderhub_registry.helper_service import config as helper_config  # noqa: PLC0415
     from binderhub_registry.helper_service.app import HelperApp  # noqa: PLC0415
-    from binderhub_registry.helper_service.server import bind, serve  # noqa: PLC0415
+
+    try:
+        from binderhub_registry.helper_service.server import bind, serve  # noqa: PLC0415
+    except ImportError as exc:
+        raise InvalidConfiguration(
+            f"`serve` needs the helper extra ({exc.name} is missing); install binderhub-registry[helper] (the image does)."
+        ) from None
 
     config = helper_config.from_values(load_values(args.values))
     token = helper_config.read_auth_token(args.auth_token_file)

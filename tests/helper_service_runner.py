@@ -40,7 +40,7 @@ def running_helper(config: HelperConfig, auth_token: str = AUTH_TOKEN) -> Iterat
             started.set()
 
     server = Server(uvicorn.Config(app, http="h11", loop="asyncio", ws="none", lifespan="on", log_config=None,
-                                   access_log=False, limit_concurrency=config.max_concurrent_requests))
+                                   access_log=False, limit_concurrency=config.max_concurrent_requests + 1))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),), name="registry-helper", daemon=True)
     thread.start()
     if not started.wait(10):

@@ -68,8 +68,12 @@ def serve(google_cloud, iam_credentials, builder, make_metadata, ar_registry, tm
     token_file.write_text(TOKEN + "\n")
     started: list[ServeProcess] = []
 
-    def start(*extra: str) -> ServeProcess:
-        process = ServeProcess(["--values", str(values_file), "--listen", "127.0.0.1:0", "--auth-token-file", str(token_file), *extra],
+    def start(*extra: str, helper: dict[str, Any] | None = None) -> ServeProcess:
+        files = [str(values_file)]
+        if helper:
+            files.append(str(write_values(tmp_path / f"helper-{len(started)}.yaml", {"registryHelper": helper})))
+        args = [arg for path in files for arg in ("--values", path)]
+        process = ServeProcess([*args, "--listen", "127.0.0.1:0", "--auth-token-file", str(token_file), *extra],
                                {"GCE_METADATA_HOST": metadata.host})
         started.append(process)
         return process
@@ -133,3 +137,18 @@ def test_serve_refuses_key_mode_values_and_a_missing_token_file(google_cloud, ar
     values = write_values(tmp_path / "google.yaml", keyless_values(google_cloud, ar_registry, iam_credentials))
     result = run_cli("serve", "--values", str(values), "--listen", "127.0.0.1:0", "--auth-token-file", str(Path(tmp_path / "absent")))
     assert result.code == 2 and "mount the token Secret there" in result.last_line
+
+
+def test_requests_beyond_the_concurrency_bound_get_503_at_once(serve):
+    start, metadata = serve
+    helper = start(helper={"maxConcurrentRequests": 1})
+    metadata.hold_tokens = threading.Event()
+    results: list[int] = []
+    in_flight = threading.Thread(target=_post_token, args=(helper.url, results))
+    in_flight.start()
+    assert metadata.token_request_arrived.wait(30)  # one request is being served
+    assert httpx.get(f"{helper.url}/healthz/live", timeout=10).status_code == 503
+    metadata.hold_tokens.set()
+    in_flight.join(30)
+    assert results == [200]
+    assert httpx.get(f"{helper.url}/healthz/live", timeout=10).status_code == 200

@@ -60,7 +60,7 @@ def serve_process(values_file: Path, token_file: Path, metadata_host: str) -> tu
     env = {**os.environ, "GCE_METADATA_HOST": metadata_host}
     proc = subprocess.Popen([sys.executable, "-m", "binderhub_registry", "serve", "--values", str(values_file), "--listen", "127.0.0.1:0",
                              "--auth-token-file", str(token_file), "--drain-seconds", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     for line in proc.stdout:
         event = json.loads(line)
@@ -69,7 +69,7 @@ def serve_process(values_file: Path, token_file: Path, metadata_host: str) -> tu
             reader = threading.Thread(target=lambda: lines.extend(json.loads(text) for text in proc.stdout or []), daemon=True)
             reader.start()
             return proc, f"http://127.0.0.1:{event['port']}", lines, reader
-    raise SystemExit("the helper did not start")
+    raise SystemExit(f"the helper did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
 def stop(proc: subprocess.Popen[str], lines: list[dict], reader: threading.Thread) -> int:
@@ -108,7 +108,8 @@ def main() -> int:
                                    "artifactRegistry": {"project": PROJECT, "location": LOCATION, "repository": REPOSITORY},
                                    "google": {"credential": "workload-identity", "registryUrl": registry.url,
                                               "endpoints": {"iamCredentials": iam_credentials.url,
-                                                            "artifactRegistry": cloud.endpoints.artifact_registry}}}}
+                                                            "artifactRegistry": cloud.endpoints.artifact_registry}}},
+                      "registryHelper": {"name": pod.service_account, "namespace": pod.namespace}}
             values_file, token_file = Path(tmp) / "values.yaml", Path(tmp) / "token"
             values_file.write_text(yaml.safe_dump(values))
             token_file.write_text(AUTH_TOKEN)

@@ -95,3 +95,19 @@ def test_binderhub_launches_through_the_helper_after_provision(kube_api, tmp_pat
     with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
             ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
         build_and_relaunch(binderhub, spec)
+
+
+def test_provision_waits_while_iam_propagates_the_new_bindings(kube_api, tmp_path, google_cloud, google_adc, iam_credentials,
+                                                              ar_registry):
+    google_cloud.state.account_binding_checks = 3  # the token-creator binding takes a while to apply
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))
+    assert result.code == 0, result.stderr
+    assert [c.code for c in google_cloud.state.calls_of("GenerateAccessToken")] == ["PERMISSION_DENIED"] * 3 + ["OK"]
+    assert "may not mint tokens for " + BUILDER + " yet" in result.stderr
+
+
+def test_provision_gives_up_after_the_propagation_timeout(kube_api, tmp_path, google_cloud, google_adc, iam_credentials, ar_registry):
+    google_cloud.state.account_binding_checks = 10**6
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials, propagationTimeoutSeconds=0))
+    assert result.code == 1
+    assert "may still not mint tokens for " + BUILDER in result.last_line

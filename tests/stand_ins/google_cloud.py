@@ -352,6 +352,8 @@ class ServiceAccountRecord:
     unknown_to_keys: int = 0  # key list/create calls left that answer NOT_FOUND (IAM reads lag too)
     bindings: dict[str, set[str]] = field(default_factory=dict)  # the account's own IAM policy
     policy_version: int = 0
+    policy_checks: int = 0  # permission evaluations against the account's own policy so far
+    visible_after: dict[tuple[str, str], int] = field(default_factory=dict)  # (role, member) -> check
 
     @property
     def etag(self) -> bytes:
@@ -445,6 +447,9 @@ class GoogleCloudState:
         #: key list/create calls an API-created account is NOT_FOUND to (IAM reads are eventually
         #: consistent right after CreateServiceAccount; 0 by default)
         self.account_read_checks = 0
+        #: evaluations a binding added to a service account's own policy (SetIamPolicy) stays
+        #: invisible for (who may act as it: generateAccessToken, the GKE metadata server)
+        self.account_binding_checks = 0
         #: authentications an API-created key is rejected by (None: propagation_checks)
         self.key_propagation_checks: int | None = None
         self.key_limit = key_limit
@@ -691,7 +696,9 @@ class GoogleCloudState:
         """Project roles plus the roles the account's own policy grants ``principal``."""
         member = member_for(principal)
         with self.lock:
-            roles = {role for role, members in record.bindings.items() if member in members}
+            record.policy_checks += 1
+            roles = {role for role, members in record.bindings.items() if member in members
+                     and record.visible_after.get((role, member), -1) < record.policy_checks}
         return self.project_permissions(record.project_id, principal) | permissions_of(roles)
 
     def effective_permissions(self, principal: str, project_id: str,
@@ -1039,6 +1046,9 @@ class IamAdminService:
                 for member in binding.members:
                     self._check_member(member)
                 bindings.setdefault(binding.role, set()).update(binding.members)
+            for role, members in bindings.items():
+                for member in members - record.bindings.get(role, set()):
+                    record.visible_after[(role, member)] = record.policy_checks + state.account_binding_checks
             record.bindings = bindings
             record.policy_version += 1
             return _account_policy(record)

@@ -17,6 +17,9 @@ What they enforce, as Google does:
   ``generateAccessToken`` as the Workload Identity member ``PROJECT.svc.id.goog[NS/KSA]`` (so the
   binding must exist); without the annotation it returns a federated token for that member.
 
+Bindings added to an account's own policy take ``state.account_binding_checks`` permission
+evaluations to apply (Google: minutes), counted like the repository bindings of ``google_cloud.py``.
+
 Simpler than Google: the metadata server reuses a token until it has 300 s left (GUESS: GKE's
 metadata server caches tokens, its exact refresh point is not documented); federated tokens
 are opaque strings known to the state, like every other token here.

@@ -129,3 +129,16 @@ def test_registry_takes_a_live_access_token_and_refuses_an_expired_one(google_cl
     later = google_cloud.state.clock() + 601
     google_cloud.state.clock = lambda: later
     assert httpx.get(realm, params=params, auth=("oauth2accesstoken", token)).status_code == 401
+
+
+def test_a_new_binding_on_the_account_applies_after_propagation(google_cloud, iam_credentials, builder, google_admin):
+    google_cloud.state.account_binding_checks = 2
+    iam = google_cloud.iam_client(google_admin.credentials())
+    resource = f"projects/{PROJECT}/serviceAccounts/{BUILDER}"
+    policy = iam.get_iam_policy(request=iam_policy_pb2.GetIamPolicyRequest(resource=resource))
+    policy.bindings.append(policy_pb2.Binding(role="roles/iam.serviceAccountTokenCreator", members=[f"serviceAccount:{google_admin.email}"]))
+    iam.set_iam_policy(request=iam_policy_pb2.SetIamPolicyRequest(resource=resource, policy=policy))
+    for _ in range(2):
+        with pytest.raises(RefreshError):
+            impersonate(google_admin.credentials(), iam_credentials).refresh(Request())
+    impersonate(google_admin.credentials(), iam_credentials).refresh(Request())

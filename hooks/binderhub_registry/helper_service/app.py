@@ -18,8 +18,10 @@ import asyncio
 import hmac
 import json
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -72,7 +74,8 @@ class HelperApp:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="binderhub-registry-helper"'))
-        fields: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
+        client = (scope.get("client") or ("", 0))[0]
+        fields: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status, "client": client}
         fields["ms"] = round((time.monotonic() - started) * 1000, 1)
         if status >= 400 and "error" in body:
             fields["error"] = body["error"]
@@ -110,7 +113,8 @@ class HelperApp:
         except UpstreamError as exc:
             return exc.status, {"error": exc.message}
         except Exception as exc:  # noqa: BLE001  (a bug must still end in one log line, not a traceback with data)
-            return 500, {"error": f"internal error ({type(exc).__name__})"}
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            return 500, {"error": f"internal error ({type(exc).__name__} at {Path(where.filename).name}:{where.lineno})"}
 
     def _authenticate(self, scope: Scope) -> Reply | None:
         header = dict(scope.get("headers") or []).get(b"authorization", b"")

@@ -59,7 +59,8 @@ def serve(app: HelperApp, sock: socket.socket, *, drain_seconds: float, graceful
         access_log=False,
         proxy_headers=False,
         server_header=False,
-        limit_concurrency=app.config.max_concurrent_requests,
+        # uvicorn counts the connection asking too: +1 lets exactly max_concurrent_requests in
+        limit_concurrency=app.config.max_concurrent_requests + 1,
         timeout_keep_alive=15,
         timeout_graceful_shutdown=graceful_seconds,
     )

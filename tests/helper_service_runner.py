@@ -16,7 +16,7 @@ import uvicorn
 
 from binderhub_registry.helper_service.app import HelperApp
 from binderhub_registry.helper_service.config import HelperConfig
-from binderhub_registry.helper_service.server import bind
+from binderhub_registry.helper_service.server import bind, uvicorn_config
 
 AUTH_TOKEN = "test-helper-token-0123456789abcdef"
 
@@ -39,8 +39,7 @@ def running_helper(config: HelperConfig, auth_token: str = AUTH_TOKEN) -> Iterat
             await super().startup(sockets)
             started.set()
 
-    server = Server(uvicorn.Config(app, http="h11", loop="asyncio", ws="none", lifespan="on", log_config=None,
-                                   access_log=False, limit_concurrency=config.max_concurrent_requests + 1))
+    server = Server(uvicorn_config(app, graceful_seconds=5))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),), name="registry-helper", daemon=True)
     thread.start()
     if not started.wait(10):

@@ -42,14 +42,25 @@ def bind(listen: str) -> socket.socket:
 
 
 def serve(app: HelperApp, sock: socket.socket, *, drain_seconds: float, graceful_seconds: int) -> int:
-    import uvicorn  # noqa: PLC0415  (only `serve` needs the server)
-
     handler = JsonLogHandler()
     for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers, logger.propagate = [handler], False
         logger.setLevel(logging.WARNING)
-    config = uvicorn.Config(
+    config = uvicorn_config(app, graceful_seconds)
+    server = _DrainingServer(config, app, drain_seconds)
+    host, port = sock.getsockname()[:2]
+    log_line("listening", host=host, port=port, registry=app.config.registry_host, path=app.config.image_path, builder=app.config.builder)
+    asyncio.run(server.serve(sockets=[sock]))
+    log_line("stopped", mints=app.tokens.mints if app.tokens else 0)
+    return 0 if server.started else 3
+
+
+def uvicorn_config(app: HelperApp, graceful_seconds: int) -> Any:
+    """How the helper is served (the tests serve it the same way in a thread)."""
+    import uvicorn  # noqa: PLC0415  (only `serve` needs the server)
+
+    return uvicorn.Config(
         app,
         http="h11",
         loop="asyncio",
@@ -64,12 +75,6 @@ def serve(app: HelperApp, sock: socket.socket, *, drain_seconds: float, graceful
         timeout_keep_alive=15,
         timeout_graceful_shutdown=graceful_seconds,
     )
-    server = _DrainingServer(config, app, drain_seconds)
-    host, port = sock.getsockname()[:2]
-    log_line("listening", host=host, port=port, registry=app.config.registry_host, path=app.config.image_path, builder=app.config.builder)
-    asyncio.run(server.serve(sockets=[sock]))
-    log_line("stopped", mints=app.tokens.mints if app.tokens else 0)
-    return 0 if server.started else 3
 
 
 def _uvicorn_server() -> Any:

@@ -1,8 +1,9 @@
 {{- /*
 How BinderHub reads what the hook writes. The binder pod mounts one volume: the Secret's
-config.json and the settings ConfigMap's registry.json; the extraConfig snippet
-`binderhub-registry` loads registry.json's "binderhubConfig" (image_prefix, DockerRegistry.*,
-docker_config_path, KubernetesBuildExecutor.push_secret) at every start. BinderHub's values name
+config.json, the settings ConfigMap's registry.json and, when it exists (keyless Google), the
+registry helper's token; the extraConfig snippet `binderhub-registry` loads registry.json's
+"binderhubConfig" (image_prefix, DockerRegistry.* or ExternalRegistryHelper.*, docker_config_path,
+KubernetesBuildExecutor.push_secret) and the token at every start. BinderHub's values name
 only these two objects, never the registry, so registry changes need no values change.
 
 values.yaml (binderhub.*) and the companion file binderhub-values.yaml (the hook's template)
@@ -28,6 +29,12 @@ projected:
         items:
           - key: registry.json
             path: registry.json
+    - secret:
+        name: {{ include "binderhub-registry.secretName" . }}-helper-token
+        optional: true
+        items:
+          - key: token
+            path: helper/token
 {{- end -}}
 
 {{- define "binderhub-registry.binderVolumeMount" -}}

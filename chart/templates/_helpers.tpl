@@ -154,7 +154,7 @@ containers:
       - --registry-helper
       - {{ include "binderhub-registry.helperUrl" $root | quote }}
       - --registry-helper-token-file
-      - /etc/binderhub-registry/helper-token/token
+      - {{ include "binderhub-registry.binderMountPath" $root }}/helper/token
       {{- else if $checksSecret }}
       - --docker-config
       - {{ include "binderhub-registry.binderMountPath" $root }}/docker/config.json
@@ -170,12 +170,8 @@ containers:
         readOnly: true
       - name: tmp
         mountPath: /tmp
-      {{- if $viaHelper }}
-      - name: helper-token
-        mountPath: /etc/binderhub-registry/helper-token
-        readOnly: true
-      {{- else if $checksSecret }}
-      {{- /* The binder pod's own mount of the Secret (and of registry.json). */}}
+      {{- if $checksSecret }}
+      {{- /* The binder pod's own mount of the Secret (and of registry.json, and the helper's token). */}}
       {{- list (include "binderhub-registry.binderVolumeMount" $root | fromYaml) | toYaml | nindent 6 }}
       {{- end }}
 volumes:
@@ -185,11 +181,7 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
-  {{- if $viaHelper }}
-  - name: helper-token
-    secret:
-      secretName: {{ include "binderhub-registry.helperTokenSecretName" $root }}
-  {{- else if $checksSecret }}
+  {{- if $checksSecret }}
   {{- list (include "binderhub-registry.binderVolume" $root | fromYaml) | toYaml | nindent 2 }}
   {{- end }}
 {{- end -}}
@@ -254,7 +246,7 @@ true
 {{- end -}}
 
 {{- define "binderhub-registry.helperTokenSecretName" -}}
-{{- printf "%s-helper-token" (include "binderhub-registry.fullname" .) -}}
+{{- printf "%s-helper-token" (include "binderhub-registry.secretName" .) -}}
 {{- end -}}
 
 {{- /* The helper's address inside the cluster, BinderHub's ExternalRegistryHelper.service_url. */}}

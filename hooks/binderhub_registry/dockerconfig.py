@@ -15,12 +15,20 @@ import json
 from typing import Any
 from urllib.parse import urlparse
 
+from binderhub_registry.settings import RegistrySettings
+
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
 
 
 def build(auth_key: str, username: str, password: str) -> dict[str, Any]:
     auth = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"auths": {auth_key: {"auth": auth}}}
+
+
+def for_settings(settings: RegistrySettings, username: str, password: str) -> dict[str, Any]:
+    """The docker config of the Secret: the credentials under the settings' auths key; none with
+    keyless Google, where BinderHub asks the registry helper instead."""
+    return {"auths": {}} if settings.helper_url else build(settings.auth_key, username, password)
 
 
 def dumps(config: dict[str, Any]) -> str:

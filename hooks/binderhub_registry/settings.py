@@ -42,9 +42,8 @@ class RegistrySettings:
     auth_config_url: str = ""
     # DockerRegistry.not_found_401, where the registry answers 401 for missing repositories.
     not_found_401: bool | None = None
-    # Keyless Google: ExternalRegistryHelper.service_url, and the Secret with the token BinderHub sends it.
+    # Keyless Google: ExternalRegistryHelper.service_url (its token is at BINDER_HELPER_TOKEN_PATH).
     helper_url: str = ""
-    helper_token_secret: str = ""
 
     def __post_init__(self) -> None:
         shortest = self.image_prefix + probe_name("")
@@ -95,7 +94,7 @@ class RegistrySettings:
             "secretName": secret_name,
             "dockerConfigPath": BINDER_DOCKER_CONFIG_PATH,
             "binderhubConfig": self.binderhub_config(secret_name),
-            "registryHelper": {"url": self.helper_url, "tokenSecret": self.helper_token_secret} if self.helper_url else None,
+            "registryHelper": {"url": self.helper_url, "tokenPath": BINDER_HELPER_TOKEN_PATH} if self.helper_url else None,
         }
 
 

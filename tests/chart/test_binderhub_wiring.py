@@ -23,7 +23,9 @@ MOUNT = {"name": "binderhub-registry", "mountPath": "/etc/binderhub/registry", "
 def volume(secret: str = "binderhub-registry") -> dict[str, Any]:
     return {"name": "binderhub-registry", "projected": {"sources": [
         {"secret": {"name": secret, "items": [{"key": "config.json", "path": "docker/config.json"}]}},
-        {"configMap": {"name": f"{secret}-settings", "items": [{"key": "registry.json", "path": "registry.json"}]}}]}}
+        {"configMap": {"name": f"{secret}-settings", "items": [{"key": "registry.json", "path": "registry.json"}]}},
+        # keyless Google only: the registry helper's token (the Secret is optional)
+        {"secret": {"name": f"{secret}-helper-token", "optional": True, "items": [{"key": "token", "path": "helper/token"}]}}]}}
 
 
 def named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:

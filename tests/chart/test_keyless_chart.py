@@ -3,15 +3,15 @@ Service, ServiceAccount and token Secret, and nothing of them otherwise."""
 
 from __future__ import annotations
 
-import subprocess
-import tarfile
+import base64
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.binder_pod import companion_binder_pod, one_release_binder_pod
 from tests.chart.test_chart import by_kind, template
 from tests.helpers import run_cli, write_values
+from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient
 
 VALUES = Path(__file__).parent / "values"
 KEYLESS = VALUES / "artifact-registry-keyless.yaml"
@@ -42,9 +42,11 @@ def test_keyless_renders_the_helper_with_no_rbac_and_a_restricted_pod(helm_binar
     token_secret = next(d for d in by_kind(docs, "Secret") if d["metadata"]["name"] == "binderhub-registry-helper-token")
     assert len(token_secret["data"]["token"]) >= 64  # base64 of 48 random characters
     test_pod, = by_kind(docs, "Pod")
-    mounts = {m["name"] for m in test_pod["spec"]["containers"][0]["volumeMounts"]}
-    assert "helper-token" in mounts and "docker-config" not in mounts
-    assert "http://binderhub-registry-helper.binder.svc:8080" in test_pod["spec"]["containers"][0]["args"]
+    args = test_pod["spec"]["containers"][0]["args"]
+    assert {m["name"] for m in test_pod["spec"]["containers"][0]["volumeMounts"]} >= {"binderhub-registry"}  # the binder pod's volume
+    assert args[args.index("--registry-helper") + 1] == "http://binderhub-registry-helper.binder.svc:8080"
+    assert args[args.index("--registry-helper-token-file") + 1] == "/etc/binderhub/registry/helper/token"
+    assert token_secret["metadata"]["name"] == "binderhub-registry-helper-token"  # what the binder pod's volume names
 
 
 @pytest.mark.parametrize("values", ["artifact-registry.yaml", "gcr.yaml", "dockerhub.yaml"])
@@ -60,32 +62,28 @@ def test_builder_annotation_can_be_left_out(helm_binaries):
     assert account["metadata"]["annotations"] == {"example.org/owner": "binder-team"}
 
 
-UPSTREAM = Path("/work/shared/upstream-charts")
-
-
-def test_binderhub_chart_takes_the_keyless_settings(helm_binaries, tmp_path):
-    """BinderHub's own chart (test data in shared/upstream-charts) accepts binderhub-values.yaml of
-    keyless mode: its schema validates it, the binder pod gets the helper's token from the Secret,
-    and BinderHub's configuration selects ExternalRegistryHelper with the helper's URL."""
+def keyless_hook_objects(tmp_path: Path) -> list[dict]:
+    """What the hook writes in keyless mode (offline `render`), and the helper's token Secret."""
     values = write_values(tmp_path / "values.yaml", {"registry": {
         "type": "artifact-registry", "artifactRegistry": {"project": "my-project", "location": "us-central1"},
         "google": {"credential": "workload-identity"}}, "registryHelper": {"name": "binderhub-registry-helper", "namespace": "binder"}})
     rendered = run_cli("render", "--values", str(values))
     assert rendered.code == 0, rendered.stderr
-    settings = tmp_path / "binderhub-values.yaml"
-    settings.write_text(rendered.document("ConfigMap")["data"]["binderhub-values.yaml"])
-    archive = next(UPSTREAM.glob("binderhub-*.tgz"))
-    with tarfile.open(archive) as tar:
-        tar.extractall(tmp_path / "upstream", filter="data")
-    result = subprocess.run([str(helm_binaries["4"]), "template", "binder", str(tmp_path / "upstream" / "binderhub"), "-f", str(settings)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
-    binder = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "binder")
-    env = {e["name"]: e for e in binder["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["BINDERHUB_CONTAINER_REGISTRY_HELPER_AUTH_TOKEN"]["valueFrom"] == {
-        "secretKeyRef": {"name": "binderhub-registry-helper-token", "key": "token"}}
-    secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "binder-secret")
-    config = yaml.safe_load(secret["stringData"]["values.yaml"])["config"]
-    assert config["BinderHub"]["registry_class"] == "binderhub.registry.ExternalRegistryHelper"
-    assert config["ExternalRegistryHelper"]["service_url"] == "http://binderhub-registry-helper.binder.svc:8080"
+    token = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "binderhub-registry-helper-token"},
+             "data": {"token": base64.b64encode(b"the-helper-token-0123456789").decode()}}
+    return [*rendered.documents(), token]
+
+
+def test_binderhub_starts_with_the_helper_in_one_release_and_as_companion(helm_binaries, tmp_path):
+    """BinderHub's own chart, started by its own binderhub_config.py from the volumes (one release,
+    and companion with binderhub-values.yaml): ExternalRegistryHelper with the helper's URL and the
+    token of the helper's Secret, which the binder pod's one projected volume carries."""
+    objects = keyless_hook_objects(tmp_path)
+    configmap = next(d for d in objects if d["kind"] == "ConfigMap")
+    pods = [one_release_binder_pod(helm_binaries["4"], KEYLESS, objects),
+            companion_binder_pod(helm_binaries["4"], configmap["data"]["binderhub-values.yaml"], objects, tmp_path)]
+    for pod in pods:
+        client = ExternalRegistryHelperClient.from_binderhub_config(pod.config, pod.env)
+        assert client.service_url == "http://binderhub-registry-helper.binder.svc:8080"
+        assert client.auth_token == "the-helper-token-0123456789"
+        assert pod.config["BinderHub"]["image_prefix"] == "us-central1-docker.pkg.dev/my-project/binderhub/binder-"

@@ -16,11 +16,19 @@ from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
 from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
 from tests.helper.test_helper_service import helper_config
 from tests.helper_service_runner import running_helper
-from tests.helpers import binderhub_values, run_cli, write_values
+from tests.binder_pod import companion_binder_pod
+from tests.fixtures_registry import TOOLS_DIR
+from tests.helpers import binderhub_config, run_cli, write_values
 from tests.hook.test_google import provision
 from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_and_relaunch
 
 MEMBER = wi.helper_member(PROJECT, f"{HELPER_NAMESPACE}/{HELPER_KSA}")
+
+
+def helper_token_secret(token: str) -> dict:
+    """The token Secret the chart generates for the registry helper (next to the output Secret)."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "binderhub-registry-helper-token", "namespace": "binder"},
+            "data": {"token": base64.b64encode(token.encode()).decode()}}
 
 
 def account_bindings(google_cloud) -> dict[str, set[str]]:
@@ -40,13 +48,27 @@ def test_provision_binds_proves_and_wires_binderhub_without_a_key(kube_api, tmp_
     assert [c.code for c in state.calls_of("GenerateAccessToken")][-1] == "OK"
     secret = result.document("Secret")
     assert json.loads(base64.b64decode(secret["data"]["config.json"])) == {"auths": {}}
-    settings = binderhub_values(result.document("ConfigMap"))
-    assert settings["config"]["BinderHub"]["registry_class"] == "binderhub.registry.ExternalRegistryHelper"
-    assert settings["config"]["ExternalRegistryHelper"]["service_url"] == f"http://{HELPER_KSA}.{HELPER_NAMESPACE}.svc:8080"
-    token_ref = settings["extraEnv"]["BINDERHUB_CONTAINER_REGISTRY_HELPER_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
-    assert token_ref == {"name": f"{HELPER_KSA}-token", "key": "token"}
-    assert "DockerRegistry" not in settings["config"] and "jupyterhub" not in settings
+    assert binderhub_config(result.document("ConfigMap")) == {
+        "BinderHub": {"use_registry": True, "image_prefix": f"{registry.host}/{PROJECT}/{'' if registry_type == 'gcr' else 'binder/'}binder-",
+                      "registry_class": "binderhub.registry.ExternalRegistryHelper"},
+        "ExternalRegistryHelper": {"service_url": f"http://{HELPER_KSA}.{HELPER_NAMESPACE}.svc:8080"},
+        "KubernetesBuildExecutor": {"push_secret": "binderhub-registry"},
+    }
     assert "with short-lived tokens from the registry helper" in result.last_line
+
+
+def test_binderhub_starts_configured_for_the_helper_with_its_token(kube_api, tmp_path, google_cloud, google_adc, iam_credentials,
+                                                                   ar_registry):
+    """BinderHub's own chart with binderhub-values.yaml (companion), started by its own
+    binderhub_config.py: ExternalRegistryHelper with the helper's URL, and the token from the
+    helper's Secret in the same projected volume."""
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))
+    assert result.code == 0, result.stderr
+    token = "helper-token-in-its-secret-0123456789"
+    objects = [*result.documents(), helper_token_secret(token)]
+    pod = companion_binder_pod(TOOLS_DIR / "helm4", result.document("ConfigMap")["data"]["binderhub-values.yaml"], objects, tmp_path)
+    client = ExternalRegistryHelperClient.from_binderhub_config(pod.config, pod.env)
+    assert client.service_url == f"http://{HELPER_KSA}.{HELPER_NAMESPACE}.svc:8080" and client.auth_token == token
 
 
 def test_a_second_run_changes_nothing_and_cleanup_removes_only_its_bindings(kube_api, tmp_path, google_cloud, google_adc,
@@ -92,9 +114,11 @@ def test_binderhub_launches_through_the_helper_after_provision(kube_api, tmp_pat
     assert result.code == 0, result.stderr
     metadata = make_metadata(gcp_service_account=BUILDER)  # the chart's annotation on the helper's ServiceAccount
     spec = f"{ar_registry.host}/{PROJECT}/binder/binder-launch:v1"
-    with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
-            ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
-        build_and_relaunch(binderhub, spec)
+    with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper:
+        objects = [*result.documents(), helper_token_secret(helper.auth_token)]
+        pod = companion_binder_pod(TOOLS_DIR / "helm4", result.document("ConfigMap")["data"]["binderhub-values.yaml"], objects, tmp_path)
+        with ExternalRegistryHelperClient.from_binderhub_config(pod.config, pod.env, route=lambda url: helper.url) as binderhub:
+            build_and_relaunch(binderhub, spec)
 
 
 def test_provision_waits_while_iam_propagates_the_new_bindings(kube_api, tmp_path, google_cloud, google_adc, iam_credentials,

@@ -1,13 +1,13 @@
-"""Keyless Google through the whole Helm lifecycle (registry.google.credential workload-identity):
-install sets up the builder and the Workload Identity binding and starts the registry helper; the
-helper's pod gets builder tokens from its (GKE) metadata server only because of the hook's
-binding; `helm test` asks the helper as BinderHub does and pushes; BinderHub, wired by the settings
-ConfigMap, launches, pushes and finds images; upgrade keeps all of it; uninstall removes the
+"""Keyless Google through the whole Helm lifecycle (registry.google.credential workload-identity),
+in one release with BinderHub: install sets up the builder and the Workload Identity binding and
+starts the registry helper; the helper's pod gets builder tokens from its (GKE) metadata server
+only because of the hook's binding; `helm test` asks the helper as BinderHub does and pushes;
+BinderHub's binder pod, configured at start by its own chart's code from registry.json and the
+helper's token, launches, pushes and finds images; upgrade keeps all of it; uninstall removes the
 bindings. No service-account key exists at any point."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +16,8 @@ import pytest
 from binderhub_registry.providers.google import workload_identity as wi
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
 from tests.fixtures_workload_identity import keyless_values
-from tests.helpers import binder_deployment, binderhub_values, write_values
+from tests.binder_pod import BinderPod
+from tests.helpers import write_values
 from tests.lifecycle.test_google_lifecycle import admin_key_secret
 from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_and_relaunch
 from tests.stand_ins.google_workload_identity import GkeMetadataServer, PodIdentity
@@ -48,20 +49,19 @@ def no_key_ever(google_cloud) -> bool:
     return google_cloud.state.calls_of("CreateServiceAccountKey") == [] and (record is None or record.user_keys() == [])
 
 
-def launch_as_binderhub(release, kube_api, registry, slug: str) -> None:
-    settings = binderhub_values(kube_api.get("configmaps", NS, "binderhub-registry-settings"))
-    service_url = release.workloads.route(settings["config"]["ExternalRegistryHelper"]["service_url"])
-    ref = settings["extraEnv"]["BINDERHUB_CONTAINER_REGISTRY_HELPER_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
-    token = base64.b64decode(kube_api.get("secrets", NS, ref["name"])["data"][ref["key"]]).decode()
-    spec = f"{settings['config']['BinderHub']['image_prefix']}{slug}:v1"
-    with ExternalRegistryHelperClient(service_url, token) as binderhub:
+def launch_as_binderhub(release, kube_api, slug: str) -> None:
+    """The binder pod of this release (BinderHub's own chart), configured at start by its own
+    binderhub_config.py from the volumes in the cluster, launches, builds and finds an image."""
+    resources = {"Secret": "secrets", "ConfigMap": "configmaps"}
+    pod = BinderPod.start(kube_api.get("deployments", NS, "binder"), lambda kind, name: kube_api.get(resources[kind], NS, name))
+    spec = f"{pod.config['BinderHub']['image_prefix']}{slug}:v1"
+    with ExternalRegistryHelperClient.from_binderhub_config(pod.config, pod.env, route=release.workloads.route) as binderhub:
         build_and_relaunch(binderhub, spec)
 
 
 def test_install_test_launch_upgrade_uninstall_without_a_key(make_release, kube_api, google_cloud, google_admin, google_registry,
                                                            iam_credentials, metadata_per_identity, tmp_path):
     admin_key_secret(kube_api, google_admin)
-    kube_api.put(binder_deployment(NS))
     registry = google_registry(AR_HOST)
     values = keyless_values(google_cloud, registry, iam_credentials, adminKeySecret="google-admin")
     del values["registryHelper"]  # the chart sets the helper's name and namespace
@@ -75,12 +75,12 @@ def test_install_test_launch_upgrade_uninstall_without_a_key(make_release, kube_
     (test_run,) = release.test()
     assert "with the registry helper's short-lived credentials" in test_run.runs[-1].logs
     assert metadata_per_identity.servers[(HELPER, BUILDER)].token_requests >= 1  # annotated: GKE hands out the builder's token
-    launch_as_binderhub(release, kube_api, registry, "binder-first")
+    launch_as_binderhub(release, kube_api, "binder-first")
 
     release.upgrade([values_file])
     (test_run,) = release.test()
     assert test_run.runs[-1].exit_code == 0
-    launch_as_binderhub(release, kube_api, registry, "binder-after-upgrade")
+    launch_as_binderhub(release, kube_api, "binder-after-upgrade")
     assert no_key_ever(google_cloud)
     assert '"token"' not in release.workloads.logs(HELPER) and "ya29." not in release.workloads.logs(HELPER)
 

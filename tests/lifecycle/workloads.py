@@ -15,11 +15,15 @@ route to it, as cluster DNS and kube-proxy would.
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -60,7 +64,7 @@ class Workloads:
 
     def roll(self) -> None:
         self.stop()
-        deployments = [d for d in self.release.resources() if d["kind"] == "Deployment"]
+        deployments = [d for d in self.release.resources() if d["kind"] == "Deployment" and self._runs_here(d)]
         for deployment in deployments:
             self.pods.append(self._start(deployment))
         for service in (d for d in self.release.resources() if d["kind"] == "Service"):
@@ -87,6 +91,13 @@ class Workloads:
 
     def logs(self, deployment: str) -> str:
         return "".join(pod.logs() for pod in self.pods if pod.deployment == deployment)
+
+    @staticmethod
+    def _runs_here(deployment: Obj) -> bool:
+        """Only Deployments whose command is on the PATH (this project's own); BinderHub's and
+        JupyterHub's images are not here."""
+        command = (deployment["spec"]["template"]["spec"]["containers"][0].get("command") or [""])[0]
+        return bool(command) and shutil.which(command, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])) is not None
 
     def _start(self, deployment: Obj) -> RunningPod:
         name = deployment["metadata"]["name"]

@@ -24,6 +24,7 @@ Behaviours reproduced:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,23 @@ class ExternalRegistryHelperClient:
         self.auth_token = auth_token
         self.calls: list[str] = []
         self._http = httpx.Client(timeout=timeout)
+
+    @classmethod
+    def from_binderhub_config(cls, config: Any, env: dict[str, str] | None = None,
+                              route: Callable[[str], str] = lambda url: url) -> ExternalRegistryHelperClient:
+        """As BinderHub builds its registry at start (``registry_class(parent=self)``) from its
+        traitlets configuration: the class must be ExternalRegistryHelper; ``service_url`` and
+        ``auth_token`` come from its section, the token's default from the environment.
+        ``route`` stands in for cluster DNS (a Service name to a loopback address)."""
+        registry_class = config["BinderHub"].get("registry_class") if "BinderHub" in config else None
+        if registry_class != "binderhub.registry.ExternalRegistryHelper":
+            raise ValueError(f"BinderHub's registry_class is {registry_class!r}, not ExternalRegistryHelper")
+        section = config["ExternalRegistryHelper"] if "ExternalRegistryHelper" in config else {}
+        service_url = section.get("service_url", "http://binderhub-container-registry-helper:8080")
+        token = section.get("auth_token") or (env or {}).get("BINDERHUB_CONTAINER_REGISTRY_HELPER_AUTH_TOKEN")
+        if not token:
+            raise ValueError("BinderHub has no auth_token for the registry helper")
+        return cls(route(service_url), token)
 
     def close(self) -> None:
         self._http.close()

@@ -56,10 +56,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     given = kube.input_credentials(existing, provider.secret_keys, progress) if kube is not None and existing else None
     obtained = provider.obtain(current, given)
     credential, settings = obtained.credential, obtained.settings
-    # keyless Google: BinderHub asks the registry helper; the Secret holds no credential
-    keyless = bool(settings.helper_url)
-    docker_config = {"auths": {}} if keyless else dockerconfig.build(settings.auth_key, credential.username, credential.password)
-    how = f" with short-lived tokens from the registry helper {settings.helper_url} (no key)" if keyless else ""
+    docker_config = dockerconfig.for_settings(settings, credential.username, credential.password)
+    how = f" with short-lived tokens from the registry helper {settings.helper_url} (no key)" if settings.helper_url else ""
     fingerprint = state.fingerprint(current, docker_config, settings.binderhub_config(name))
     annotations = state.secret_annotations(settings, fingerprint, credential, rotation)
     namespace = kube.namespace if kube is not None else args.namespace

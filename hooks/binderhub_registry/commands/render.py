@@ -1,5 +1,5 @@
-"""`render`: print the BinderHub settings (and, when the values carry credentials, the Secret)
-without any cloud or cluster call."""
+"""`render`: print the BinderHub settings (and, when the values carry credentials or the Secret
+holds none, keyless Google, the Secret) without any cloud or cluster call."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     name = secret_name(values)
     credential = provider.values_credential()
     username, password = (credential.username, credential.password) if credential else ("", "")
-    docker_config = dockerconfig.build(settings.auth_key, username, password)
+    keyless = bool(settings.helper_url)  # keyless Google: the Secret holds no credential, so it is known offline
+    docker_config = dockerconfig.for_settings(settings, username, password)
     annotations = state.secret_annotations(settings, state.new_fingerprint())
     rendered = render(settings, docker_config, name, args.namespace, annotations)
-    print(to_yaml(rendered.documents() if credential else [rendered.configmap]), end="")
+    print(to_yaml(rendered.documents() if credential or keyless else [rendered.configmap]), end="")
     if not settings.token_url:
         progress.step("token_url is discovered from the registry by provision; render is offline and leaves it out")
     return 0

@@ -105,7 +105,6 @@ class GoogleProvider(Provider):
             token_url=discovered.token_url or f"{url}/v2/token?service={host}",
             probe_repository=f"{target.path}/{probe_name(prefix)}",
             helper_url=helper.url if helper else "",
-            helper_token_secret=helper.token_secret if helper else "",
         )
 
     # -- obtain ----------------------------------------------------------------------------

@@ -164,10 +164,6 @@ class RegistryHelper:
     def url(self) -> str:
         return f"http://{self.name}.{self.namespace}.svc:8080"
 
-    @property
-    def token_secret(self) -> str:
-        return f"{self.name}-token"
-
 
 def registry_helper(values: Values) -> RegistryHelper:
     helper = values.get("registryHelper") or {}

@@ -68,6 +68,8 @@ def mutated_examples(draw: st.DrawFn) -> str:
     values = yaml.safe_load(draw(st.sampled_from(EXAMPLES)).read_text())
     for _ in range(draw(st.integers(1, 3))):
         paths = [p for p in leaf_paths(values) if p]
+        if not paths:  # an earlier mutation removed everything
+            break
         target = draw(st.sampled_from(paths))
         parent = values
         for key in target[:-1]:

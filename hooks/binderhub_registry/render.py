@@ -6,7 +6,6 @@ import base64
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -17,7 +16,7 @@ from binderhub_registry.settings import (
     RegistrySettings,
     settings_configmap_name,
 )
-from binderhub_registry.values import load_yaml
+from binderhub_registry.values import PACKAGE_DIR, load_yaml
 
 if TYPE_CHECKING:
     import jinja2
@@ -42,9 +41,8 @@ def _environment() -> jinja2.Environment:
     """One environment per process, so each template is compiled once."""
     import jinja2  # noqa: PLC0415  (only commands that render need it)
 
-    root = resources.files("binderhub_registry").joinpath("templates")
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(root)),
+        loader=jinja2.FileSystemLoader(str(PACKAGE_DIR / "templates")),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,

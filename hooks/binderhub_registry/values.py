@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,13 @@ HelmLoader.yaml_implicit_resolvers = {
 }
 
 
+# The package is installed as a directory (never zipped): its data files are read from it directly,
+# without importlib.resources (which imports zipfile, tempfile and shutil on every start).
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 def _data_file(name: str) -> str:
-    return resources.files("binderhub_registry").joinpath("data", name).read_text(encoding="utf-8")
+    return (PACKAGE_DIR / "data" / name).read_text(encoding="utf-8")
 
 
 def chart_defaults() -> Values:

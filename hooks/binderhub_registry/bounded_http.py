@@ -33,7 +33,7 @@ import httpx
 from binderhub_registry.errors import Unreachable
 from binderhub_registry.http_transport import TransportPerScheme
 from binderhub_registry.progress import Progress
-from binderhub_registry.retry import backoff
+from binderhub_registry.retry import backoff, pause
 
 DEADLINE_VARIABLE = "BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS"
 DEFAULT_DEADLINE = 60.0
@@ -199,7 +199,7 @@ class Exchange:
                 break
             delay = min(retry_delay(attempt, retry_after), max(deadline - time.monotonic(), 0.0))
             self.progress.warn(f"{what}: {origin(url)} {now or last}; retrying in {delay:.3g}s (attempt {attempt + 1} of {self.attempts})")
-            time.sleep(delay)
+            pause(delay)
         if not last:
             last = f"did not answer within the {seconds:g}s deadline"
         advice = "try again later or check the registry's status" if answered else (

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import signal
 import sys
@@ -89,6 +90,16 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    collecting = gc.isenabled()
+    gc.disable()  # a run collects only while it waits (retry.pause); `serve` turns it back on
+    try:
+        return _run(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     progress = Progress(args.log_format)
     signal.signal(signal.SIGTERM, _terminate)

@@ -7,7 +7,7 @@ import time
 
 from binderhub_registry.errors import Unreachable
 from binderhub_registry.progress import Progress
-from binderhub_registry.retry import backoff, first_delay
+from binderhub_registry.retry import backoff, first_delay, pause
 
 
 class Propagation:
@@ -34,7 +34,7 @@ class Propagation:
         self.progress.step(
             f"waiting for IAM to propagate: {why} ({waited:.0f}s of at most {self.timeout:g}s; next check in {delay:.1f}s)"
         )
-        time.sleep(delay)
+        pause(delay)
 
     def wait(self, why: str) -> None:
         """Sleep before the next try; give up with exit 3 once the timeout is spent."""

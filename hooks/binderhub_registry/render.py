@@ -36,17 +36,48 @@ class Rendered:
         return [self.secret, self.configmap]
 
 
+TEMPLATES = PACKAGE_DIR / "templates"
+# The templates compiled by compile_templates() at build time (the image's build runs it, as it
+# compiles the modules' bytecode): a start then loads them (0.5 ms) instead of compiling them (15 ms).
+# Jinja checks each entry against the template's source and its own version, so a stale entry is
+# compiled again, never used; runs never write here (the image's root filesystem is read-only).
+TEMPLATE_CACHE = TEMPLATES / "__jinja_cache__"
+
+
 @cache
 def _environment() -> jinja2.Environment:
-    """One environment per process, so each template is compiled once."""
+    """One environment per process, so each template is loaded once."""
     import jinja2  # noqa: PLC0415  (only commands that render need it)
 
+    class CompiledAtBuild(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            """Runs only read the build's entries."""
+
+    return _new_environment(CompiledAtBuild(str(TEMPLATE_CACHE)))
+
+
+def _new_environment(bytecode_cache: jinja2.BytecodeCache) -> jinja2.Environment:
+    import jinja2  # noqa: PLC0415
+
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(PACKAGE_DIR / "templates")),
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        bytecode_cache=bytecode_cache,
     )
+
+
+def compile_templates() -> list[str]:
+    """Compile every template into TEMPLATE_CACHE (at build time); the names compiled."""
+    import jinja2  # noqa: PLC0415
+
+    TEMPLATE_CACHE.mkdir(exist_ok=True)
+    environment = _new_environment(jinja2.FileSystemBytecodeCache(str(TEMPLATE_CACHE)))
+    names = sorted(path.name for path in TEMPLATES.glob("*.j2"))
+    for name in names:
+        environment.get_template(name)
+    return names
 
 
 def binderhub_values(secret_name: str) -> str:
@@ -93,11 +124,14 @@ def render(
     )
 
 
-class _BlockStyleDumper(yaml.SafeDumper):
+SAFE_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available, as for loading
+
+
+class _BlockStyleDumper(SAFE_DUMPER):  # type: ignore[misc]
     """Dumps multi-line strings (the settings file) as readable ``|`` blocks."""
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:  # the C dumper has the same representer methods
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

@@ -13,9 +13,10 @@ loaded machine slows both alike (medians and min/max of --runs paired runs, peak
 * the HTTP requests of one provision through a loopback proxy that adds latency
   (tests/stand_ins/counting_proxy.py), per registry auth, and the wall time with that latency.
 
-The package's modules are compiled to bytecode first, as the hook image's build does
+The package's modules and templates are compiled first, as the hook image's build does
 (scripts/image_slim_venv.py), so that a run with PYTHONDONTWRITEBYTECODE set does not measure
-compiling the package from source on every start, which the Job never does.
+compiling the package from source on every start, which the Job never does. The hook runs as the
+console script `binderhub-registry`, as the Job's container command does.
 
 It prints ratios against the targets of issue 13. Run with `python benchmarks/hook.py` after the
 README's setup (it re-runs itself with the repository's .venv when needed).
@@ -151,7 +152,8 @@ def paired(count: int, *pairs: tuple[Runs, Callable[[Runs], object]]) -> None:
 
 
 def hook(*args: str) -> list[str]:
-    return [sys.executable, "-m", "binderhub_registry", *args]
+    """The console script, as the Job runs it (`command: [binderhub-registry]`)."""
+    return [str(Path(sys.executable).parent / "binderhub-registry"), *args]
 
 
 def write(path: Path, values: dict[str, Any]) -> str:
@@ -196,13 +198,16 @@ def requests_line(auth: str, requests: list[ProxiedRequest], seconds: float, lat
 
 
 def compile_the_package() -> None:
-    """Bytecode for the package, as the image has (its build compiles every module): without it,
-    each measured start would compile the package from source (timestamp-checked .pyc files, so an
-    edited module is still read from its source)."""
+    """Bytecode for the package and its compiled templates, as the image has (its build compiles
+    every module and template): without them, each measured start would compile the package from
+    source (timestamp-checked .pyc files, so an edited module is still read from its source) and
+    the templates (checked against their source too)."""
     import binderhub_registry  # noqa: PLC0415
+    from binderhub_registry.render import compile_templates  # noqa: PLC0415
 
     if not compileall.compile_dir(Path(binderhub_registry.__file__).parent, quiet=1):
         raise SystemExit("could not compile the binderhub_registry package to bytecode")
+    compile_templates()
 
 
 def main() -> int:  # noqa: PLR0915 - one script that reads top to bottom

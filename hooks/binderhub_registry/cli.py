@@ -90,6 +90,10 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # httpx imports its own command-line client (httpx._main: click, pygments, rich) whenever click
+    # is installed, as the helper extra installs it: ~15 ms at every start, for a client the hook
+    # never runs. None in sys.modules makes that import fail at once, and httpx keeps its stub.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     collecting = gc.isenabled()
     gc.disable()  # a run collects only while it waits (retry.pause); `serve` turns it back on
     try:

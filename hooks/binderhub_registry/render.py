@@ -77,6 +77,8 @@ def compile_templates() -> list[str]:
     names = sorted(path.name for path in TEMPLATES.glob("*.j2"))
     for name in names:
         environment.get_template(name)
+    for entry in TEMPLATE_CACHE.iterdir():  # Jinja writes them private (0600); the hook runs as another user
+        entry.chmod(0o644)
     return names
 
 

@@ -36,7 +36,9 @@ def refuse_compiling(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_run_loads_the_compiled_templates_instead_of_compiling(templates, monkeypatch):
     compiled = render.compile_templates()
     assert compiled == sorted(path.name for path in templates.glob("*.j2"))
-    assert len(list((templates / "__jinja_cache__").iterdir())) == len(compiled)
+    entries = list((templates / "__jinja_cache__").iterdir())
+    assert len(entries) == len(compiled)
+    assert all(entry.stat().st_mode & 0o444 == 0o444 for entry in entries)  # the image's build and its runs are other users
 
     refuse_compiling(monkeypatch)
     values = render.binderhub_values(SECRET_NAME)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
+from binderhub_registry.errors import Unreachable
 from binderhub_registry.retry import backoff
 
 DEFAULT_ENDPOINT = "artifactregistry.googleapis.com"
@@ -26,8 +28,20 @@ class ArtifactRegistry:
         self._session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
 
     def _call(self, method: str, path: str, *, params: dict[str, str] | None = None, body: dict[str, Any] | None = None) -> Any:
+        """The answer's JSON; an HTTP error raised as the matching API exception (google-auth's
+        TransportError when the token service is unreachable), an unreachable endpoint as Unreachable."""
+        import requests  # noqa: PLC0415  (google-auth's transport has loaded it)
+
         url = self._base + path
-        response = self._session.request(method, url, params=params, json=body, timeout=REQUEST_TIMEOUT)  # type: ignore[no-untyped-call]
+        try:
+            response = self._session.request(method, url, params=params, json=body, timeout=REQUEST_TIMEOUT)  # type: ignore[no-untyped-call]
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            cause = exc.args[0] if exc.args else exc
+            reason = getattr(cause, "reason", None) or cause
+            raise Unreachable(
+                f"Cannot reach Artifact Registry at {urlsplit(url).netloc} ({type(reason).__name__}); "
+                f"check the cluster's egress to Google, or registry.google.endpoints.artifactRegistry."
+            ) from None
         if response.status_code >= 400:
             from google.api_core import exceptions  # noqa: PLC0415
 

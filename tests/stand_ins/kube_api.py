@@ -16,7 +16,14 @@ port, plain HTTP) and enforces what the real API server enforces for them:
   AlreadyExists, Conflict, Invalid with causes, BadRequest, Forbidden, Unauthorized).
 * metadata: uid, creationTimestamp, resourceVersion (one global counter), generation
   (deployments and jobs; bumped when ``spec`` changes), managedFields. Writes that change nothing
-  are no-ops (resourceVersion unchanged), like the real server. PUT or patch carrying a stale
+  are no-ops (resourceVersion unchanged), like the real server.
+* Times (``creationTimestamp``, managedFields ``time``) come from :attr:`KubeApiServer.clock`, RFC
+  3339 UTC truncated to the second as the real server serializes them. The clock is the wall
+  clock unless a test moves it (``advance``) or stops it (``freeze``): no sleeps. As in the real
+  field manager (managedFieldsUpdater), an apply sets its manager's time only when it changed the
+  object (a no-op apply or one that only takes over ownership keeps the old time, or none: a
+  manager whose first apply changed nothing has no time, kubernetes#127938); an update sets its
+  manager's time when it changed a field. PUT or patch carrying a stale
   ``metadata.resourceVersion`` is a 409 Conflict.
 * Patch types: merge (RFC 7386), JSON patch (RFC 6902: add, remove, replace, test, move, copy),
   strategic merge, server-side apply (``application/apply-patch+yaml``; needs ``fieldManager``,
@@ -470,13 +477,16 @@ def _paths_from_fields_v1(fields: Obj, prefix: FieldPath = ()) -> set[FieldPath]
 class ManagedFields:
     """The field sets of an object's managers, read from and written to ``metadata.managedFields``."""
 
-    def __init__(self, obj: Obj | None) -> None:
+    def __init__(self, obj: Obj | None, now: str) -> None:
+        self.now = now  # the server's time of this write
+        self.applier: ManagerKey | None = None  # set by an apply: its time is set if the object changes
         self.sets: dict[ManagerKey, set[FieldPath]] = {}
         self.times: dict[ManagerKey, str] = {}
         for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
             key = (entry.get("manager", ""), entry.get("operation", "Update"))
             self.sets[key] = _paths_from_fields_v1(entry.get("fieldsV1") or {})
-            self.times[key] = entry.get("time", "")
+            if entry.get("time"):
+                self.times[key] = entry["time"]
 
     def record_update(self, manager: str, old: Obj | None, new: Obj) -> None:
         """A non-apply write: the writer takes the fields it changed; removed fields lose owners."""
@@ -489,7 +499,7 @@ class ManagedFields:
         if changed:
             key = (manager, "Update")
             self.sets[key] = self.sets.get(key, set()) | changed
-            self.times[key] = _now()
+            self.times[key] = self.now
 
     def describe(self, api_version: str) -> dict[str, str]:
         """Managers as the real conflict messages print them: Update managers with version and time."""
@@ -508,16 +518,42 @@ class ManagedFields:
         entries = []
         for (manager, operation), paths in self.sets.items():
             if paths:
-                entries.append({"manager": manager, "operation": operation, "apiVersion": api_version,
-                                "time": self.times.get((manager, operation)) or _now(), "fieldsType": "FieldsV1",
-                                "fieldsV1": _fields_v1(paths)})
+                entry = {"manager": manager, "operation": operation, "apiVersion": api_version}
+                if (manager, operation) in self.times:
+                    entry["time"] = self.times[(manager, operation)]
+                entries.append({**entry, "fieldsType": "FieldsV1", "fieldsV1": _fields_v1(paths)})
         return entries
 
 
 # -- validation helpers ------------------------------------------------------------------------
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+class ServerClock:
+    """The API server's clock: the wall clock moved forward by :meth:`advance`, or, after
+    :meth:`freeze`, a stopped clock that only :meth:`advance` moves (two writes in the same second,
+    deterministically)."""
+
+    def __init__(self) -> None:
+        self._frozen: dt.datetime | None = None
+        self._offset = dt.timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> dt.datetime:
+        with self._lock:
+            return (self._frozen or dt.datetime.now(dt.timezone.utc)) + self._offset
+
+    def text(self) -> str:
+        """Now, as the real server serializes a metav1.Time: RFC 3339 UTC, truncated to the second."""
+        return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += dt.timedelta(seconds=seconds)
+
+    def freeze(self, at: dt.datetime | None = None) -> None:
+        """Stop the clock at ``at`` (default: now)."""
+        stopped = at or self.now()
+        with self._lock:
+            self._frozen, self._offset = stopped, dt.timedelta(0)
 
 
 def _go_base64_error(value: str) -> str | None:
@@ -800,6 +836,7 @@ class KubeApiServer(LoopbackHttpServer):
         self._tokens: dict[str, UserInfo] = {}
         self._history: dict[tuple[str, str], ObjList] = {}
         self.audit: list[AuditEvent] = []
+        self.clock = ServerClock()
         self.internal_errors: list[str] = []  # bugs in this stand-in, answered with 500; tests may assert it stays empty
         self.admin_token = self._new_token(UserInfo("kubernetes-admin", ("system:masters", "system:authenticated"), admin=True))
 
@@ -1100,7 +1137,7 @@ class KubeApiServer(LoopbackHttpServer):
             raise conflict(rt, name)
         for key in SERVER_METADATA:
             meta.pop(key, None)
-        managed = ManagedFields(old)
+        managed = ManagedFields(old, self.clock.text())
         applied = _field_paths(config)
         conflicts = [(m, p) for (m, _), paths in managed.sets.items() if m != manager
                      for p in sorted(paths & applied) if _get_path(old, p) != _get_path(config, p)]
@@ -1116,7 +1153,7 @@ class KubeApiServer(LoopbackHttpServer):
                 _delete_path(new, path)
         _merge_applied(new, config)
         managed.sets[(manager, "Apply")] = applied
-        managed.times[(manager, "Apply")] = _now()
+        managed.applier = (manager, "Apply")
         code = 200 if old is not None else 201
         return code, self._write(rt, namespace, name, new, old, manager=manager, managed=managed, dry_run=dry_run)
 
@@ -1162,13 +1199,15 @@ class KubeApiServer(LoopbackHttpServer):
         if old is not None:
             meta["uid"], meta["creationTimestamp"] = old["metadata"]["uid"], old["metadata"]["creationTimestamp"]
         else:
-            meta["uid"], meta["creationTimestamp"] = str(uuid.uuid4()), _now()
+            meta["uid"], meta["creationTimestamp"] = str(uuid.uuid4()), self.clock.text()
         if rt.generation:
             generation = old["metadata"].get("generation", 1) if old is not None else 1
             meta["generation"] = generation + 1 if old is not None and old.get("spec") != new.get("spec") else generation
         if managed is None:
-            managed = ManagedFields(old)
+            managed = ManagedFields(old, self.clock.text())
             managed.record_update(manager, old, new)
+        elif managed.applier is not None and (old is None or _without_server_metadata(old) != _without_server_metadata(new)):
+            managed.times[managed.applier] = managed.now  # as the real managedFieldsUpdater: only when the object changed
         entries = managed.render(rt.api_version)
         if entries:
             meta["managedFields"] = entries
@@ -1325,6 +1364,13 @@ def _apply_conflict(conflicts: list[tuple[str, FieldPath]], shown: Mapping[str, 
     causes = [{"reason": "FieldManagerConflict", "message": f"conflict with {shown[m]}", "field": dotted(p)}
               for m, p in conflicts]
     return ApiError(409, "Conflict", message, {"causes": causes})
+
+
+def _without_server_metadata(obj: Obj) -> Obj:
+    out = copy.deepcopy(obj)
+    for key in SERVER_METADATA:
+        out.get("metadata", {}).pop(key, None)
+    return out
 
 
 def _without_times(obj: Obj) -> Obj:

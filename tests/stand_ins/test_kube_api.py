@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,6 +144,40 @@ def test_server_side_apply_creates_then_updates(kube_api: KubeApiServer, core: c
                                          force=True, _content_type=APPLY)
     assert again.metadata.resource_version == updated.metadata.resource_version
     assert [(e.verb, e.code) for e in kube_api.audit] == [("patch", 201), ("patch", 200), ("patch", 200)]
+
+
+def test_times_are_the_server_clock_and_move_only_when_a_write_changes_the_object(kube_api: KubeApiServer,
+                                                                                core: client.CoreV1Api) -> None:
+    """What the hook's restart rule reads: creationTimestamp and managedFields times are the API
+    server's, to the second; an apply sets its manager's time only when it changed the object (a
+    no-op apply, or one that only takes over a field with its value, keeps it), like the real
+    managedFieldsUpdater; an update sets its manager's time when it changed a field."""
+    kube_api.clock.freeze(dt.datetime(2026, 11, 29, 10, 0, 0, 900_000, tzinfo=dt.timezone.utc))
+
+    def times(name: str) -> dict[str, str]:
+        secret = core.read_namespaced_secret(name, NS).to_dict()["metadata"]
+        return {entry["manager"]: entry["time"].strftime("%H:%M:%S") for entry in secret["managed_fields"] if entry["time"]}
+
+    def apply(manager: str, **data: str) -> None:
+        core.patch_namespaced_secret("reg", NS, secret_doc("reg", **data), field_manager=manager, force=True, _content_type=APPLY)
+
+    apply("hook", a="1", b="1")
+    created = core.read_namespaced_secret("reg", NS).metadata.creation_timestamp
+    assert created == dt.datetime(2026, 11, 29, 10, 0, 0, tzinfo=dt.timezone.utc)  # truncated, not rounded
+    kube_api.clock.advance(5)
+    apply("hook", a="1", b="1")
+    assert times("reg") == {"hook": "10:00:00"}
+    apply("other", a="1")  # the same value under another manager: ownership only, no time (kubernetes#127938)
+    assert times("reg") == {"hook": "10:00:00"}
+    kube_api.clock.advance(5)
+    apply("hook", a="2", b="1")
+    assert times("reg") == {"hook": "10:00:10"}
+    kube_api.clock.advance(5)
+    core.patch_namespaced_secret("reg", NS, {"data": {"a": b64("2")}}, field_manager="kubectl-edit")  # changes nothing
+    assert "kubectl-edit" not in times("reg")
+    core.patch_namespaced_secret("reg", NS, {"data": {"a": b64("3")}}, field_manager="kubectl-edit")
+    assert times("reg") == {"hook": "10:00:10", "kubectl-edit": "10:00:15"}
+    assert core.read_namespaced_secret("reg", NS).metadata.creation_timestamp == created
 
 
 def test_apply_keeps_fields_of_other_managers_and_reports_conflicts(core: client.CoreV1Api) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from binderhub_registry import restart
 from binderhub_registry.errors import (
     InvalidConfiguration,
     RegistrySetupError,
@@ -75,17 +76,7 @@ class KubeWriter:
 
     def read_secret(self, name: str) -> dict[str, Any] | None:
         """The Secret as a plain dict (data values base64-decoded to str), or None if absent."""
-        secret = self._call("get", "GET", "secrets", name, missing_ok=True)
-        if secret is None:
-            return None
-        metadata = secret.get("metadata") or {}
-        data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
-        return {
-            "annotations": dict(metadata.get("annotations") or {}),
-            "labels": dict(metadata.get("labels") or {}),
-            "data": data,
-            "type": secret.get("type"),
-        }
+        return _decoded(self._call("get", "GET", "secrets", name, missing_ok=True))
 
     def secret_data(self, name: str) -> dict[str, str] | None:
         """A Secret's data (decoded), or None if absent."""
@@ -93,10 +84,13 @@ class KubeWriter:
         return None if found is None else dict(found["data"])
 
     def release_state(self, secret_name: str) -> CurrentState:
-        """The output Secret, and the write-ahead notes and registry.json of its settings ConfigMap."""
-        configmap = self._call("get", "GET", "configmaps", settings_configmap_name(secret_name), missing_ok=True) or {}
-        notes = dict((configmap.get("metadata") or {}).get("annotations") or {})
-        return CurrentState.read(self.read_secret(secret_name), notes, (configmap.get("data") or {}).get("registry.json"))
+        """The output Secret, and the write-ahead notes and registry.json of its settings ConfigMap,
+        and when either last changed (the API server's managedFields times)."""
+        secret = self._call("get", "GET", "secrets", secret_name, missing_ok=True)
+        configmap = self._call("get", "GET", "configmaps", settings_configmap_name(secret_name), missing_ok=True)
+        notes = dict(((configmap or {}).get("metadata") or {}).get("annotations") or {})
+        registry_json = ((configmap or {}).get("data") or {}).get("registry.json")
+        return CurrentState.read(_decoded(secret), notes, registry_json, restart.last_change(secret, configmap))
 
     def input_credentials(self, name: str, wanted: tuple[str, ...], progress: Progress) -> InputCredentials:
         """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""
@@ -149,19 +143,22 @@ class KubeWriter:
         """Delete an object; False when it was already gone."""
         return self._call("delete", "DELETE", RESOURCES[kind], name, missing_ok=True) is not None
 
-    def roll_deployment(self, name: str, fingerprint: str) -> str:
-        """Set the credential fingerprint on a Deployment's pod template, which rolls its pods
-        when it changes: "restarted", "unchanged" (already that value) or "absent"."""
-        annotation = DEPLOYMENT_FINGERPRINT
+    def roll_deployment(self, name: str, fingerprint: str, current: CurrentState) -> str:
+        """Roll a Deployment whose pods do not run with ``fingerprint`` (``current``: the state read
+        before this run wrote) by setting it on the pod template, and on the Deployment itself;
+        only on the Deployment when its pods already read it (restart.py): "restarted",
+        "unchanged", "started-after" (its pods started after the Secret and settings last
+        changed) or "absent"."""
         deployment = self._call("get", "GET", "deployments", name, missing_ok=True)
         if deployment is None:
             return "absent"
-        template_metadata = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
-        if (template_metadata.get("annotations") or {}).get(annotation) == fingerprint:
+        decision = restart.decide(deployment, fingerprint, current)
+        if decision == "unchanged":
             return "unchanged"
-        patch = {"spec": {"template": {"metadata": {"annotations": {annotation: fingerprint}}}}}
+        noted = {"metadata": {"annotations": {DEPLOYMENT_FINGERPRINT: fingerprint}}}
+        patch = noted if decision == "note" else {**noted, "spec": {"template": noted}}
         self._call("patch", "PATCH", "deployments", name, body=patch, content_type=STRATEGIC_MERGE_PATCH)
-        return "restarted"
+        return "started-after" if decision == "note" else "restarted"
 
     # -- the one request path -----------------------------------------------------------
 
@@ -208,6 +205,20 @@ class KubeWriter:
         except ValueError:
             answer = None
         return answer if isinstance(answer, dict) else {}
+
+
+def _decoded(secret: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Secret as the API returns it as a plain dict, its data values base64-decoded to str."""
+    if secret is None:
+        return None
+    metadata = secret.get("metadata") or {}
+    data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
+    return {
+        "annotations": dict(metadata.get("annotations") or {}),
+        "labels": dict(metadata.get("labels") or {}),
+        "data": data,
+        "type": secret.get("type"),
+    }
 
 
 def _api_error(

@@ -8,7 +8,10 @@ All state lives in the cluster, so any run converges from any state:
 * write-ahead notes ("intents") on the settings ConfigMap, under a field manager of their own, so
   a run killed between creating a key and writing the Secret is cleaned up by the next run;
 * the BinderHub Deployments' pod-template annotation ``credential-fingerprint``: a Deployment is
-  rolled exactly when it differs from the Secret's fingerprint.
+  rolled when it differs from the Secret's fingerprint. A Deployment without it (Helm created it
+  after the install hook) carries the same annotation on itself once the hook found, from the
+  API server's timestamps, that its pods started after the Secret and settings last changed
+  (restart.py).
 
 The fingerprint is a random id renewed whenever the docker config or the BinderHub configuration
 in registry.json changes: deliberately not a hash, which anyone who can read annotations could
@@ -68,18 +71,25 @@ class CurrentState:
     docker_config: dict[str, Any] | None = None
     intents: dict[str, str] = field(default_factory=dict)
     binderhub_config: dict[str, Any] | None = None
+    changed_at: datetime | None = None  # when the Secret or settings last changed, by the API server's clock (None: unknown)
 
     @classmethod
-    def read(cls, secret: dict[str, Any] | None, configmap_annotations: dict[str, str], registry_json: str | None = None) -> CurrentState:
+    def read(
+        cls,
+        secret: dict[str, Any] | None,
+        configmap_annotations: dict[str, str],
+        registry_json: str | None = None,
+        changed_at: datetime | None = None,
+    ) -> CurrentState:
         """From the Secret (data decoded, or None when absent), the settings ConfigMap's annotations
-        and its registry.json (None when absent)."""
+        and its registry.json (None when absent), and when either last changed."""
         intents = {key: value for key, value in configmap_annotations.items() if key.startswith(INTENT_PREFIX)}
         binderhub_config = _json_object(registry_json or "null").get("binderhubConfig")
         if secret is None:
-            return cls(intents=intents, binderhub_config=binderhub_config)
+            return cls(intents=intents, binderhub_config=binderhub_config, changed_at=changed_at)
         docker_config = _json_object(secret["data"].get("config.json") or secret["data"].get(".dockerconfigjson") or "null") or None
         return cls(exists=True, annotations=secret["annotations"], docker_config=docker_config, intents=intents,
-                   binderhub_config=binderhub_config)
+                   binderhub_config=binderhub_config, changed_at=changed_at)
 
     def annotation(self, key: str) -> str:
         return self.annotations.get(key, "")

@@ -18,7 +18,8 @@ import json, sys
 from binderhub_registry.kube import KubeWriter
 writer = KubeWriter("binder")
 writer.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}})
-rolled = writer.roll_deployment("binder", "f1")
+from binderhub_registry.state import CurrentState
+rolled = writer.roll_deployment("binder", "f1", CurrentState())
 missing = writer.read_secret("absent")
 unused = sorted(m for m in sys.modules if m == "requests" or m.startswith(("kubernetes.client.models", "kubernetes.client.api.",
                                                        "pydantic", "requests.", "oauthlib.oauth2.rfc6749", "google.auth.crypt")))

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     else:
         assert kube is not None
         where = f"applied in namespace {kube.namespace}"
-        restarted = _apply(kube, rendered, obtained, fingerprint, values.get("restart") or {}, progress)
+        restarted = _apply(kube, rendered, obtained, fingerprint, current, values.get("restart") or {}, progress)
     progress.result(
         f"Secret {name} and ConfigMap {settings_configmap_name(name)} {where}; BinderHub pushes to {settings.image_prefix}{how}"
         + (f"; restarted {', '.join(restarted)}" if restarted else ""),
@@ -100,21 +100,29 @@ def _print(rendered: Rendered, output: str) -> str:
 
 
 def _apply(
-    kube: KubeWriter, rendered: Rendered, obtained: Obtained, fingerprint: str, restart: dict[str, Any], progress: Progress
+    kube: KubeWriter,
+    rendered: Rendered,
+    obtained: Obtained,
+    fingerprint: str,
+    current: state.CurrentState,
+    restart: dict[str, Any],
+    progress: Progress,
 ) -> list[str]:
-    """Write the Secret and the settings, let the provider finish the switch, roll BinderHub;
-    the Deployments restarted."""
+    """Write the Secret and the settings, let the provider finish the switch, roll BinderHub
+    (``current``: the state read before this run wrote); the Deployments restarted."""
     kube.apply(rendered.secret)
     kube.apply(rendered.configmap)
     checkpoint("after-secret-written")
     obtained.after_switch()
     restarted = []
     for deployment in restart.get("deployments") or []:
-        outcome = kube.roll_deployment(deployment, fingerprint)
+        outcome = kube.roll_deployment(deployment, fingerprint, current)
         progress.step(
             {
                 "restarted": f"Deployment {deployment}: restarted to read the new credential or settings",
                 "unchanged": f"Deployment {deployment}: already runs with this credential and settings",
+                "started-after": f"Deployment {deployment}: already runs with this credential and settings "
+                f"(created after they last changed), not restarted",
                 "absent": f"Deployment {deployment}: not found in namespace {kube.namespace}, nothing to restart",
             }[outcome]
         )

@@ -9,6 +9,9 @@ binaries render (`helm template`, Helm 3 and 4):
 
 * hooks of an event are sorted the way Helm sorts them (weight, then kind in Helm's install order,
   then name), created in the API one by one, and each Job or Pod is waited for before the next;
+  one second of the API server's clock passes while Helm waits for it (a finished container
+  reaches Helm through the kubelet, the Job controller and Helm's watch), so what Helm creates
+  after a hook is, by the server's clock, created after what the hook wrote;
   delete policies are applied like Helm (before-hook-creation before creating; hook-succeeded
   after all hooks of the event succeeded; hook-failed when one fails);
 * a Pod runs its container's ``command``/``args`` as a process with the container's env, every
@@ -242,6 +245,7 @@ class Release:
                     self.run_job(doc, run)
                 else:
                     self.run_pod_to_completion(doc["spec"], name, run, event)
+                self.kube.clock.advance(1)
             except HookFailed:
                 if "hook-failed" in delete_policies(doc):
                     self.kube.delete(resource, self.namespace, name)

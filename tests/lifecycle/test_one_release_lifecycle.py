@@ -1,16 +1,18 @@
 """`helm install binderhub ./chart` with BinderHub's chart as a dependency, played like Helm does
 (real Helm 3 and 4 rendering, the stand-in API, real registries): the hook's Secret exists before
 the binder Deployment; BinderHub's own binderhub_config.py in that Deployment's pod reads the
-current settings; `helm upgrade` to another registry, or to another prefix only, rolls `binder`
-although BinderHub's values did not change; `helm test`; `helm uninstall` removes what the hook
-wrote; companion mode writes the same binderhub-values.yaml whatever the registry."""
+current settings; the first `helm upgrade` with the same values does not restart it (Helm created
+it after the hook wrote what it reads); `helm upgrade` to another registry, or to another prefix
+only, rolls `binder` although BinderHub's values did not change; `helm test`; `helm uninstall`
+removes what the hook wrote; companion mode writes the same binderhub-values.yaml whatever the
+registry, and restarts an existing BinderHub for what it has not read yet."""
 
 from __future__ import annotations
 
 import httpx
 
 from tests.binder_pod import BinderPod
-from tests.helpers import generic_values, push_image, write_values
+from tests.helpers import binder_deployment, generic_values, push_image, write_values
 
 NS = "binder"
 SECRET = "binderhub-registry"
@@ -59,6 +61,16 @@ def test_one_release_install_upgrade_test_uninstall(make_release, kube_api, make
     (test_run,) = release.test()
     assert "BinderHub can push to" in test_run.runs[-1].logs
 
+    # The first upgrade with the same values: binder was created after the hook wrote what it
+    # reads, so it is not restarted (nor by the next one).
+    installed = kube_api.get("deployments", NS, "binder")["metadata"]["generation"]
+    assert len(kube_api.deployment_history(NS, "binder")) == 1
+    for _ in range(2):
+        (hook,) = release.upgrade([first])
+        assert "Deployment binder: already runs with this credential" in hook.runs[-1].logs
+        assert len(kube_api.deployment_history(NS, "binder")) == 1
+        assert kube_api.get("deployments", NS, "binder")["metadata"]["generation"] == installed
+
     # Another registry: BinderHub's values are the same, the hook rolls binder, which then reads it.
     rolls = len(kube_api.deployment_history(NS, "binder"))
     second = write_values(tmp_path / "second.yaml", generic_values(basic_registry.url, "alice", password))
@@ -98,10 +110,18 @@ def test_companion_binderhub_values_are_the_same_for_every_registry(make_release
     basic_registry = make_registry("htpasswd", users={"alice": "alice-password-0123456789"})
     companion = {"binderhub": {"enabled": False}}
     release = make_release("binderhub")
-    release.install([write_values(tmp_path / "first.yaml", {
-        **generic_values(token_registry.url, "pusher", token_server.password("pusher")), **companion})])
-    assert kube_api.get("deployments", NS, "binder") is None  # nothing of BinderHub
+    # BinderHub's own release, installed a day before: it must read the new Secret, once.
+    existing = kube_api.put(binder_deployment(NS))
+    kube_api.clock.advance(86400)
+    first_values = write_values(tmp_path / "first.yaml", {
+        **generic_values(token_registry.url, "pusher", token_server.password("pusher")), **companion})
+    (hook,) = release.install([first_values])
+    assert "Deployment binder: restarted" in hook.runs[-1].logs
+    assert kube_api.get("deployments", NS, "binder")["metadata"]["uid"] == existing["metadata"]["uid"]  # not ours to create
     first = kube_api.get("configmaps", NS, f"{SECRET}-settings")["data"]
+    (hook,) = release.upgrade([first_values])
+    assert "Deployment binder: already runs with this credential" in hook.runs[-1].logs
+    assert len(kube_api.deployment_history(NS, "binder")) == 2
     second_values = generic_values(basic_registry.url, "alice", "alice-password-0123456789", repository="other")
     second_values["registry"]["prefix"] = "other-"
     release.upgrade([write_values(tmp_path / "second.yaml", {**second_values, **companion})])

@@ -11,6 +11,7 @@ A run with nothing to change reuses the key already in the Secret and makes no w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -30,6 +31,7 @@ from binderhub_registry.providers.google.keys import AccountKeys
 from binderhub_registry.providers.google.proof import Proven, prove_key, prove_polling
 from binderhub_registry.providers.google.propagation import Propagation
 from binderhub_registry.providers.google.resources import Resources
+from binderhub_registry.providers.google.signing_keys import SigningKeys
 from binderhub_registry.providers.google.target import (
     JSON_KEY_USER,
     Target,
@@ -61,6 +63,8 @@ class GoogleProvider(Provider):
         self.propagation_timeout = float(self.google.get("propagationTimeoutSeconds", 420))
         # registry.google.credential workload-identity: no key; BinderHub asks the registry helper
         self.keyless = self.mode == "create" and self.google.get("credential") == "workload-identity"
+        # Loads service account keys, validating each once (the Secret records those validated).
+        self.signing_keys = SigningKeys()
 
     # -- values ----------------------------------------------------------------------------
 
@@ -110,9 +114,9 @@ class GoogleProvider(Provider):
     # -- obtain ----------------------------------------------------------------------------
 
     def obtain(self, current: CurrentState, given: InputCredentials | None) -> Obtained:
-        if self.mode == "validate":
-            return self._validate(given)
-        return self._create(current)
+        self.signing_keys = SigningKeys(current.validated_keys())
+        obtained = self._validate(given) if self.mode == "validate" else self._create(current)
+        return replace(obtained, validated_keys=self.signing_keys.loaded)
 
     def _validate(self, given: InputCredentials | None) -> Obtained:
         key_text = (given.key_json if given else "") or str(self.google.get("key") or "")
@@ -129,7 +133,7 @@ class GoogleProvider(Provider):
         return Obtained(Credential(JSON_KEY_USER, key_text, credential_id=str(info.get("private_key_id", ""))), settings)
 
     def _admin(self) -> Admin:
-        return admin_identity(str(self.google.get("adminKeySecret") or ""), self.read_secret, self.progress)
+        return admin_identity(str(self.google.get("adminKeySecret") or ""), self.read_secret, self.progress, self.signing_keys)
 
     def _admin_calls(self, admin: Admin, project: str) -> GoogleCalls:
         return GoogleCalls(self.progress, project, admin.identity, project_value=self.value("project"))
@@ -204,7 +208,9 @@ class GoogleProvider(Provider):
         settings = self.settings(Discovered(project=project))
         endpoint = self.endpoints.get("artifactRegistry", "")
         target = self.target(project)
-        return prove_key(key_text, info, target, settings, self.progress, endpoint=endpoint, project_value=self.value("project"))
+        return prove_key(
+            key_text, info, target, settings, self.progress, keys=self.signing_keys, endpoint=endpoint, project_value=self.value("project")
+        )
 
     def prove(self, username: str, password: str) -> dict[str, Any]:
         if username != JSON_KEY_USER:
@@ -234,6 +240,7 @@ class GoogleProvider(Provider):
         if self.mode != "create" and current.annotation(CREDENTIAL_ORIGIN) != CREATED:
             self.progress.step("the key was given (mode validate): nothing to revoke")
             return
+        self.signing_keys = SigningKeys(current.validated_keys())
         admin = self._admin()
         if self.keyless:
             project = self.project or admin.project

@@ -55,17 +55,6 @@ def artifact_registry_client(credentials: Any, endpoint: str = "") -> Any:
     return ArtifactRegistry(credentials, endpoint)
 
 
-def credentials_from_key(key_info: dict[str, Any]) -> Any:
-    from google.oauth2 import service_account  # noqa: PLC0415
-
-    try:
-        return service_account.Credentials.from_service_account_info(key_info, scopes=[CLOUD_PLATFORM])  # type: ignore[no-untyped-call]
-    except (ValueError, KeyError) as exc:
-        raise InvalidConfiguration(
-            f"The service account key is not a valid Google key file ({exc}); use the JSON key file Google issued."
-        ) from None
-
-
 def default_credentials() -> tuple[Any, str]:
     """The hook's own identity: Application Default Credentials (Workload Identity, a key file in
     GOOGLE_APPLICATION_CREDENTIALS, or gcloud's), and the project they belong to."""

@@ -7,6 +7,7 @@ values without asking jsonschema (else the speed it exists for is gone)."""
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,3 +87,23 @@ def test_a_run_with_valid_values_does_not_import_jsonschema(tmp_path):
     code = ("import sys; from binderhub_registry.values import load_values; load_values([sys.argv[1]]); "
             "print('jsonschema' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def schema_patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"]
+        for value in node.values():
+            yield from schema_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from schema_patterns(value)
+
+
+def test_an_empty_value_matches_a_pattern_exactly_when_re_search_says_so():
+    """The shortcut for empty values (no compiling ``^$|...`` patterns) answers as re.search does,
+    for every pattern of the chart's schema, whatever other rule (minLength) also refuses ""."""
+    patterns = sorted(set(schema_patterns(chart_schema())))
+    assert any(p.startswith("^$|") for p in patterns) and any(not p.startswith("^$|") for p in patterns)
+    for pattern in patterns:
+        assert schema_check.is_valid("", {"pattern": pattern}) == (re.search(pattern, "") is not None), pattern

@@ -22,7 +22,7 @@ test passwords against.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,7 +134,7 @@ def new_fingerprint() -> str:
     """A new id for what BinderHub reads: random, so that it says when the credential or settings
     changed (the BinderHub Deployments are rolled on it) without being a hash anyone could test
     passwords against."""
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()  # what secrets.token_hex(8) returns, without importing random and hmac
 
 
 def secret_annotations(

@@ -1,7 +1,5 @@
 """`python -m binderhub_registry` runs the CLI."""
 
-import sys
+from binderhub_registry.cli import entry_point
 
-from binderhub_registry.cli import main
-
-sys.exit(main())
+entry_point()

@@ -1,7 +1,7 @@
 """Stand-ins for the Google services the hook uses for ``registry.type=gcr|artifact-registry``.
 
 Why this exists: the hook drives the REAL Google client libraries (google-auth, ``iam_admin_v1``
-over gRPC, ``artifactregistry_v1`` over REST), and no Google endpoint is reachable from the test
+over gRPC, IAM's and Artifact Registry's REST APIs), and no Google endpoint is reachable from the test
 machines. These servers speak the same wire protocols on 127.0.0.1 and enforce what Google
 enforces, so the real clients run unmodified against them:
 
@@ -11,7 +11,9 @@ enforces, so the real clients run unmodified against them:
   propagation model, injected 429/503 failures and a call log.
 * :class:`OAuthServer` - the token endpoint google-auth's ``service_account.Credentials`` posts its
   JWT-bearer grant to (``token_uri`` in every key file this module writes).
-* :class:`IamGrpcServer` - ``google.iam.admin.v1.IAM`` over gRPC (the client has no REST transport).
+* :class:`IamServer` - ``google.iam.admin.v1.IAM`` on one port, as Google serves it: over gRPC
+  (:class:`IamGrpcServer`; the generated client has no REST transport) and, for the two reads the
+  hook makes on REST (the account, its keys), over REST.
 * :class:`ArtifactRegistryRestServer` - the ``/v1/...`` REST surface of Artifact Registry.
 * :class:`GoogleRegistryAuthorizer` - the grant decision of Google's Docker registry
   (``_json_key`` logins, push only with an effective writer role), plus
@@ -57,6 +59,8 @@ import functools
 import json
 import re
 import secrets
+import select
+import socket
 import threading
 import time
 import urllib.parse
@@ -65,6 +69,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from email.message import Message
+from http.server import ThreadingHTTPServer
 from typing import Any, NamedTuple
 
 import grpc
@@ -1377,15 +1382,21 @@ class ArtifactRegistryRestServer(_LoopbackHttpServer):
             args["repository_id"] = query.get("repositoryId", [""])[0]
         if name in ("CreateRepository", "SetIamPolicy", "TestIamPermissions"):
             args["body"] = body
-        try:
-            result = getattr(self.service, name)(call, **args)
-        except ApiError as err:
-            self.state.record(call, err.status)
-            extra = ({"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}
-                     if err.status == "UNAUTHENTICATED" else {})
-            return _json_reply(err.http_code, err.to_rest(), extra)
-        self.state.record(call, "OK")
-        return _json_reply(200, result)
+        return _rest_answer(self.state, call, lambda: getattr(self.service, name)(call, **args))
+
+
+def _rest_answer(state: GoogleCloudState, call: CallContext,
+                 run: Callable[[], Mapping[str, Any]]) -> tuple[int, dict[str, str], bytes]:
+    """``run``'s JSON, or its ApiError as Google's REST error body; logged either way."""
+    try:
+        result = run()
+    except ApiError as err:
+        state.record(call, err.status)
+        extra = ({"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}
+                 if err.status == "UNAUTHENTICATED" else {})
+        return _json_reply(err.http_code, err.to_rest(), extra)
+    state.record(call, "OK")
+    return _json_reply(200, result)
 
 
 _IAM_SERVICE = "google.iam.admin.v1.IAM"
@@ -1480,6 +1491,108 @@ class IamGrpcServer:
         if self._server is None:
             raise RuntimeError("IamGrpcServer is not running")
         return f"127.0.0.1:{self._port}"
+
+
+_SA_PATH = r"^/v1/(?P<name>projects/[^/]+/serviceAccounts/[^/:]+)"
+_IAM_REST_ROUTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(_SA_PATH + "$"), "GetServiceAccount"),
+    (re.compile(_SA_PATH + "/keys$"), "ListServiceAccountKeys"),
+]
+_HTTP2_PREFACE = b"PRI * HTTP/2.0"
+
+
+def _iam_rest_request(name: str, resource: str, query: dict[str, list[str]]) -> Any:
+    """The REST call as the gRPC request the service takes (query parameters as the REST
+    mapping of the request's fields; an unknown enum name is Google's 400)."""
+    if name == "GetServiceAccount":
+        return iam_admin_v1.GetServiceAccountRequest(name=resource)
+    key_type = iam_admin_v1.ListServiceAccountKeysRequest.KeyType
+    types = query.get("keyTypes", [])
+    for index, value in enumerate(types):
+        if value not in key_type.__members__:
+            raise ApiError("INVALID_ARGUMENT", (
+                f"Invalid value at 'key_types[{index}]' "
+                f"(type.googleapis.com/google.iam.admin.v1.ListServiceAccountKeysRequest.KeyType), "
+                f'"{value}"'), [error_details_pb2.BadRequest(field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=f"key_types[{index}]", description=f'Invalid value "{value}"')])])
+    return iam_admin_v1.ListServiceAccountKeysRequest(
+        name=resource, key_types=[key_type[value] for value in types])
+
+
+def _splice(client: Any, target: str) -> None:
+    """Carry bytes both ways between ``client`` and ``target`` until either side closes."""
+    host, _, port = target.rpartition(":")
+    with socket.create_connection((host, int(port))) as upstream:
+        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peers = {client: upstream, upstream: client}
+        while True:
+            readable, _, _ = select.select(list(peers), [], [])
+            for sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                peers[sock].sendall(data)
+
+
+class _GrpcOrRestServer(ThreadingHTTPServer):
+    """One port for both, as iam.googleapis.com: a connection that opens with HTTP/2's preface
+    (gRPC) is carried to the owner's gRPC server, any other is served as HTTP/1.1 REST."""
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        owner: IamServer = self.RequestHandlerClass.owner  # type: ignore[attr-defined]
+        if request.recv(len(_HTTP2_PREFACE), socket.MSG_PEEK) == _HTTP2_PREFACE:
+            _splice(request, owner.grpc.target)
+        else:
+            super().finish_request(request, client_address)
+
+
+class IamServer(_LoopbackHttpServer):
+    """IAM on one loopback port, as Google serves it: the gRPC surface (:class:`IamGrpcServer`,
+    started with it) and the REST surface of the reads (``GET /v1/{serviceAccount}`` and
+    ``GET /v1/{serviceAccount}/keys?keyTypes=...``), both on :class:`IamAdminService`, so REST
+    enforces exactly what gRPC does and answers Google's REST error bodies."""
+
+    server_class = _GrpcOrRestServer
+
+    def __init__(self, state: GoogleCloudState) -> None:
+        super().__init__(state)
+        self.grpc = IamGrpcServer(state)
+        self.service = IamAdminService(state)
+
+    def start(self) -> IamServer:
+        self.grpc.start()
+        return super().start()
+
+    def on_stop(self) -> None:
+        self.grpc.stop()
+
+    @property
+    def target(self) -> str:
+        """``127.0.0.1:PORT``: the gRPC target for :func:`iam_client`, and the REST host."""
+        return self.host
+
+    def dispatch(self, method: str, path: str, headers: Message,
+                 body: bytes) -> tuple[int, dict[str, str], bytes]:
+        parts = urllib.parse.urlsplit(path)
+        route_path = urllib.parse.unquote(parts.path)
+        match = name = None
+        for pattern, name in _IAM_REST_ROUTES:  # noqa: B007 - name is used after the loop
+            match = pattern.match(route_path)
+            if match:
+                break
+        if match is None or name is None or method != "GET":
+            return _json_reply(404, ApiError("NOT_FOUND", "Method not found.").to_rest())
+        call = CallContext("iam", name, headers.get("Authorization"))
+        query = urllib.parse.parse_qs(parts.query)
+        resource = match.group("name")
+
+        def run() -> dict[str, Any]:
+            request = _iam_rest_request(name, resource, query)
+            answer = getattr(self.service, name)(call, request)
+            return json_format.MessageToDict(type(answer).pb(answer))
+
+        return _rest_answer(self.state, call, run)
 
 
 # -- client construction (the shapes verified by test_google_stand_ins.py) -------------------
@@ -1656,12 +1769,12 @@ class GoogleEndpoints:
     """Where the stand-ins listen, in the forms the clients take."""
 
     token_uri: str  # in every key file; google-auth posts its grant here
-    iam_target: str  # gRPC target for iam_client()
+    iam_target: str  # gRPC target for iam_client(), and the host of IAM's REST API
     artifact_registry: str  # api_endpoint for artifact_registry_client()
 
 
 class GoogleCloud:
-    """State plus the OAuth, IAM (gRPC) and Artifact Registry (REST) servers, started together
+    """State plus the OAuth, IAM (gRPC and REST, one port) and Artifact Registry (REST) servers, started together
     with one project (``project_id``) that has both APIs enabled."""
 
     def __init__(self, project_id: str = "binder-test", project_number: str = "123456789012",
@@ -1670,7 +1783,7 @@ class GoogleCloud:
         self.project_id = project_id
         self.project = self.state.add_project(project_id, project_number)
         self.oauth = OAuthServer(self.state)
-        self.iam = IamGrpcServer(self.state)
+        self.iam = IamServer(self.state)
         self.artifact_registry = ArtifactRegistryRestServer(self.state)
 
     def start(self) -> GoogleCloud:
@@ -1722,7 +1835,7 @@ __all__ = [
     "ADMIN_ROLES", "AR_API", "ApiError", "ArtifactRegistryRestServer", "ArtifactRegistryService",
     "CLOUD_PLATFORM_SCOPE", "Call", "CallContext", "GCR_HOSTS", "GoogleCloud",
     "GoogleCloudState", "GoogleEndpoints", "GoogleRegistryAuthorizer", "IAM_API",
-    "IamAdminService", "IamGrpcServer", "KEY_LIMIT", "OAuthError", "OAuthServer",
+    "IamAdminService", "IamGrpcServer", "IamServer", "KEY_LIMIT", "OAuthError", "OAuthServer",
     "ROLE_PERMISSIONS", "RegistryTarget", "UPLOAD_ARTIFACTS", "WRITE_METHODS",
     "ar_repository_for", "artifact_registry_client", "credentials_from", "google_token_server",
     "iam_client", "member_for", "permission_denied", "permissions_of",

@@ -34,6 +34,7 @@ class LoopbackHttpServer:
     thread_name: ClassVar[str | None] = None  # default: the class name
     # a short poll interval keeps shutdown() fast (it waits for the loop to notice)
     poll_interval: ClassVar[float] = 0.02
+    server_class: ClassVar[type[ThreadingHTTPServer]] = ThreadingHTTPServer
 
     def __init__(self) -> None:
         self._httpd: ThreadingHTTPServer | None = None
@@ -44,7 +45,7 @@ class LoopbackHttpServer:
         return type(self.request_handler.__name__, (self.request_handler,), {"owner": self})
 
     def start(self) -> Self:
-        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), self.handler_class())
+        self._httpd = self.server_class((LOOPBACK, 0), self.handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         args=(self.poll_interval,),

@@ -26,7 +26,8 @@ from binderhub_registry.providers.base import (
     Provider,
 )
 from binderhub_registry.providers.google.admin import Admin, admin_identity
-from binderhub_registry.providers.google.api import NOT_FOUND, GoogleCalls, artifact_registry_client, iam_client
+from binderhub_registry.providers.google.api import NOT_FOUND, GoogleCalls, artifact_registry_client
+from binderhub_registry.providers.google.iam import Iam
 from binderhub_registry.providers.google.keys import AccountKeys
 from binderhub_registry.providers.google.proof import Proven, prove_key, prove_polling
 from binderhub_registry.providers.google.propagation import Propagation
@@ -147,7 +148,7 @@ class GoogleProvider(Provider):
         calls = self._admin_calls(admin, project)
         self.progress.step(f"Google identity {calls.identity}, project {project}")
         registry = artifact_registry_client(admin.credentials, self.endpoints.get("artifactRegistry", ""))
-        iam = iam_client(admin.credentials, self.endpoints.get("iam", ""))
+        iam = Iam(admin.credentials, self.endpoints.get("iam", ""))
         new_account = Resources(calls, registry, iam, self.progress, self.propagation_timeout).ensure(target)
         if self.keyless:
             keyless = Keyless(calls, iam, target, self.progress, self.propagation_timeout, self.endpoints, self.value("project"))
@@ -221,7 +222,7 @@ class GoogleProvider(Provider):
 
     # -- rotation and clean-up ----------------------------------------------------------------
 
-    def _after_switch(self, calls: GoogleCalls, iam: Any, target: Target, current: CurrentState) -> None:
+    def _after_switch(self, calls: GoogleCalls, iam: Iam, target: Target, current: CurrentState) -> None:
         """Once the Secret holds the new key: clear the write-ahead note, and when the builder
         account changed (registry.*.serviceAccount), revoke the keys this tool had created for
         the old one."""
@@ -245,7 +246,7 @@ class GoogleProvider(Provider):
         if self.keyless:
             project = self.project or admin.project
             target = self.target(project)
-            iam = iam_client(admin.credentials, self.endpoints.get("iam", ""))
+            iam = Iam(admin.credentials, self.endpoints.get("iam", ""))
             keyless = Keyless(self._admin_calls(admin, project), iam, target, self.progress, self.propagation_timeout, self.endpoints,
                               self.value("project"))
             keyless.cleanup(admin, registry_helper(self.values), current, self.record_intent)
@@ -253,11 +254,11 @@ class GoogleProvider(Provider):
         project = self.project or admin.project or (str(in_secret.info.get("project_id", "")) if in_secret else "")
         account = in_secret.account if in_secret else self.target(project).account_email
         calls = self._admin_calls(admin, project)
-        iam = iam_client(admin.credentials, self.endpoints.get("iam", ""))
+        iam = Iam(admin.credentials, self.endpoints.get("iam", ""))
         found = calls(
             "read service account " + account,
             "iam.serviceAccounts.get",
-            lambda: iam.get_service_account(request={"name": account_name(account)}),
+            lambda: iam.get_service_account(account_name(account)),
             expect=(NOT_FOUND,),
         )
         if found == NOT_FOUND:

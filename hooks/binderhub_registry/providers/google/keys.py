@@ -9,15 +9,15 @@ never touched."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.base import IntentRecorder
 from binderhub_registry.providers.google.api import NOT_FOUND, GoogleCalls
+from binderhub_registry.providers.google.iam import AccountKey, Iam
 from binderhub_registry.providers.google.propagation import Propagation
 from binderhub_registry.providers.google.target import account_name, key_id, key_text
 from binderhub_registry.state import (
@@ -42,35 +42,28 @@ class AccountKeys:
     """The user-managed keys of one service account, through the admin's clients."""
 
     calls: GoogleCalls
-    iam: Any
+    iam: Iam
     account: str
     progress: Progress
     record_intent: IntentRecorder
 
-    def listed(self, missing_ok: bool = False) -> list[Any] | None:
+    def listed(self, missing_ok: bool = False) -> list[AccountKey] | None:
         """The account's user-managed keys; None when it is not found and ``missing_ok``."""
-        from google.cloud import iam_admin_v1  # noqa: PLC0415
-
         response = self.calls(
             "list the keys of " + self.account,
             "iam.serviceAccountKeys.list",
-            lambda: self.iam.list_service_account_keys(
-                request={
-                    "name": account_name(self.account),
-                    "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED],
-                }
-            ),
+            partial(self.iam.list_user_managed_keys, account_name(self.account)),
             expect=(NOT_FOUND,) if missing_ok else (),
         )
-        return None if response == NOT_FOUND else list(response.keys)
+        return None if response == NOT_FOUND else list(response)
 
-    def list_when_known(self, propagation: Propagation, new_account: bool) -> list[Any]:
+    def list_when_known(self, propagation: Propagation, new_account: bool) -> list[AccountKey]:
         """The keys, waiting while IAM does not list the keys of an account created just now."""
         while (keys := self.listed(missing_ok=new_account)) is None:
             propagation.wait(f"IAM does not list the keys of the new {self.account} yet")
         return keys
 
-    def revoke(self, keys: list[Any], ids: set[str], why: str) -> list[Any]:
+    def revoke(self, keys: list[AccountKey], ids: set[str], why: str) -> list[AccountKey]:
         """Delete the keys with these ids among ``keys``; return the keys left."""
         left = []
         for key in keys:
@@ -80,13 +73,13 @@ class AccountKeys:
             self.calls(
                 f"delete key {key_id(key.name)} of {self.account}",
                 "iam.serviceAccountKeys.delete",
-                partial(self.iam.delete_service_account_key, request={"name": key.name}),
+                partial(self.iam.admin.delete_service_account_key, request={"name": key.name}),
                 expect=(NOT_FOUND,),
             )
             self.progress.step(f"deleted {why}: {key_id(key.name)[:12]}...")
         return left
 
-    def delete_leaked(self, current: CurrentState, keys: list[Any]) -> list[Any]:
+    def delete_leaked(self, current: CurrentState, keys: list[AccountKey]) -> list[AccountKey]:
         """Delete the key an interrupted run created and never used (see the module's doc)."""
         if current.intents.get(INTENT_ACCOUNT) != self.account:
             return keys
@@ -105,7 +98,7 @@ class AccountKeys:
             }
         return self.revoke(keys, leaked, "a key an interrupted run created and never used")
 
-    def create(self, keys: list[Any], propagation: Propagation, new_account: bool) -> tuple[str, str]:
+    def create(self, keys: list[AccountKey], propagation: Propagation, new_account: bool) -> tuple[str, str]:
         """A new key (its file and id), noted before and after its creation."""
         if len(keys) >= MAX_KEYS:
             raise InvalidConfiguration(
@@ -119,7 +112,7 @@ class AccountKeys:
             key := self.calls(
                 "create a key for " + self.account,
                 "iam.serviceAccountKeys.create",
-                lambda: self.iam.create_service_account_key(request={"name": account_name(self.account)}),
+                lambda: self.iam.admin.create_service_account_key(request={"name": account_name(self.account)}),
                 expect=(NOT_FOUND,) if new_account else (),
             )
         ) == NOT_FOUND:
@@ -142,10 +135,7 @@ class AccountKeys:
         self.progress.step(f"{len(keys) - len(left)} key(s) of {self.account} revoked; the service account stays")
 
 
-def _created_between(key: Any, start: datetime, end: datetime) -> bool:
+def _created_between(key: AccountKey, start: datetime, end: datetime) -> bool:
     """Whether a key was created within [start, end] (its valid_after_time is its creation)."""
-    created: datetime | None = getattr(key, "valid_after_time", None)
-    if not created:
-        return False
-    created = created.replace(tzinfo=UTC) if created.tzinfo is None else created
-    return start <= created <= end
+    created = key.valid_after_time
+    return created is not None and start <= created <= end

@@ -11,6 +11,7 @@ from typing import Any
 from binderhub_registry.errors import Unreachable
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.google.api import ACCOUNT_UNKNOWN, CONFLICT, NOT_FOUND, GoogleCalls
+from binderhub_registry.providers.google.iam import Iam
 from binderhub_registry.providers.google.propagation import Propagation
 from binderhub_registry.providers.google.target import Target
 
@@ -21,7 +22,7 @@ class Resources:
 
     calls: GoogleCalls
     registry: Any
-    iam: Any
+    iam: Iam
     progress: Progress
     propagation_timeout: float
 
@@ -73,8 +74,8 @@ class Resources:
         return self._ensure(
             "service account " + target.account_email,
             "iam.serviceAccounts",
-            get=partial(self.iam.get_service_account, request={"name": target.account_name}),
-            create=partial(self.iam.create_service_account, request=request),
+            get=partial(self.iam.get_service_account, target.account_name),
+            create=lambda: self.iam.admin.create_service_account(request=request),
         )
 
     def ensure_role(self, target: Target) -> None:

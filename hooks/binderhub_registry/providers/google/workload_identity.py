@@ -21,6 +21,7 @@ from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration,
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.base import Credential, Discovered, IntentRecorder, Obtained
 from binderhub_registry.providers.google.api import CONFLICT, GoogleCalls
+from binderhub_registry.providers.google.iam import Iam
 from binderhub_registry.providers.google.keys import AccountKeys
 from binderhub_registry.providers.google.proof import Login, prove_login, prove_polling
 from binderhub_registry.providers.google.propagation import Propagation
@@ -182,7 +183,7 @@ class Keyless:
     token minted for it, and their removal on uninstall."""
 
     calls: GoogleCalls
-    iam: Any
+    iam: Iam
     target: Target
     progress: Progress
     propagation_timeout: float
@@ -199,7 +200,7 @@ class Keyless:
         record_intent: IntentRecorder,
     ) -> Obtained:
         builder = self.target.account_email
-        changed = change_bindings(self.calls, self.iam, self.target.account_name, add=self.bindings(admin.identity, helper))
+        changed = change_bindings(self.calls, self.iam.admin, self.target.account_name, add=self.bindings(admin.identity, helper))
         bound = "bound now" if changed else "already bound"
         self.progress.step(f"Workload Identity: {helper.namespace}/{helper.name} may act as {builder} ({bound})")
         mint = partial(mint_builder_token, admin.credentials, builder, self.endpoints.get("iamCredentials", ""))
@@ -219,6 +220,6 @@ class Keyless:
             AccountKeys(self.calls, self.iam, old.account, self.progress, record_intent).revoke_created(current)
 
     def cleanup(self, admin: Any, helper: RegistryHelper, current: CurrentState, record_intent: IntentRecorder) -> None:
-        removed = change_bindings(self.calls, self.iam, self.target.account_name, remove=self.bindings(admin.identity, helper))
+        removed = change_bindings(self.calls, self.iam.admin, self.target.account_name, remove=self.bindings(admin.identity, helper))
         self.progress.step(f"Workload Identity bindings on {self.target.account_email}: {'removed' if removed else 'already absent'}")
         self.revoke_keys_made_before(current, record_intent)

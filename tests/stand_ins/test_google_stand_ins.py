@@ -281,6 +281,40 @@ def test_injected_grpc_failures_then_recovery(google_cloud: GoogleCloud,
         "RESOURCE_EXHAUSTED", "UNAVAILABLE", "OK"]
 
 
+def test_iam_reads_over_rest_share_the_grpc_port_and_state(google_cloud: GoogleCloud,
+                                                          iam: iam_admin_v1.IAMClient,
+                                                          adc_credentials: Any) -> None:
+    """The two reads the hook makes on REST, on the port the gRPC client uses: the same state,
+    Google's JSON field names, enums by name, the same refusals in Google's REST error body."""
+    name = sa_name("binder-push")
+    iam.create_service_account(request={"name": f"projects/{PROJECT}", "account_id": "binder-push"})
+    key = iam.create_service_account_key(name=name)
+    rest = f"http://{google_cloud.endpoints.iam_target}/v1/{name}"
+    session = google.auth.transport.requests.AuthorizedSession(adc_credentials)
+    account = session.get(rest).json()
+    assert account["email"] == f"binder-push@{PROJECT}.iam.gserviceaccount.com"
+    assert account["uniqueId"] == iam.get_service_account(name=name).unique_id
+    keys = session.get(rest + "/keys", params={"keyTypes": "USER_MANAGED"}).json()["keys"]
+    assert [(k["name"], k["keyType"], k.get("disabled", False)) for k in keys] == [
+        (key.name, "USER_MANAGED", False)]
+    assert keys[0]["validAfterTime"].endswith("Z")
+    every = session.get(rest + "/keys").json()["keys"]
+    assert {k["keyType"] for k in every} == {"USER_MANAGED", "SYSTEM_MANAGED"}
+    bad = session.get(rest + "/keys", params={"keyTypes": "ALL_OF_THEM"})
+    assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
+    missing = session.get(f"http://{google_cloud.endpoints.iam_target}/v1/{sa_name('nobody-here')}")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == {"code": 404, "status": "NOT_FOUND",
+                                       "message": f"Service account {sa_name('nobody-here')} does not exist."}
+    bare = httpx.get(rest)
+    assert bare.status_code == 401
+    assert bare.headers["WWW-Authenticate"] == 'Bearer realm="https://accounts.google.com/"'
+    assert bare.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert [c.method for c in google_cloud.state.calls if c.service == "iam"][-7:] == [
+        "GetServiceAccount", "GetServiceAccount", "ListServiceAccountKeys", "ListServiceAccountKeys",
+        "ListServiceAccountKeys", "GetServiceAccount", "GetServiceAccount"]
+
+
 # -- OAuth token endpoint and google-auth ----------------------------------------------------
 
 def test_google_auth_refreshes_from_a_stand_in_key(google_cloud: GoogleCloud,

@@ -1,7 +1,7 @@
 """The hook's two IAM reads (the builder service account, its user-managed keys) go to IAM's REST
 API (providers/google/iam.py), so a steady-state `helm upgrade`, which changes nothing in IAM,
-never imports the generated IAM client (google-cloud-iam: 60-80 ms at every run); writes still go
-through that client. Against the stand-in's IAM, which serves REST and gRPC on one port over the
+never imports the generated IAM client (google-cloud-iam: 60-80 ms at every run), nor, while no
+call fails, api_core's error classes and grpc; writes still go through that client. Against the stand-in's IAM, which serves REST and gRPC on one port over the
 same state: every error of a REST read is the exception the generated gRPC client raises for the
 same state (code, message, ErrorInfo, details; the class REST names by HTTP status), so the hook's sentences are unchanged, and a key
 read over REST has the values the client's key has."""
@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.api_core import exceptions as gexc
-from google.cloud import iam_admin_v1
-from google.protobuf import any_pb2, json_format
-
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.google.api import NOT_FOUND, GoogleCalls
 from binderhub_registry.providers.google.iam import Iam
+from google.api_core import exceptions as gexc
+from google.cloud import iam_admin_v1
+from google.protobuf import any_pb2, json_format
+
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 from tests.helpers import write_values
 
@@ -151,6 +151,8 @@ def test_a_steady_state_rerun_reads_iam_without_the_generated_client(kube_api, t
     before = len(google_cloud.state.calls)
     rerun = provision_listing_modules(kube_api, tmp_path, values)
     assert [m for m in rerun if m == IAM_CLIENT or m.startswith(IAM_CLIENT + ".")] == []
+    # nor the API error classes, with the gRPC runtime they import, while no call fails
+    assert [m for m in rerun if m in ("google.api_core.exceptions", "grpc")] == []
     iam_calls = [(c.method, c.code) for c in google_cloud.state.calls[before:] if c.service == "iam"]
     assert iam_calls == [("GetServiceAccount", "OK"), ("ListServiceAccountKeys", "OK")]
     assert len(google_cloud.state.writes()) == 4

@@ -75,6 +75,19 @@ def identity_of(credentials: Any) -> str:
     return str(getattr(credentials, "service_account_email", "") or getattr(credentials, "signer_email", "") or "the hook's identity")
 
 
+class _ApiErrors:
+    """``google.api_core.exceptions``, imported when an ``except`` clause first looks a class up
+    (Python evaluates a clause only when an exception reaches it): a run whose Google calls all
+    succeed, such as a steady-state upgrade, never imports it (nor grpc, which it imports: ~25 ms)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from google.api_core import exceptions  # noqa: PLC0415
+
+        return getattr(exceptions, name)
+
+
+_API_ERRORS = _ApiErrors()
+
 NOT_FOUND = "not-found"
 CONFLICT = "conflict"
 # IAM is eventually consistent: a service account created moments ago can be unknown to a policy
@@ -103,9 +116,9 @@ class GoogleCalls:
     def __call__(self, what: str, permission: str, call: Callable[[], Any], *, expect: tuple[str, ...] = ()) -> Any:
         """Run ``call``; with ``expect`` containing NOT_FOUND or CONFLICT (already exists, etag
         mismatch), those answers are returned as that marker instead of raised."""
-        from google.api_core import exceptions as gexc  # noqa: PLC0415
         from google.auth import exceptions as auth_exc  # noqa: PLC0415
 
+        gexc = _API_ERRORS
         for attempt in range(1, self.attempts + 1):
             try:
                 return call()

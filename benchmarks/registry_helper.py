@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Latency and token mints of the registry helper (`binderhub-registry serve`'s application)
 under the load of many simultaneous BinderHub launches: 200 image lookups and 50 token requests
-at once, on loopback, sent to `binderhub-registry serve` running as its own process, against the Google stand-ins (GKE metadata server, IAM Credentials,
+at once, on loopback, sent to `binderhub-registry serve` running as its own process, against the Google stand-ins
+(GKE metadata server, IAM Credentials,
 Artifact Registry API) and the real registry behind Google's token decision.
 
 Prints p50/p99 latency per kind and the number of token mints (target: one per token lifetime,
@@ -26,9 +27,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push  # noqa: E402
 from tests.helper_load import run_load  # noqa: E402
 from tests.helper_service_runner import AUTH_TOKEN  # noqa: E402
+from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push  # noqa: E402
 from tests.stand_ins.google_cloud import GoogleCloud, google_token_server  # noqa: E402
 from tests.stand_ins.google_workload_identity import (  # noqa: E402
     GkeMetadataServer,
@@ -54,7 +55,9 @@ def report(kind: str, seconds: list[float]) -> None:
           f"   mean {statistics.fmean(ms):7.1f} ms")
 
 
-def serve_process(values_file: Path, token_file: Path, metadata_host: str) -> tuple[subprocess.Popen[str], str, list[dict], threading.Thread]:
+def serve_process(
+    values_file: Path, token_file: Path, metadata_host: str
+) -> tuple[subprocess.Popen[str], str, list[dict], threading.Thread]:
     """`binderhub-registry serve` as its own process (as in its pod), its URL, and its log lines
     (read all along, as a container runtime does: a full pipe would stall the helper)."""
     env = {**os.environ, "GCE_METADATA_HOST": metadata_host}
@@ -66,7 +69,7 @@ def serve_process(values_file: Path, token_file: Path, metadata_host: str) -> tu
         event = json.loads(line)
         if event["event"] == "listening":
             lines: list[dict] = []
-            reader = threading.Thread(target=lambda: lines.extend(json.loads(text) for text in proc.stdout or []), daemon=True)
+            reader = threading.Thread(target=lambda found=lines: found.extend(json.loads(text) for text in proc.stdout or []), daemon=True)
             reader.start()
             return proc, f"http://127.0.0.1:{event['port']}", lines, reader
     raise SystemExit(f"the helper did not start: {proc.stderr.read() if proc.stderr else ''}")

@@ -25,7 +25,9 @@ def main() -> int:
         values = Path(tmp) / "values.yaml"
         values.write_text(yaml.safe_dump({"registry": {"type": "generic", "generic": {
             "url": registry.url, "repository": "binder", "username": "binder-robot", "password": users["binder-robot"]["password"]}}}))
-        print(f"# registry {registry.url} (token service {tokens.realm}); values:\n# " + values.read_text().replace("\n", "\n# "), flush=True)
+        print(
+            f"# registry {registry.url} (token service {tokens.realm}); values:\n# " + values.read_text().replace("\n", "\n# "), flush=True
+        )
         command = [sys.executable, "-m", "binderhub_registry", "provision", "--values", str(values), "--output", "-"]
         print("$ " + " ".join(command[2:]), flush=True)
         provisioned = subprocess.run(command, stdout=subprocess.PIPE, text=True)

@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 from traitlets.config import Config
 
-from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
 from tests.fixtures_chart import binderhub_archive, built_chart
+from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
 
 Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]  # (kind "Secret"|"ConfigMap", name) -> object or None

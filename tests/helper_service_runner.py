@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
-
 from binderhub_registry.helper_service.app import HelperApp
 from binderhub_registry.helper_service.config import HelperConfig
 from binderhub_registry.helper_service.server import bind, uvicorn_config

@@ -11,8 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-
 from binderhub_registry.helper_service.config import HelperConfig
+
+from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
+from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
+from tests.helper_load import run_load
+from tests.helper_service_runner import running_helper
+from tests.helpers import run_cli, write_values
 from tests.stand_ins.binderhub_external_helper import (
     ExternalRegistryHelperClient,
     HelperHTTPError,
@@ -20,11 +25,6 @@ from tests.stand_ins.binderhub_external_helper import (
     build_pod_environment,
     build_pod_push,
 )
-from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
-from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
-from tests.helper_load import run_load
-from tests.helper_service_runner import running_helper
-from tests.helpers import run_cli, write_values
 from tests.stand_ins.google_workload_identity import grant_on_account, minted_for, workload_identity_member
 
 MEMBER = workload_identity_member(PROJECT, HELPER_NAMESPACE, HELPER_KSA)
@@ -207,16 +207,20 @@ def test_helm_test_check_asks_the_helper_like_binderhub_and_pushes(keyless, goog
     values_file = write_values(tmp_path / "values.yaml", values)
     token_file = tmp_path / "token"
     token_file.write_text(helper.auth_token)
-    result = run_cli("check", "--values", str(values_file), "--registry-helper", helper.url, "--registry-helper-token-file", str(token_file))
+    result = run_cli(
+        "check", "--values", str(values_file), "--registry-helper", helper.url, "--registry-helper-token-file", str(token_file)
+    )
     assert result.code == 0, result.stderr
     assert "with the registry helper's short-lived credentials" in result.stderr
     assert "ya29." not in result.output and helper.auth_token not in result.output
     token_file.write_text("not-the-helper-token-0123456789")
-    refused = run_cli("check", "--values", str(values_file), "--registry-helper", helper.url, "--registry-helper-token-file", str(token_file))
+    refused = run_cli("check", "--values", str(values_file), "--registry-helper", helper.url,
+                        "--registry-helper-token-file", str(token_file))
     assert refused.code == 1 and "refused" in refused.last_line
     google_cloud.state.repositories[AR_REPOSITORY].bindings.clear()  # the builder lost its writer role
     token_file.write_text(helper.auth_token)
-    no_push = run_cli("check", "--values", str(values_file), "--registry-helper", helper.url, "--registry-helper-token-file", str(token_file))
+    no_push = run_cli("check", "--values", str(values_file), "--registry-helper", helper.url,
+                        "--registry-helper-token-file", str(token_file))
     assert no_push.code == 1, no_push.stderr
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from tests.helpers import (
     CliResult,
-    binderhub_for,
     binderhub_config,
+    binderhub_for,
     provision_offline,
     push_image,
     run_cli,

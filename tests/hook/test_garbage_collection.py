@@ -9,6 +9,7 @@ import weakref
 
 from binderhub_registry import retry
 from binderhub_registry.cli import main
+
 from tests.helpers import generic_values, write_values
 
 

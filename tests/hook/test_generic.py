@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from tests.helpers import (
-    binderhub_for,
     binderhub_config,
+    binderhub_for,
     generic_values,
     provision_offline,
     push_image,
@@ -204,7 +204,9 @@ def test_empty_password_without_existing_secret_exits_2(tmp_path, htpasswd_regis
 
 def test_several_values_files_merge_like_helm(tmp_path, htpasswd_registry):
     base = write_values(tmp_path / "base.yaml", generic_values(htpasswd_registry.url, "alice", "wrong-one-123456", repository="first"))
-    override = write_values(tmp_path / "secret.yaml", {"registry": {"generic": {"password": htpasswd_registry.password("alice"), "repository": "second"}}})
+    override = write_values(
+        tmp_path / "secret.yaml", {"registry": {"generic": {"password": htpasswd_registry.password("alice"), "repository": "second"}}}
+    )
     result = run_cli("provision", "--values", str(base), "--values", str(override), "--output", "-")
     assert result.code == 0, result.stderr
     assert binderhub_config(result.document("ConfigMap"))["BinderHub"]["image_prefix"].endswith("/second/binder-")

@@ -11,10 +11,9 @@ from typing import Any
 
 import httpx
 import yaml
-
-from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 from binderhub_registry.state import CREDENTIAL_ID
 
+from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 from tests.helpers import binderhub_config, binderhub_for, push_image, run_cli, secret_key_file, write_values
 
 
@@ -33,7 +32,9 @@ def key_of(result) -> dict[str, Any]:
     return secret_key_file(result.document("Secret"))
 
 
-def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binderhub_pushes(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+def test_artifact_registry_from_scratch_creates_account_role_and_key_then_binderhub_pushes(
+    kube_api, tmp_path, google_cloud, google_adc, google_registry
+):
     registry = google_registry(AR_HOST)
     result = provision(kube_api, tmp_path, google_values(google_cloud, registry))
     assert result.code == 0, result.stderr
@@ -173,21 +174,26 @@ def test_persistent_google_outage_exits_3(kube_api, tmp_path, google_cloud, goog
 def test_no_google_identity_exits_2_pointing_to_workload_identity(kube_api, tmp_path, google_cloud, google_registry, monkeypatch):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)),
-                       env={"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "NO_GCE_CHECK": "True", "GCE_METADATA_HOST": "127.0.0.1:9"})
+                       env={"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "NO_GCE_CHECK": "True",
+                            "GCE_METADATA_HOST": "127.0.0.1:9"})
     assert result.code == 2
     assert "Workload Identity" in result.last_line
 
 
 # -- validate mode -----------------------------------------------------------------------------
 
-def test_validate_mode_proves_a_ready_key_without_any_write(kube_api, tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
+
+def test_validate_mode_proves_a_ready_key_without_any_write(kube_api, tmp_path, google_cloud, make_google_principal, google_registry,
+                                                            monkeypatch):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     builder = make_google_principal("manual-builder", roles=[])
     state = google_cloud.state
     state.add_repository(PROJECT, "us-central1", "binder")
-    state.grant_repository_role(f"projects/{PROJECT}/locations/us-central1/repositories/binder", builder.email, "roles/artifactregistry.writer")
+    state.grant_repository_role(f"projects/{PROJECT}/locations/us-central1/repositories/binder", builder.email,
+                                "roles/artifactregistry.writer")
     writes_before = len(state.writes())
-    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info)))
+    values = google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info))
+    result = provision(kube_api, tmp_path, values)
     assert result.code == 0, result.stderr
     assert len(state.writes()) == writes_before
     assert key_of(result)["private_key_id"] == builder.key_id
@@ -196,7 +202,8 @@ def test_validate_mode_proves_a_ready_key_without_any_write(kube_api, tmp_path, 
 def test_validate_mode_with_a_key_that_cannot_push_exits_1(kube_api, tmp_path, google_cloud, make_google_principal, google_registry):
     builder = make_google_principal("reader-only", roles=[])
     google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
-    values = google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info), validateTimeoutSeconds=0)
+    values = google_values(google_cloud, google_registry(AR_HOST), mode="validate", key=json.dumps(builder.key_info),
+                           validateTimeoutSeconds=0)
     result = provision(kube_api, tmp_path, values)
     assert result.code == 1
     assert "grant it roles/artifactregistry.writer" in result.last_line

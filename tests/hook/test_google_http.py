@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from google.api_core import exceptions as gexc
-
 from binderhub_registry.errors import InvalidConfiguration, Unreachable
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.google.api import CONFLICT, NOT_FOUND, GoogleCalls
 from binderhub_registry.providers.google.artifact_registry import ArtifactRegistry
+from google.api_core import exceptions as gexc
+
 from tests.fixtures_google import AR_REPOSITORY, PROJECT
 from tests.stand_ins.counting_proxy import CountingProxy
 from tests.stand_ins.registry import free_port

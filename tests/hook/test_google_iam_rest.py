@@ -1,7 +1,8 @@
 """The hook's two IAM reads (the builder service account, its user-managed keys) go to IAM's REST
 API (providers/google/iam.py), so a steady-state `helm upgrade`, which changes nothing in IAM,
 never imports the generated IAM client (google-cloud-iam: 60-80 ms at every run), nor, while no
-call fails, api_core's error classes and grpc; writes still go through that client. Against the stand-in's IAM, which serves REST and gRPC on one port over the
+call fails, api_core's error classes and grpc; writes still go through that client. Against the stand-in's IAM, which serves REST and
+gRPC on one port over the
 same state: every error of a REST read is the exception the generated gRPC client raises for the
 same state (code, message, ErrorInfo, details; the class REST names by HTTP status), so the hook's sentences are unchanged, and a key
 read over REST has the values the client's key has."""

@@ -8,20 +8,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import google.auth
 import pytest
-from cryptography.hazmat.primitives import serialization
-from google.oauth2 import service_account
-
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.google.admin import admin_identity
 from binderhub_registry.providers.google.api import CLOUD_PLATFORM
 from binderhub_registry.providers.google.signing_keys import SigningKeys
 from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT, VALIDATED_KEYS
+from cryptography.hazmat.primitives import serialization
+from google.oauth2 import service_account
 
 from tests.fixtures_google import AR_HOST, AR_REPOSITORY, google_values
 from tests.helpers import binder_deployment, run_cli, secret_docker_config, secret_key_file, write_values
@@ -48,7 +46,9 @@ def inconsistent(info: dict[str, Any]) -> dict[str, Any]:
 
 def _der(tag: int, content: bytes) -> bytes:
     size = len(content)
-    length = bytes([size]) if size < 128 else bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7) // 8, "big")
+    length = (
+        bytes([size]) if size < 128 else bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7) // 8, "big")
+    )
     return bytes([tag]) + length + content
 
 
@@ -79,7 +79,8 @@ def provision(kube_api, tmp_path, google_cloud, google_registry):
     return run
 
 
-def test_a_run_records_both_keys_and_a_rerun_keeps_them_without_writes_or_restarting_binderhub(provision, kube_api, google_cloud, google_adc):
+def test_a_run_records_both_keys_and_a_rerun_keeps_them_without_writes_or_restarting_binderhub(provision, kube_api, google_cloud,
+                                                                                              google_adc):
     first = provision()
     assert first.code == 0, first.stderr
     builder = secret_key_file(secret(kube_api))
@@ -201,9 +202,18 @@ def test_only_a_key_recorded_as_validated_skips_the_check(google_admin):
     assert keys.loaded == (digest(google_admin.key_info),)
 
 
-@pytest.mark.parametrize("environment", [{}, {"GOOGLE_CLOUD_PROJECT": "elsewhere"}, {"GCLOUD_PROJECT": "legacy"},
-                                         {"GOOGLE_CLOUD_QUOTA_PROJECT": "billing"}, {"CLOUDSDK_CONFIG": "gcloud"}])
-def test_a_key_file_in_google_application_credentials_gives_what_google_auth_default_gives(google_admin, monkeypatch, tmp_path, environment):
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {},
+        {"GOOGLE_CLOUD_PROJECT": "elsewhere"},
+        {"GCLOUD_PROJECT": "legacy"},
+        {"GOOGLE_CLOUD_QUOTA_PROJECT": "billing"},
+        {"CLOUDSDK_CONFIG": "gcloud"},
+    ],
+)
+def test_a_key_file_in_google_application_credentials_gives_what_google_auth_default_gives(google_admin, monkeypatch, tmp_path,
+                                                                                           environment):
     key_file = google_admin.key_file
     for name in ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT", "CLOUDSDK_CONFIG"):
         monkeypatch.delenv(name, raising=False)

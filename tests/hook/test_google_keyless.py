@@ -10,14 +10,14 @@ import base64
 import json
 
 import pytest
-
 from binderhub_registry.providers.google import workload_identity as wi
+
+from tests.binder_pod import companion_binder_pod
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
+from tests.fixtures_registry import TOOLS_DIR
 from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
 from tests.helper.test_helper_service import helper_config
 from tests.helper_service_runner import running_helper
-from tests.binder_pod import companion_binder_pod
-from tests.fixtures_registry import TOOLS_DIR
 from tests.helpers import binderhub_config, run_cli, write_values
 from tests.hook.test_google import provision
 from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_and_relaunch
@@ -49,8 +49,11 @@ def test_provision_binds_proves_and_wires_binderhub_without_a_key(kube_api, tmp_
     secret = result.document("Secret")
     assert json.loads(base64.b64decode(secret["data"]["config.json"])) == {"auths": {}}
     assert binderhub_config(result.document("ConfigMap")) == {
-        "BinderHub": {"use_registry": True, "image_prefix": f"{registry.host}/{PROJECT}/{'' if registry_type == 'gcr' else 'binder/'}binder-",
-                      "registry_class": "binderhub.registry.ExternalRegistryHelper"},
+        "BinderHub": {
+            "use_registry": True,
+            "image_prefix": f"{registry.host}/{PROJECT}/{'' if registry_type == 'gcr' else 'binder/'}binder-",
+            "registry_class": "binderhub.registry.ExternalRegistryHelper",
+        },
         "ExternalRegistryHelper": {"service_url": f"http://{HELPER_KSA}.{HELPER_NAMESPACE}.svc:8080"},
         "KubernetesBuildExecutor": {"push_secret": "binderhub-registry"},
     }

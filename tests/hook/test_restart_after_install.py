@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT
+
 from tests.helpers import binder_deployment, generic_values, run_cli, write_values
 
 NS = "binder"

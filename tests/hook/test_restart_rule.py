@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from binderhub_registry.restart import decide, last_change
 from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT, CurrentState
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.rotation import RotationPolicy, parse_duration, should_rotate
 from binderhub_registry.state import CREATED_AT, ROTATION_REVISION, ROTATION_TRIGGER
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def at(delta: timedelta) -> str:
@@ -53,7 +53,9 @@ def test_never_keeps_the_credential_until_the_trigger_changes():
     assert should_rotate(forced, {ROTATION_TRIGGER: "2026-11-26"}, NOW)[0] is False
 
 
-@pytest.mark.parametrize(("text", "expected"), [("720h", timedelta(hours=720)), ("30d", timedelta(days=30)), ("90m", timedelta(minutes=90))])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("720h", timedelta(hours=720)), ("30d", timedelta(days=30)), ("90m", timedelta(minutes=90))]
+)
 def test_intervals_are_numbers_with_a_unit(text, expected):
     assert parse_duration(text) == expected
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jinja2
 import pytest
-
 from binderhub_registry import render
 
 SECRET_NAME = "binderhub-registry"

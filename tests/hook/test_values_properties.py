@@ -20,12 +20,11 @@ from typing import Any
 
 import pytest
 import yaml
+from binderhub_registry import cli
+from binderhub_registry.values import chart_schema
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
-
-from binderhub_registry import cli
-from binderhub_registry.values import chart_schema
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "chart" / "values").glob("*.yaml"))
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None, phases=[Phase.generate],

@@ -4,11 +4,11 @@ bindings on the builder account's own policy, and tokens minted for the builder.
 from __future__ import annotations
 
 import pytest
-
-from binderhub_registry.providers.google import workload_identity as wi
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
-from binderhub_registry.providers.google.api import GoogleCalls
 from binderhub_registry.progress import Progress
+from binderhub_registry.providers.google import workload_identity as wi
+from binderhub_registry.providers.google.api import GoogleCalls
+
 from tests.fixtures_google import BUILDER, PROJECT
 
 ACCOUNT = f"projects/{PROJECT}/serviceAccounts/{BUILDER}"

@@ -10,9 +10,8 @@ import json
 from typing import Any
 
 import pytest
-from google.auth.transport.requests import Request
-
 from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, PREFIX
+from google.auth.transport.requests import Request
 
 from tests.fixtures_google import AR_HOST, BUILDER, google_values
 from tests.helpers import binder_deployment, secret_key_file, write_values

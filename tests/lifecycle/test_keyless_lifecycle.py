@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from binderhub_registry.providers.google import workload_identity as wi
+
+from tests.binder_pod import BinderPod
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
 from tests.fixtures_workload_identity import keyless_values
-from tests.binder_pod import BinderPod
 from tests.helpers import write_values
 from tests.lifecycle.test_google_lifecycle import admin_key_secret
 from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_and_relaunch

@@ -97,7 +97,10 @@ class Workloads:
         """Only Deployments whose command is on the PATH (this project's own); BinderHub's and
         JupyterHub's images are not here."""
         command = (deployment["spec"]["template"]["spec"]["containers"][0].get("command") or [""])[0]
-        return bool(command) and shutil.which(command, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])) is not None
+        return (
+            bool(command)
+            and shutil.which(command, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])) is not None
+        )
 
     def _start(self, deployment: Obj) -> RunningPod:
         name = deployment["metadata"]["name"]

@@ -135,8 +135,9 @@ import json
 import posixpath
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlsplit, urlunsplit
 
 import httpx
@@ -463,7 +464,7 @@ class BinderHubRegistryClient:
         secrets: Mapping[str, Mapping[str, bytes]] | None = None,
         config_maps: Mapping[str, Mapping[str, str]] | None = None,
         **kwargs: Any,
-    ) -> "BinderHubRegistryClient":
+    ) -> BinderHubRegistryClient:
         """Client for a binder pod deployed by the BinderHub chart with these ``values``.
 
         ``values`` are the user values of the BinderHub release (chart defaults relevant here
@@ -482,7 +483,7 @@ class BinderHubRegistryClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "BinderHubRegistryClient":
+    def __enter__(self) -> BinderHubRegistryClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -948,7 +949,7 @@ def chart_build_docker_config(values: Mapping[str, Any]) -> bytes:
         password_text = password
     else:
         raise NotImplementedError("non-string registry.password is not emulated")
-    auth = base64.b64encode(f"{username}:{password_text}".encode("utf-8")).decode("ascii")
+    auth = base64.b64encode(f"{username}:{password_text}".encode()).decode("ascii")
     document: dict[str, Any] = {"auths": {url: {"auth": auth}}}
     extra = ((values.get("config") or {}).get("BinderHub") or {}).get("buildDockerConfig")
     if extra:

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 from binderhub_registry.oci import parse_www_authenticate
-from tests.stand_ins.binderhub_emulation import image_basename_and_tag
+
 from tests.helpers import push_image
+from tests.stand_ins.binderhub_emulation import image_basename_and_tag
 
 CREDENTIALS_ENV = "CONTAINER_ENGINE_REGISTRY_CREDENTIALS"
 

@@ -51,8 +51,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.stand_ins.registry import Registry
 from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
+from tests.stand_ins.registry import Registry
 from tests.stand_ins.token_server import ALL_ACTIONS, TokenServer, UserEntry
 
 DOCKER_HUB_SERVICE = "registry.docker.io"

@@ -83,10 +83,10 @@ from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, empty_pb2, json_format, message, timestamp_pb2
-
-from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
 
 # -- constants -------------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ _REPOSITORY_ID = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
@@ -773,7 +773,7 @@ class GoogleCloudState:
         certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
                        .public_key(private.public_key()).serial_number(x509.random_serial_number())
                        .not_valid_before(now).not_valid_after(dt.datetime(9999, 12, 31, 23, 59, 59,
-                                                                          tzinfo=dt.timezone.utc))
+                                                                          tzinfo=dt.UTC))
                        .sign(private, hashes.SHA256()))
         key = KeyRecord(key_id, record.email, record.project_id, private.public_key(),
                         certificate.public_bytes(serialization.Encoding.PEM), user_managed,

@@ -34,7 +34,6 @@ import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from typing import Any
 
 from tests.stand_ins.google_cloud import (
     GET_ACCESS_TOKEN,

@@ -539,7 +539,7 @@ class ServerClock:
 
     def now(self) -> dt.datetime:
         with self._lock:
-            return (self._frozen or dt.datetime.now(dt.timezone.utc)) + self._offset
+            return (self._frozen or dt.datetime.now(dt.UTC)) + self._offset
 
     def text(self) -> str:
         """Now, as the real server serializes a metav1.Time: RFC 3339 UTC, truncated to the second."""

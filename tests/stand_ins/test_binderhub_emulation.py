@@ -98,13 +98,13 @@ def test_docker_config_path_pointing_at_a_directory_crashes():
         {"/etc/reg/config.json": docker_config(("https://r.example", "u:p"))},
     )
     with pytest.raises(bhe.UpstreamCrash, match="directory"):
-        client.docker_config
+        _ = client.docker_config
 
 
 def test_invalid_json_config_crashes():
     client = make(files={CONFIG_PATH: b"{not json"})
     with pytest.raises(bhe.UpstreamCrash, match="not valid JSON"):
-        client.docker_config
+        _ = client.docker_config
 
 
 def test_config_file_is_not_read_when_no_default_needs_it():
@@ -233,13 +233,13 @@ def test_auth_without_colon_crashes_when_the_password_is_needed():
     client = with_auths(("https://r.example", "nocolon"))
     assert client.username == "nocolon"
     with pytest.raises(bhe.UpstreamCrash, match="without ':'"):
-        client.password
+        _ = client.password
 
 
 def test_url_without_scheme_crashes_the_auth_key_lookup():
     client = with_auths(("https://r.example", "u:p"), config={"DockerRegistry": {"url": "r.example"}})
     with pytest.raises(bhe.UpstreamCrash, match="no scheme"):
-        client.auth_config_url
+        _ = client.auth_config_url
 
 
 # ---------------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_times_are_the_server_clock_and_move_only_when_a_write_changes_the_objec
     server's, to the second; an apply sets its manager's time only when it changed the object (a
     no-op apply, or one that only takes over a field with its value, keeps it), like the real
     managedFieldsUpdater; an update sets its manager's time when it changed a field."""
-    kube_api.clock.freeze(dt.datetime(2026, 11, 29, 10, 0, 0, 900_000, tzinfo=dt.timezone.utc))
+    kube_api.clock.freeze(dt.datetime(2026, 11, 29, 10, 0, 0, 900_000, tzinfo=dt.UTC))
 
     def times(name: str) -> dict[str, str]:
         secret = core.read_namespaced_secret(name, NS).to_dict()["metadata"]
@@ -163,7 +163,7 @@ def test_times_are_the_server_clock_and_move_only_when_a_write_changes_the_objec
 
     apply("hook", a="1", b="1")
     created = core.read_namespaced_secret("reg", NS).metadata.creation_timestamp
-    assert created == dt.datetime(2026, 11, 29, 10, 0, 0, tzinfo=dt.timezone.utc)  # truncated, not rounded
+    assert created == dt.datetime(2026, 11, 29, 10, 0, 0, tzinfo=dt.UTC)  # truncated, not rounded
     kube_api.clock.advance(5)
     apply("hook", a="1", b="1")
     assert times("reg") == {"hook": "10:00:00"}

@@ -136,7 +136,9 @@ def test_a_new_binding_on_the_account_applies_after_propagation(google_cloud, ia
     iam = google_cloud.iam_client(google_admin.credentials())
     resource = f"projects/{PROJECT}/serviceAccounts/{BUILDER}"
     policy = iam.get_iam_policy(request=iam_policy_pb2.GetIamPolicyRequest(resource=resource))
-    policy.bindings.append(policy_pb2.Binding(role="roles/iam.serviceAccountTokenCreator", members=[f"serviceAccount:{google_admin.email}"]))
+    policy.bindings.append(
+        policy_pb2.Binding(role="roles/iam.serviceAccountTokenCreator", members=[f"serviceAccount:{google_admin.email}"])
+    )
     iam.set_iam_policy(request=iam_policy_pb2.SetIamPolicyRequest(resource=resource, policy=policy))
     for _ in range(2):
         with pytest.raises(RefreshError):

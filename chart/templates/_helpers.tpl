@@ -266,6 +266,13 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/component: registry-helper
 {{- end -}}
 
+{{- /* The labels of the helm test Pod that select it alone. */}}
+{{- define "binderhub-registry.testSelector" -}}
+app.kubernetes.io/name: binderhub-registry
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/component: test
+{{- end -}}
+
 {{- define "binderhub-registry.helperValues" -}}
 registry:
   {{- toYaml (omit .Values.registry "dockerhub" "generic" "existingSecret") | nindent 2 }}

@@ -6,7 +6,6 @@ with tests/label_selector.py reading selectors as Kubernetes does."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -85,7 +85,8 @@ def assert_valid_kubernetes(kube_version: str, files: list[str]) -> None:
         (["registry.type=generic", "registry.generic.url=https://r.example.org"], "/registry/generic/username"),
         (["registry.type=dockerhub"], "/registry/dockerhub/username"),
         (["registry.type=artifact-registry"], "/registry/artifactRegistry/location"),
-        (["registry.type=generic", "registry.generic.url=https://r.example.org", "registry.generic.username=u", "registry.colour=red"], "colour"),
+        (["registry.type=generic", "registry.generic.url=https://r.example.org", "registry.generic.username=u", "registry.colour=red"],
+         "colour"),
         # Renamed in 0.1: hook.jobAnnotations is hook.annotations, hook.rbacAnnotations is shared.annotations.
         (["registry.type=dockerhub", "registry.dockerhub.username=u", "hook.rbacAnnotations.a=b"], "rbacAnnotations"),
     ],
@@ -157,7 +158,8 @@ def test_helm_test_is_a_pod_checking_the_secret_binderhub_mounts(helm_binaries, 
     docs = template(helm_binaries, version, GENERIC)
     (pod,) = by_kind(docs, "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    (binder,) = [d for d in template(helm_binaries, version, GENERIC, own=False) if d["kind"] == "Deployment" and d["metadata"]["name"] == "binder"]
+    rendered = template(helm_binaries, version, GENERIC, own=False)
+    (binder,) = [d for d in rendered if d["kind"] == "Deployment" and d["metadata"]["name"] == "binder"]
     binder_spec = binder["spec"]["template"]["spec"]
     (binder_volume,) = [v for v in binder_spec["volumes"] if v["name"] == "binderhub-registry"]
     (binder_mount,) = [m for m in binder_spec["containers"][0]["volumeMounts"] if m["name"] == "binderhub-registry"]
@@ -212,7 +214,8 @@ def test_cli_and_helm_accept_and_reject_the_same_values(helm_binaries, version, 
 def test_helm4_client_dry_run_installs_and_notes_name_the_secret(helm_binaries):
     """`helm install --dry-run=client` runs Helm's own install path offline (Helm 4 only: Helm 3's
     needs a live API server for discovery)."""
-    result = helm(helm_binaries, "4", "install", "binderhub", str(built_chart()), "--dry-run=client", "--namespace", "binder", "-f", str(GENERIC))
+    result = helm(helm_binaries, "4", "install", "binderhub", str(built_chart()), "--dry-run=client", "--namespace", "binder",
+                  "-f", str(GENERIC))
     assert result.returncode == 0, result.stderr
     assert "Secret    binderhub-registry" in result.stdout
     assert "helm test binderhub --namespace binder --logs" in result.stdout

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from binderhub_registry import cli
+
 from tests.chart.test_chart import helm
 from tests.fixtures_chart import built_chart
 from tests.helpers import write_values

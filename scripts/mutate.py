@@ -40,6 +40,11 @@ GROUPS = {
                  "tests/lifecycle/test_google_lifecycle.py"],
     "google-keys": ["tests/hook/test_crash_safety.py", "tests/hook/test_google.py", "tests/hook/test_check_google.py",
                     "tests/lifecycle/test_google_lifecycle.py"],
+    "restart": ["tests/hook/test_restart_rule.py", "tests/hook/test_restart_after_install.py",
+                "tests/lifecycle/test_one_release_lifecycle.py"],
+    "key-checks": ["tests/hook/test_google_key_validation.py", "tests/hook/test_google.py", "tests/hook/test_google_iam_rest.py"],
+    "start-up": ["tests/hook/test_process_exit.py", "tests/hook/test_garbage_collection.py", "tests/hook/test_template_cache.py",
+                 "tests/test_schema_check.py", "tests/hook/test_start_imports.py"],
     "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_release_state.py", "tests/hook/test_crash_safety.py",
                     "tests/hook/test_generic.py",
                     "tests/lifecycle/test_generic_lifecycle.py", "tests/lifecycle/test_google_lifecycle.py"],
@@ -72,20 +77,19 @@ MUTATIONS = [
       '        response = self._send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"',
       '        return proof\n        response = self._send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"'),
     M("upload session never cancelled", "push-proof", "oci.py",
-      'cancel = self._send("DELETE", urljoin(f"{self.url}/", location), what="Cancelling the upload session", '
-      'headers=headers, auth=auth)',
+      'cancel = self._send("DELETE", upload, what="Cancelling the upload session", headers=headers, auth=auth)',
       'cancel = response'),
     M("pull-only token grant counted as push", "push-proof", "oci.py",
       'if "push" not in granted:', 'if not granted:'),
     M("JWT access entries of type repository ignored", "push-proof", "oci.py",
-      'if isinstance(entry, dict) and entry.get("type") == "repository":',
-      'if isinstance(entry, dict) and entry.get("type") == "registry":'),
+      'if isinstance(entry, dict) and entry.get("type") == "repository" and',
+      'if isinstance(entry, dict) and entry.get("type") == "registry" and'),
     M("Basic login 401 not reported as rejected credentials", "push-proof", "oci.py",
       'raise self._rejected("the registry answered 401")', 'pass'),
     M("token service 401 treated as an outage", "push-proof", "oci.py",
       'if response.status_code == 401:\n            raise self._rejected("the token service answered 401")',
       'if response.status_code == 999:\n            raise self._rejected("the token service answered 401")'),
-    M("429 not retried", "push-proof", "oci.py",
+    M("429 not retried", "push-proof", "bounded_http.py",
       "RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})", "RETRY_STATUSES = frozenset({500, 502, 503, 504})"),
     M("Basic challenge taken for an open registry", "push-proof", "oci.py",
       'if scheme == "basic":\n        return Challenge("basic")', 'if scheme == "basic":\n        return Challenge("none")'),
@@ -168,16 +172,34 @@ MUTATIONS = [
     M("server-side apply without force", "kube-writer", "kube.py",
       'query=[("fieldManager", field_manager), ("force", True)],', 'query=[("fieldManager", field_manager)],'),
     M("a missing Secret is an error, not absent", "kube-writer", "kube.py",
-      '        secret = self._call("get", "GET", "secrets", name, missing_ok=True)',
-      '        secret = self._call("get", "GET", "secrets", name)'),
-    M("Deployments rolled even when already on this credential", "kube-writer", "kube.py",
-      "        if (template_metadata.get(\"annotations\") or {}).get(annotation) == fingerprint:",
-      "        if False:"),
+      '        return _decoded(self._call("get", "GET", "secrets", name, missing_ok=True))',
+      '        return _decoded(self._call("get", "GET", "secrets", name))'),
+    M("Deployments rolled even when already on this credential", "restart", "restart.py",
+      'return "unchanged" if running == fingerprint else "restart"', 'return "restart"'),
     M("403 from the API treated as an outage (retried)", "kube-writer", "kube.py",
       "    if status == 403:\n        return InvalidConfiguration(", "    if status == 403:\n        return Unreachable("),
     M("write-ahead notes applied under the settings' field manager", "kube-writer", "kube.py",
       "self.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata}, field_manager=INTENT_FIELD_MANAGER)",
       "self.apply({\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": metadata})"),
+    # -- restarting BinderHub ---------------------------------------------------------------------
+    M("a Deployment created in the same second as the last change is not restarted", "restart", "restart.py",
+      "created <= current.changed_at", "created < current.changed_at"),
+    M("a run that changes the fingerprint leaves an unannotated Deployment running", "restart", "restart.py",
+      '    if current.annotation(FINGERPRINT) != fingerprint:\n        return "restart"',
+      '    if False:\n        return "restart"'),
+    # -- Google key checks and IAM reads --------------------------------------------------------
+    M("every key loaded without the RSA key check", "key-checks", "providers/google/signing_keys.py",
+      "unsafe_skip_rsa_key_validation=digest in self._validated", "unsafe_skip_rsa_key_validation=True"),
+    M("the digests of the keys loaded are never recorded", "key-checks", "providers/google/signing_keys.py",
+      "        self._loaded.add(digest)\n", ""),
+    M("a disabled key read over REST counts as enabled", "key-checks", "providers/google/iam.py",
+      'bool(key.get("disabled", False))', "False"),
+    # -- start-up ---------------------------------------------------------------------------------
+    M("exit handlers skipped at the fast exit", "start-up", "cli.py", "    atexit._run_exitfuncs()\n", ""),
+    M("a wait does not collect", "start-up", "retry.py", "    gc.collect()\n", ""),
+    M("compiled templates left unreadable to other users", "start-up", "render.py", "        entry.chmod(0o644)\n", "        pass\n"),
+    M("every empty value matches every pattern", "start-up", "schema_check.py",
+      'if not text and pattern.startswith("^$|"):', "if not text:"),
 ]
 
 
@@ -188,6 +210,8 @@ def snapshot_repository(into: Path) -> Path:
                                                                ".ruff_cache", ".pytest_cache"))
     for name in (".venv", ".tools"):
         (into / name).symlink_to(ROOT / name)
+    if (ROOT.parent / "shared").is_dir():  # BinderHub's packaged chart, test data beside the repository as in CI
+        (into.parent / "shared").symlink_to(ROOT.parent / "shared")
     return into
 
 

@@ -315,9 +315,10 @@ class Release:
                 raise HookFailed(event, owner, f'volumeMount "{mount["name"]}" has no volume')
             self.materialize(volumes[mount["name"]], root / mount["mountPath"].lstrip("/"), event, owner)
 
-        # PYTHONPATH passes through so scripts/mutate's mutated copy of the package is the one that runs.
+        # PATH and PYTHONPATH pass through unchanged (host paths, not the container's), so that
+        # scripts/mutate's mutated copy of the package is the one that runs.
         passed = {key: os.environ[key] for key in ("PATH", "PYTHONPATH") if key in os.environ}
-        env = {**passed, "LANG": "C.UTF-8", **self.env}
+        env = {"LANG": "C.UTF-8", **self.env}
         automount = spec.get("automountServiceAccountToken", account_obj.get("automountServiceAccountToken", True))
         if automount:
             token_dir = root / SERVICE_ACCOUNT_DIR.lstrip("/")
@@ -332,7 +333,7 @@ class Release:
             env.update(self.pod_env(spec, account_obj))
         for item in container.get("env", []):
             env[item["name"]] = self.env_value(item, pod_name)
-        env = {key: self.workloads.route(self.rewrite(value, root)) for key, value in env.items()}
+        env = {**passed, **{key: self.workloads.route(self.rewrite(value, root)) for key, value in env.items()}}
         command = [*container.get("command", []), *container.get("args", [])]
         if args is not None:
             command = args(command)

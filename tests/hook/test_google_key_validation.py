@@ -202,6 +202,20 @@ def test_only_a_key_recorded_as_validated_skips_the_check(google_admin):
     assert keys.loaded == (digest(google_admin.key_info),)
 
 
+# A PKCS#8 EC key on secp112r1, a curve cryptography does not support (UnsupportedAlgorithm, not ValueError).
+UNSUPPORTED_CURVE_KEY = """-----BEGIN PRIVATE KEY-----
+ME4CAQAwEAYHKoZIzj0CAQYFK4EEAAYENzA1AgEBBA6ArkWKk2y/iJsdAbJvxqEg
+Ax4ABA0fVy44j04/qfr6m/6CtnvayvQp2TkJe+ByW3U=
+-----END PRIVATE KEY-----
+"""
+
+
+def test_a_private_key_of_an_unsupported_kind_is_refused_in_one_sentence(google_admin):
+    with pytest.raises(InvalidConfiguration) as refused:
+        SigningKeys().credentials({**google_admin.key_info, "private_key": UNSUPPORTED_CURVE_KEY})
+    assert refused.value.message == INVALID_KEY
+
+
 @pytest.mark.parametrize(
     "environment",
     [

@@ -66,12 +66,13 @@ class SigningKeys:
         )
 
     def _private_key(self, pem: str, digest: str) -> Any:
+        from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
         from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey  # noqa: PLC0415
         from cryptography.hazmat.primitives.serialization import load_pem_private_key  # noqa: PLC0415
 
         try:
             key = load_pem_private_key(pem.encode(), password=None, unsafe_skip_rsa_key_validation=digest in self._validated)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise _not_a_key("its private_key is not a valid RSA private key") from None
         if not isinstance(key, RSAPrivateKey):
             raise _not_a_key("its private_key is not an RSA key")

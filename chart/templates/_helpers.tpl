@@ -9,6 +9,11 @@
 {{- end -}}
 {{- end -}}
 
+{{- /* The `helm test` Pod; the cleanup Job deletes it on uninstall. */}}
+{{- define "binderhub-registry.testPodName" -}}
+{{- include "binderhub-registry.fullname" . }}-check-push
+{{- end -}}
+
 {{- /* "true" when this release installs BinderHub (binderhub.enabled unset or true), else "". */}}
 {{- define "binderhub-registry.oneRelease" -}}
 {{- if ne (toString (dig "enabled" true (.Values.binderhub | default dict))) "false" -}}true{{- end -}}
@@ -161,6 +166,10 @@ containers:
       {{- else }}
       - --namespace
       - {{ $root.Release.Namespace | quote }}
+      {{- end }}
+      {{- if eq .command "cleanup" }}
+      - --test-pod
+      - {{ include "binderhub-registry.testPodName" $root | quote }}
       {{- end }}
       - --log-format
       - {{ $settings.logFormat | quote }}

@@ -23,7 +23,7 @@ COMMANDS = {
     "provision": "Create or validate push credentials, prove them, and write the Secret and BinderHub settings.",
     "check": "Prove that a docker config.json (default: the Secret provision wrote) can push.",
     "render": "Print the BinderHub settings offline: no cloud or cluster calls.",
-    "cleanup": "Revoke what this tool created and delete its Secret and settings ConfigMap.",
+    "cleanup": "Revoke what this tool created and delete its Secret and settings ConfigMap (and the helm test Pod).",
     "serve": "Run the registry helper BinderHub's ExternalRegistryHelper asks for short-lived push credentials.",
 }
 
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="PATH",
                 help="the bearer token BinderHub sends to the registry helper",
             )
+        if name == "cleanup":
+            sub.add_argument("--test-pod", metavar="NAME", help="also delete this Pod (the chart's `helm test` Pod, which Helm leaves behind)")
         if name == "serve":
             _serve_arguments(sub)
     return parser

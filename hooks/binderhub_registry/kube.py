@@ -40,9 +40,10 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 PATHS = {
     "secrets": "/api/v1/namespaces/{namespace}/secrets/{name}",
     "configmaps": "/api/v1/namespaces/{namespace}/configmaps/{name}",
+    "pods": "/api/v1/namespaces/{namespace}/pods/{name}",
     "deployments": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
 }
-RESOURCES = {"Secret": "secrets", "ConfigMap": "configmaps"}
+RESOURCES = {"Secret": "secrets", "ConfigMap": "configmaps", "Pod": "pods"}
 # The keys of registry.existingSecret whose values are secret.
 SECRET_KEYS = ("password", "key.json")
 

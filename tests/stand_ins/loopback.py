@@ -35,6 +35,9 @@ class LoopbackHttpServer:
     # a short poll interval keeps shutdown() fast (it waits for the loop to notice)
     poll_interval: ClassVar[float] = 0.02
     server_class: ClassVar[type[ThreadingHTTPServer]] = ThreadingHTTPServer
+    # The address to listen on: loopback, or the test cluster node's own address (local to this
+    # machine too) when pods must reach the server. Set it before start().
+    address: str = LOOPBACK
 
     def __init__(self) -> None:
         self._httpd: ThreadingHTTPServer | None = None
@@ -45,7 +48,7 @@ class LoopbackHttpServer:
         return type(self.request_handler.__name__, (self.request_handler,), {"owner": self})
 
     def start(self) -> Self:
-        self._httpd = self.server_class((LOOPBACK, 0), self.handler_class())
+        self._httpd = self.server_class((self.address, 0), self.handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         args=(self.poll_interval,),
@@ -84,7 +87,7 @@ class LoopbackHttpServer:
 
     @property
     def host(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def url(self) -> str:

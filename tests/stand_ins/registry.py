@@ -108,6 +108,7 @@ class Registry:
         realm: str = "binderhub-registry-test",
         workdir: Path | None = None,
         startup_timeout: float = 10.0,
+        address: str = "127.0.0.1",
     ) -> None:
         if auth == "token" and token_server is None:
             raise ValueError("auth='token' needs a running token_server")
@@ -119,6 +120,7 @@ class Registry:
         self.tls = tls
         self.realm = realm
         self.startup_timeout = startup_timeout
+        self.address = address  # 127.0.0.1, or the test cluster node's address for pods to reach
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="registry-"))
         self.storage_dir = self.workdir / "storage"
@@ -132,8 +134,8 @@ class Registry:
     # -- addresses -------------------------------------------------------------------------
     @property
     def host(self) -> str:
-        """``127.0.0.1:PORT``, as it appears in image names and docker config ``auths`` keys."""
-        return f"127.0.0.1:{self.port}"
+        """``ADDRESS:PORT``, as it appears in image names and docker config ``auths`` keys."""
+        return f"{self.address}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -259,9 +261,9 @@ class Registry:
         conn: http.client.HTTPConnection
         if self.tls:
             ctx = ssl.create_default_context(cafile=str(self.ca_cert_path))
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=1, context=ctx)
+            conn = http.client.HTTPSConnection(self.address, self.port, timeout=1, context=ctx)
         else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            conn = http.client.HTTPConnection(self.address, self.port, timeout=1)
         try:
             conn.request("GET", "/v2/")
             return conn.getresponse().status in (200, 401)

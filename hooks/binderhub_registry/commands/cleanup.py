@@ -1,4 +1,5 @@
-"""`cleanup`: revoke what this tool created and delete the Secret and the settings ConfigMap."""
+"""`cleanup`: revoke what this tool created and delete the Secret and the settings ConfigMap, and
+the chart's `helm test` Pod (``--test-pod``: Helm deletes no test hook on uninstall)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     name = secret_name(values)
     kube = kube_writer(args.namespace, without_cluster="")
     provider_type(values, progress, read_secret=kube.secret_data).cleanup(kube.release_state(name))
-    for kind, object_name in (("Secret", name), ("ConfigMap", settings_configmap_name(name))):
+    objects = [("Secret", name), ("ConfigMap", settings_configmap_name(name))]
+    if args.test_pod:
+        objects.append(("Pod", args.test_pod))
+    for kind, object_name in objects:
         deleted = kube.delete(kind, object_name)
         progress.step(f"{kind} {object_name}: {'deleted' if deleted else 'already absent'}")
     progress.result(f"Cleaned up the registry credentials of namespace {kube.namespace}")

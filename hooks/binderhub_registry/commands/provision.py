@@ -112,6 +112,7 @@ def _apply(
 ) -> list[str]:
     """Write the Secret and the settings, let the provider finish the switch, roll BinderHub
     (``current``: the state read before this run wrote); the Deployments restarted."""
+    checkpoint("before-secret-written")
     kube.apply(rendered.secret)
     kube.apply(rendered.configmap)
     checkpoint("after-secret-written")

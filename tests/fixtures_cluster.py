@@ -48,7 +48,7 @@ class Cluster:
         return result
 
     def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-        result = self.kubectl("get", kind, name, "-o", "json", namespace=namespace, check=False)
+        result = self.kubectl("get", kind, name, "-o", "json", "--show-managed-fields", namespace=namespace, check=False)
         if result.returncode != 0:
             if "NotFound" in result.stderr:
                 return None

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                 help="the bearer token BinderHub sends to the registry helper",
             )
         if name == "cleanup":
-            sub.add_argument("--test-pod", metavar="NAME", help="also delete this Pod (the chart's `helm test` Pod, which Helm leaves behind)")
+            sub.add_argument("--test-pod", metavar="NAME",
+                             help="also delete this Pod (the chart's `helm test` Pod, which Helm leaves behind)")
         if name == "serve":
             _serve_arguments(sub)
     return parser

@@ -122,11 +122,13 @@ def _default_service_account(layout: Layout) -> bool:
 def _readiness(layout: Layout, name: str) -> tuple[float, str, object]:
     api = f"https://{net.NODE_IP}:{net.API_PORT}"
     checks = {
-        "etcd": (60, "healthy", lambda: _https_ok(f"https://127.0.0.1:{net.ETCD_CLIENT_PORT}/health", layout, "apiserver-etcd-client")),
+        "etcd": (60, "healthy",
+                 lambda: _https_ok(f"https://127.0.0.1:{net.ETCD_CLIENT_PORT}/health", layout, "apiserver-etcd-client")),
         "kube-apiserver": (120, "ready", lambda: _https_ok(f"{api}/readyz", layout, "admin")),
         "kube-controller-manager": (60, "healthy", lambda: _https_ok("https://127.0.0.1:10257/healthz", layout)),
         "kube-scheduler": (60, "healthy", lambda: _https_ok("https://127.0.0.1:10259/healthz", layout)),
-        "containerd": (60, "serving", lambda: layout.containerd_socket.exists() and node.crictl(layout, "version", check=False).returncode == 0),
+        "containerd": (60, "serving",
+                       lambda: layout.containerd_socket.exists() and node.crictl(layout, "version", check=False).returncode == 0),
         "kubelet": (120, "a Ready node", lambda: _node_ready(layout)),
         "kube-proxy": (60, "healthy", lambda: _http_ok("http://127.0.0.1:10256/healthz")),
         "coredns": (60, "ready", lambda: _http_ok("http://127.0.0.1:18181/ready")),
@@ -137,6 +139,8 @@ def _readiness(layout: Layout, name: str) -> tuple[float, str, object]:
 def up(layout: Layout) -> Path:
     for spec in BUILDS:
         build(spec)
+    if not any(running_pid(layout, name) for name in ORDER):
+        down(layout)  # what a stop without `down` left (mounts, links, a stale etcd) goes first
     node.network_up()
     components = {component.name: component for component in prepare(layout)}
     for name in ORDER:

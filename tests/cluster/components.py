@@ -35,15 +35,19 @@ def _kubeconfig(path: Path, ca: Path, cert: Path, key: Path, user: str) -> Path:
         "contexts": [{"name": "binderhub-test", "context": {"cluster": "binderhub-test", "user": user}}],
         "current-context": "binderhub-test",
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(document))
-    path.chmod(0o600)
+    _write(path, yaml.safe_dump(document)).chmod(0o600)
     return path
 
 
 def _write(path: Path, text: str) -> Path:
+    """Write ``text`` unless the file already holds it, in one rename (kube-proxy watches its
+    configuration file and exits when its content changes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if path.exists() and path.read_text() == text:
+        return path
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
     return path
 
 
@@ -64,7 +68,8 @@ def prepare(layout: Layout) -> list[Component]:
     etcd_cert, etcd_key = ca.issue(Identity(
         stem="etcd-server", common_name="etcd", server=True, client=True,
         dns_names=("localhost",), ip_addresses=("127.0.0.1",)))
-    etcd_client_cert, etcd_client_key = ca.issue(Identity(stem="apiserver-etcd-client", common_name="kube-apiserver-etcd-client", client=True))
+    etcd_client_cert, etcd_client_key = ca.issue(Identity(
+        stem="apiserver-etcd-client", common_name="kube-apiserver-etcd-client", client=True))
     api_cert, api_key = ca.issue(Identity(
         stem="apiserver", common_name="kube-apiserver", server=True,
         dns_names=("kubernetes", "kubernetes.default", "kubernetes.default.svc",

@@ -17,13 +17,16 @@ class ClusterError(Exception):
 
 
 def running_pid(layout: Layout, name: str) -> int | None:
-    """The pid of ``name`` if its pid file names a live process running that program."""
+    """The pid of ``name`` if its pid file names a live process running that program (a process
+    still in exec shows an empty command line for a moment: it counts as running)."""
     try:
         pid = int(layout.pid_file(name).read_text())
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
-    return pid if Path(command).name == Path(name).name or name in command else None
+    if not _alive(pid):
+        return None
+    return pid if not command or Path(command).name == name or name in command else None
 
 
 def start(layout: Layout, name: str, command: list[str], environment: dict[str, str] | None = None) -> int:

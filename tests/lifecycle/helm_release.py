@@ -41,15 +41,17 @@ class HelmRelease:
     home: Path  # Helm's config, cache and data for this test only
     base_values: dict[str, Any] = field(default_factory=dict)  # the hook image and test settings
 
-    def helm_command(self, *arguments: str, check: bool = False, timeout: float = 600) -> HelmResult:
-        environment = {
+    def _environment(self) -> dict[str, str]:
+        return {
             "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
             "HOME": str(self.home),
             "KUBECONFIG": str(self.cluster.kubeconfig),
             **{f"HELM_{kind}_HOME": str(self.home / kind.lower()) for kind in ("CONFIG", "CACHE", "DATA")},
         }
+
+    def helm_command(self, *arguments: str, check: bool = False, timeout: float = 600) -> HelmResult:
         command = [str(self.helm), *arguments]
-        proc = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=timeout)
+        proc = subprocess.run(command, capture_output=True, text=True, env=self._environment(), timeout=timeout)
         result = HelmResult(command, proc.returncode, proc.stdout, proc.stderr)
         return result.assert_ok() if check else result
 
@@ -62,6 +64,12 @@ class HelmRelease:
     def install(self, values: list[Path], *extra: str, check: bool = True) -> HelmResult:
         return self.helm_command("install", self.name, str(self.chart), "-n", self.namespace, *self._values_files(values),
                                  "--timeout", "5m", *extra, check=check)
+
+    def start_install(self, values: list[Path], *extra: str) -> subprocess.Popen[str]:
+        """``helm install`` in the background, for a test that acts on the cluster meanwhile."""
+        command = [str(self.helm), "install", self.name, str(self.chart), "-n", self.namespace, *self._values_files(values),
+                   "--timeout", "5m", *extra]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self._environment())
 
     def upgrade(self, values: list[Path], *extra: str, check: bool = True) -> HelmResult:
         return self.helm_command("upgrade", self.name, str(self.chart), "-n", self.namespace, *self._values_files(values),

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 
 import pytest
 
+from tests.fixtures_chart import built_chart
 from tests.helpers import generic_values, write_values
 from tests.lifecycle.helm_release import HelmRelease
 
@@ -89,3 +91,131 @@ def test_wrong_password_fails_the_install_with_the_hooks_sentence(helm_release, 
         assert sentence in release.logs(HOOK).strip().splitlines()[-1]
     assert release.get("secret", SECRET) is None
     assert "wrong-password-0123456789" not in failed.output + release.logs(HOOK)
+
+
+def binder_replica_sets(release: HelmRelease) -> list[str]:
+    """The ReplicaSets of BinderHub's Deployment: one per rollout of its pod template."""
+    return sorted(rs["metadata"]["name"] for rs in release.cluster.items("replicasets", release.namespace)
+                  if any(owner["kind"] == "Deployment" and owner["name"] == "binder"
+                         for owner in rs["metadata"].get("ownerReferences", [])))
+
+
+def test_one_release_writes_before_binderhub_and_rolls_it_only_for_a_change(helm_release, node_registry, tmp_path):
+    first_registry = node_registry("token")
+    second_registry = node_registry("htpasswd", users={"alice": "alice-password-0123456789"})
+    first = write_values(tmp_path / "first.yaml", generic_values(
+        first_registry.url, "pusher", first_registry.token_server.password("pusher")))
+    second = write_values(tmp_path / "second.yaml", generic_values(second_registry.url, "alice", "alice-password-0123456789"))
+    release = helm_release("binderhub")
+
+    release.install([first])
+    secret, binder = release.get("secret", SECRET), release.get("deployment", "binder")
+    assert secret is not None and binder is not None
+    # pre-install: the hook wrote the Secret before Helm created BinderHub (API server times)
+    written = min(entry["time"] for entry in secret["metadata"]["managedFields"] if entry["manager"] == "binderhub-registry")
+    assert written <= binder["metadata"]["creationTimestamp"]
+    installed = binder_replica_sets(release)
+    assert len(installed) == 1
+
+    # The same values again: binder already reads what the hook wrote (the rule that compares
+    # the API server's managedFields times), so no rollout, twice.
+    for _ in range(2):
+        release.upgrade([first])
+        assert binder_replica_sets(release) == installed
+
+    # Another registry: BinderHub's own values are unchanged, the hook rolls binder.
+    release.upgrade([second])
+    assert list(docker_config(release)["auths"]) == [second_registry.url]
+    rolled = binder_replica_sets(release)
+    assert len(rolled) == 2 and installed[0] in rolled
+
+    release.uninstall()
+    assert release.get("secret", SECRET) is None
+    assert ours(release) == []
+
+
+def test_a_role_without_a_rule_fails_the_install_with_the_real_403(helm_release, node_registry, helm_version, tmp_path):
+    """The Role the chart renders, less ``patch`` on the Secret: the real RBAC authorizer refuses
+    the hook's server-side apply, and the install fails with the hook's sentence (exit 2, no retry)."""
+    chart = tmp_path / "chart"
+    shutil.copytree(built_chart(), chart)
+    role = chart / "templates" / "shared" / "role.yaml"
+    rules = role.read_text()
+    assert rules.count("verbs: [get, create, patch, delete]") == 2
+    role.write_text(rules.replace("verbs: [get, create, patch, delete]", "verbs: [get, create, delete]", 1))
+    registry = node_registry("htpasswd", users={"alice": "alice-password-0123456789"})
+    values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", "alice-password-0123456789"))
+    release = helm_release("binderhub-registry", binderhub={"enabled": False})
+    release.chart = chart
+
+    failed = release.install([values], check=False)
+    assert failed.returncode != 0
+    last_line = release.logs(HOOK).strip().splitlines()[-1]
+    assert "forbids the hook to patch secrets 'binderhub-registry'" in last_line
+    assert "the chart's Role must allow it" in last_line
+    job = release.get("job", HOOK)
+    assert job is not None and job["status"].get("failed") == 1  # exit 2: the pod failure policy fails the Job at once
+    if helm_version == "4":
+        assert "forbids the hook to patch secrets" in failed.output
+
+
+def hold_before_writing(release: HelmRelease) -> None:
+    """The hook waits 15 s before it writes the Secret (faults.py), announcing it in its log."""
+    release.base_values["hook"]["extraEnv"] += [{"name": "BINDERHUB_REGISTRY_HOLD_AT", "value": "before-secret-written"},
+                                                {"name": "BINDERHUB_REGISTRY_HOLD_SECONDS", "value": "15"}]
+
+
+def holding_hook_pod(release: HelmRelease) -> str:
+    """The name of the hook pod once it holds before writing (polls its log, at most 3 minutes)."""
+    from tests.cluster.processes import wait_for
+
+    found: list[str] = []
+
+    def holding() -> bool:
+        for pod in release.cluster.items("pods", release.namespace, selector=f"job-name={HOOK}"):
+            name = pod["metadata"]["name"]
+            log = release.cluster.kubectl("logs", name, namespace=release.namespace, check=False).stdout
+            if "holding at before-secret-written" in release.cluster.kubectl(
+                    "logs", name, namespace=release.namespace, check=False).stderr + log:
+                found.append(name)
+                return True
+        return False
+
+    assert wait_for(holding, 180, interval=0.5), "the hook pod never reached its hold"
+    return found[0]
+
+
+def test_a_hook_pod_deleted_mid_run_leaves_nothing_broken(helm_release, node_registry, tmp_path):
+    """``kubectl delete pod`` on the hook while it runs: the Job's next pod finishes the work,
+    `helm install` succeeds, and what it wrote pushes."""
+    registry = node_registry("htpasswd", users={"alice": "alice-password-0123456789"})
+    values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", "alice-password-0123456789"))
+    release = helm_release("binderhub-registry", binderhub={"enabled": False})
+    hold_before_writing(release)
+
+    install = release.start_install([values])
+    first_pod = holding_hook_pod(release)
+    release.cluster.kubectl("delete", "pod", first_pod, "--wait=false", namespace=release.namespace)
+    output, _ = install.communicate(timeout=300)
+    assert install.returncode == 0, output
+    assert list(docker_config(release)["auths"]) == [registry.url]
+    release.test()
+    assert "BinderHub can push to" in release.test_log()
+
+
+def test_an_api_server_restarted_while_the_hook_runs_leaves_nothing_broken(helm_release, node_registry, tmp_path):
+    """The API server stops and starts while the hook holds before writing: Helm and the hook get
+    over it (the hook's Job retries if its write fails), and the install succeeds."""
+    registry = node_registry("htpasswd", users={"alice": "alice-password-0123456789"})
+    values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", "alice-password-0123456789"))
+    release = helm_release("binderhub-registry", binderhub={"enabled": False})
+    hold_before_writing(release)
+
+    install = release.start_install([values])
+    holding_hook_pod(release)
+    release.cluster.restart_api_server()
+    output, _ = install.communicate(timeout=300)
+    assert install.returncode == 0, output
+    assert list(docker_config(release)["auths"]) == [registry.url]
+    release.test()
+    assert "BinderHub can push to" in release.test_log()

@@ -41,13 +41,13 @@ GROUPS = {
     "google-keys": ["tests/hook/test_crash_safety.py", "tests/hook/test_google.py", "tests/hook/test_check_google.py",
                     "tests/lifecycle/test_google_lifecycle.py"],
     "restart": ["tests/hook/test_restart_rule.py", "tests/hook/test_restart_after_install.py",
-                "tests/lifecycle/test_one_release_lifecycle.py"],
+                "tests/lifecycle/test_one_release_lifecycle.py", "tests/lifecycle/test_cluster_generic.py"],
     "key-checks": ["tests/hook/test_google_key_validation.py", "tests/hook/test_google.py", "tests/hook/test_google_iam_rest.py"],
     "start-up": ["tests/hook/test_process_exit.py", "tests/hook/test_garbage_collection.py", "tests/hook/test_template_cache.py",
                  "tests/test_schema_check.py", "tests/hook/test_start_imports.py"],
     "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_release_state.py", "tests/hook/test_crash_safety.py",
                     "tests/hook/test_generic.py",
-                    "tests/lifecycle/test_generic_lifecycle.py", "tests/lifecycle/test_google_lifecycle.py"],
+                    "tests/lifecycle/test_cluster_generic.py", "tests/lifecycle/test_google_lifecycle.py"],
 }
 
 

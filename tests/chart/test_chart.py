@@ -173,6 +173,9 @@ def test_helm_test_is_a_pod_checking_the_secret_binderhub_mounts(helm_binaries, 
     assert pod["spec"]["automountServiceAccountToken"] is False
 
 
+TEST_POD = "binderhub-registry-check-push"  # the helm test Pod of a release "binderhub"
+
+
 @pytest.mark.parametrize("version", HELM_VERSIONS)
 def test_role_grants_only_the_named_objects(helm_binaries, version):
     docs = template(helm_binaries, version, Path(__file__).parent / "values" / "generic-existing-secret.yaml")
@@ -181,7 +184,9 @@ def test_role_grants_only_the_named_objects(helm_binaries, version):
         assert rule["resourceNames"], rule  # create too is limited to the named objects
         assert "list" not in rule["verbs"] and "watch" not in rule["verbs"]
     names = {name for rule in role["rules"] for name in rule["resourceNames"]}
-    assert names == {"binder-push", "binder-push-settings", "my-registry-credentials", "binder"}
+    assert names == {"binder-push", "binder-push-settings", "my-registry-credentials", "binder", TEST_POD}
+    (pods,) = [rule for rule in role["rules"] if rule["resources"] == ["pods"]]
+    assert pods["resourceNames"] == [TEST_POD] and pods["verbs"] == ["delete"]  # the cleanup deletes the helm test Pod
     (deployments,) = [rule for rule in role["rules"] if rule["resources"] == ["deployments"]]
     assert deployments["resourceNames"] == ["binder"] and deployments["verbs"] == ["get", "patch"]
 

@@ -76,7 +76,7 @@ def test_companion_install_test_upgrade_uninstall(helm_release, node_registry, t
     assert ours(release) == []
 
 
-def test_wrong_password_fails_the_install_with_the_hooks_sentence(helm_release, node_registry, helm_version, tmp_path):
+def test_wrong_password_fails_the_install_with_the_hooks_sentence(helm_release, node_registry, tmp_path):
     registry = node_registry("htpasswd", users={"alice": "alice-password-0123456789"})
     values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", "wrong-password-0123456789"))
     release = helm_release("binderhub-registry", binderhub={"enabled": False})
@@ -84,11 +84,9 @@ def test_wrong_password_fails_the_install_with_the_hooks_sentence(helm_release, 
     failed = release.install([values], check=False)
     assert failed.returncode != 0
     sentence = "rejected the login of user 'alice'"
-    # README, Troubleshooting: Helm 4 prints the hook's last line; with Helm 3 it is the Job's log.
-    if helm_version == "4":
-        assert sentence in failed.output, failed.output
-    else:
-        assert sentence in release.logs(HOOK).strip().splitlines()[-1]
+    # README: Helm prints the failed hook's log (hook-output-log-policy), and it stays in the Job's log.
+    assert sentence in failed.output, failed.output
+    assert sentence in release.logs(HOOK).strip().splitlines()[-1]
     assert release.get("secret", SECRET) is None
     assert "wrong-password-0123456789" not in failed.output + release.logs(HOOK)
 
@@ -134,7 +132,7 @@ def test_one_release_writes_before_binderhub_and_rolls_it_only_for_a_change(helm
     assert ours(release) == []
 
 
-def test_a_role_without_a_rule_fails_the_install_with_the_real_403(helm_release, node_registry, helm_version, tmp_path):
+def test_a_role_without_a_rule_fails_the_install_with_the_real_403(helm_release, node_registry, tmp_path):
     """The Role the chart renders, less ``patch`` on the Secret: the real RBAC authorizer refuses
     the hook's server-side apply, and the install fails with the hook's sentence (exit 2, no retry)."""
     chart = tmp_path / "chart"
@@ -155,8 +153,7 @@ def test_a_role_without_a_rule_fails_the_install_with_the_real_403(helm_release,
     assert "the chart's Role must allow it" in last_line
     job = release.get("job", HOOK)
     assert job is not None and job["status"].get("failed") == 1  # exit 2: the pod failure policy fails the Job at once
-    if helm_version == "4":
-        assert "forbids the hook to patch secrets" in failed.output
+    assert "forbids the hook to patch secrets" in failed.output
 
 
 def hold_before_writing(release: HelmRelease) -> None:
@@ -219,3 +216,47 @@ def test_an_api_server_restarted_while_the_hook_runs_leaves_nothing_broken(helm_
     assert list(docker_config(release)["auths"]) == [registry.url]
     release.test()
     assert "BinderHub can push to" in release.test_log()
+
+
+def test_password_from_an_existing_secret(helm_release, node_registry, cluster, tmp_path):
+    password = "alice-password-0123456789"
+    registry = node_registry("htpasswd", users={"alice": password})
+    release = helm_release("binderhub-registry", binderhub={"enabled": False})
+    cluster.kubectl("create", "secret", "generic", "my-registry-credentials", f"--from-literal=password={password}",
+                    namespace=release.namespace)
+    values = generic_values(registry.url, "alice", "")
+    values["registry"]["existingSecret"] = "my-registry-credentials"
+    release.install([write_values(tmp_path / "values.yaml", values)])
+    (entry,) = docker_config(release)["auths"].values()
+    assert base64.b64decode(entry["auth"]).decode() == f"alice:{password}"
+
+
+def test_a_missing_existing_secret_fails_the_install_with_its_name(helm_release, node_registry, tmp_path):
+    registry = node_registry("htpasswd", users={"alice": "alice-password-0123456789"})
+    values = generic_values(registry.url, "alice", "")
+    values["registry"]["existingSecret"] = "nowhere"
+    release = helm_release("binderhub-registry", binderhub={"enabled": False})
+    failed = release.install([write_values(tmp_path / "values.yaml", values)], check=False)
+    assert failed.returncode != 0
+    assert "Secret 'nowhere' named by registry.existingSecret does not exist" in failed.output
+
+
+def test_a_cleanup_the_role_forbids_fails_the_uninstall_and_keeps_the_secret(helm_release, node_registry, tmp_path):
+    """README, uninstall: exit 2 (here the Role lacks delete) is not retried, `helm uninstall`
+    fails at once with the cleanup's sentence, and the Secret stays until the cause is fixed."""
+    chart = tmp_path / "chart"
+    shutil.copytree(built_chart(), chart)
+    role = chart / "templates" / "shared" / "role.yaml"
+    role.write_text(role.read_text().replace("verbs: [get, create, patch, delete]", "verbs: [get, create, patch]"))
+    registry = node_registry("htpasswd", users={"alice": "alice-password-0123456789"})
+    values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", "alice-password-0123456789"))
+    release = helm_release("binderhub-registry", binderhub={"enabled": False})
+    release.chart = chart
+    release.install([values])
+
+    failed = release.uninstall(check=False)
+    assert failed.returncode != 0
+    assert "forbids the hook to delete secrets" in failed.output
+    job = release.get("job", "binderhub-registry-cleanup")
+    assert job is not None and job["status"].get("failed") == 1  # not retried although hook.backoffLimit is 1
+    assert release.get("secret", SECRET) is not None

@@ -1,6 +1,7 @@
 """The harness must catch what breaks between the chart and the code. Each test mutates a
 rendered copy of the chart (never the chart) and expects the install to fail for that reason;
-the unmutated chart passes (test_generic_lifecycle.py)."""
+the unmutated chart passes (the other harness tests). On the real cluster the same kinds of
+breakage are caught by the real API server and Helm (test_cluster_generic.py)."""
 
 from __future__ import annotations
 

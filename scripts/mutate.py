@@ -48,6 +48,7 @@ GROUPS = {
     "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_release_state.py", "tests/hook/test_crash_safety.py",
                     "tests/hook/test_generic.py",
                     "tests/lifecycle/test_cluster_generic.py", "tests/lifecycle/test_google_lifecycle.py"],
+    "value-rules": ["tests/test_readme.py", "tests/chart/test_value_rules.py"],
 }
 
 
@@ -55,7 +56,7 @@ GROUPS = {
 class Mutation:
     name: str
     group: str
-    module: str  # path under hooks/binderhub_registry
+    module: str  # path under hooks/binderhub_registry, or under the repository when it starts with chart/
     old: str  # must occur exactly once in the module
     new: str
 
@@ -200,6 +201,17 @@ MUTATIONS = [
     M("compiled templates left unreadable to other users", "start-up", "render.py", "        entry.chmod(0o644)\n", "        pass\n"),
     M("every empty value matches every pattern", "start-up", "schema_check.py",
       'if not text and pattern.startswith("^$|"):', "if not text:"),
+    # -- value rules (helm install's sentences, README's commands) ---------------------------
+    M("the chart shows a URL's user:password@", "value-rules", "chart/templates/_validate.tpl",
+      '$value "${1}***@"', '$value "${0}"'),
+    M("the chart applies per-type rules whatever the type", "value-rules", "chart/templates/_validate.tpl",
+      '{{- if not (has $node .in) -}}{{- $applies = false -}}{{- end -}}', ""),
+    M("the chart skips the rules on list items and map values", "value-rules", "chart/templates/_validate.tpl",
+      '{{- if and (eq $key "*") (kindIs "slice" $node) -}}', '{{- if false -}}'),
+    M("the CLI shows a URL's user:password@", "value-rules", "values.py",
+      'text = repr(USERINFO.sub(r"\\1***@", value))', "text = repr(value)"),
+    M("NOTES.txt's companion command without --version", "value-rules", "chart/templates/NOTES.txt",
+      '--version {{ index $annotations "binderhub-registry/binderhub-version" }} ', ""),
 ]
 
 
@@ -237,13 +249,16 @@ def copy_package(into: Path, source: Path = PACKAGE) -> Path:
     return into
 
 
-def apply(mutation: Mutation, package_dir: Path) -> bool:
-    path = package_dir / "binderhub_registry" / mutation.module
+def apply(mutation: Mutation, package_dir: Path, repository: Path) -> str | None:
+    """Applies the mutation; returns the file's text before (to restore a chart file), or None
+    when the mutation's text is not in it."""
+    in_chart = mutation.module.startswith("chart/")
+    path = repository / mutation.module if in_chart else package_dir / "binderhub_registry" / mutation.module
     text = path.read_text()
     if text.count(mutation.old) != 1:
-        return False
+        return None
     path.write_text(text.replace(mutation.old, mutation.new))
-    return True
+    return text
 
 
 def main() -> int:
@@ -279,11 +294,14 @@ def main() -> int:
         killed, survived, stale = [], [], []
         for index, mutation in enumerate(chosen, 1):
             copy_package(work, pristine)
-            if not apply(mutation, work):
+            before = apply(mutation, work, repository)
+            if before is None:
                 stale.append(mutation)
                 print(f"[{index:2}/{len(chosen)}] STALE    {mutation.group}: {mutation.name}", flush=True)
                 continue
             code, seconds, detail = run_tests(GROUPS[mutation.group], work, args.timeout, repository)
+            if mutation.module.startswith("chart/"):
+                (repository / mutation.module).write_text(before)
             fate = "killed" if code != 0 else "SURVIVED"
             (killed if code != 0 else survived).append(mutation)
             print(f"[{index:2}/{len(chosen)}] {fate:8} {mutation.group}: {mutation.name} ({seconds:.0f}s)"

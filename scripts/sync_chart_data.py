@@ -3,9 +3,13 @@
 `chart/values.schema.yaml` (types, rules and a description of every value) and
 `chart/values.yaml` (the defaults, one comment per key).
 
-Generated: `chart/values.schema.json` (what Helm validates with), the package's copies of it and of
-values.yaml (`hooks/binderhub_registry/data/`, so the CLI accepts and rejects exactly what
-`helm install` does), and the values reference in `chart/README.md`. It also checks that the two
+Generated: the package's `values.schema.json` (every rule; the CLI validates with it) and its copy
+of values.yaml (`hooks/binderhub_registry/data/`); `chart/values.schema.json`, what Helm validates
+with, holding only the rules whose refusals Helm prints readably (types, choices, bounds, unknown
+keys, required keys); `chart/templates/_value_rules.tpl`, the other rules (patterns, lengths, the
+values each registry type needs) as data that `binderhub-registry.checkValueRules` checks with
+`fail` and the CLI's own sentences; and the values reference in `chart/README.md`. So the CLI and
+`helm install` accept and reject exactly the same values, with the same sentence. It also checks that the two
 sources agree: every value of values.yaml is described in the schema and has a comment, and every
 value the schema describes is in values.yaml or says what applies when unset (`x-when-unset`).
 
@@ -51,6 +55,106 @@ def json_schema(source: Node) -> Node:
     stripped: Node = strip(copy.deepcopy(source))
     stripped.pop("description", None)
     return stripped
+
+
+# Keywords whose refusal Helm prints as a schema dump (a pattern's whole regular expression,
+# `'allOf' failed ... minLength: got 0, want 1`): the chart checks them in its templates instead.
+TEMPLATE_KEYWORDS = ("pattern", "minLength", "maxLength")
+CONDITIONAL_KEYWORDS = ("allOf", "if", "then", "else")
+
+
+def helm_schema(schema: Node) -> Node:
+    """The JSON schema without the rules `binderhub-registry.checkValueRules` checks (and so
+    without the hints, which only those rules use)."""
+    def strip(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        drop = (*TEMPLATE_KEYWORDS, *CONDITIONAL_KEYWORDS, "description")
+        return {key: strip(value) for key, value in node.items() if key not in drop}
+
+    stripped: Node = strip(schema)
+    return stripped
+
+
+def _checks(node: Node) -> list[Node]:
+    """The rules on one string value Helm's schema leaves out, in the schema's order (the order
+    in which jsonschema reports them, so the CLI and the chart name the same one first)."""
+    checks: list[Node] = []
+    for key in node:
+        if key == "pattern":
+            hint = str(node.get("description", "")).rstrip(".")
+            checks.append({"pattern": node["pattern"], "hint": hint[:1].lower() + hint[1:]})
+        elif key in ("minLength", "maxLength"):
+            checks.append({key: node[key]})
+    return checks
+
+
+def _conditions(node: Node, path: Path_) -> list[Node]:
+    """An `if` of the chart's form (constants and choices of values, nested) as the values it
+    requires: [{path, in: [...]}]."""
+    found: list[Node] = []
+    for name, child in node.get("properties", {}).items():
+        if "const" in child:
+            found.append({"path": [*path, name], "in": [child["const"]]})
+        elif "enum" in child:
+            found.append({"path": [*path, name], "in": list(child["enum"])})
+        else:
+            found.extend(_conditions(child, (*path, name)))
+    return found
+
+
+def value_rules(schema: Node, path: Path_ = (), when: list[Node] | None = None) -> Iterator[Node]:
+    """Every value with rules Helm's schema leaves out: its path (`*` for any item or key), the
+    conditions under which the rules apply, and the rules."""
+    checks = _checks(schema)
+    if checks and path:
+        yield {"path": list(path), "when": when or [], "checks": checks}
+    children = [(name, child) for name, child in schema.get("properties", {}).items()]
+    children += [("*", child) for child in schema.get("patternProperties", {}).values()]
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            children.append(("*", schema[key]))
+    for name, child in children:
+        yield from value_rules(child, (*path, name), when)
+    for branch in schema.get("allOf", []):
+        if set(branch) - {"if", "then"}:
+            raise ValueError(f"{'.'.join(path)}: allOf entries must be if/then, the form the chart's templates check")
+        yield from value_rules(branch["then"], path, [*(when or []), *_conditions(branch["if"], path)])
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+def value_rules_template(schema: Node, messages: dict[str, str], secret_fields: frozenset[str]) -> str:
+    # In the order the CLI reports the first of several errors: shallowest first, then by path.
+    rules = sorted(value_rules(schema), key=lambda rule: (len(rule["path"]), rule["path"]))
+    lines = [json.dumps({**rule, "secret": rule["path"][-1] in secret_fields}, ensure_ascii=False) for rule in rules]
+    empty = [f"{json.dumps(path)}: {json.dumps(text, ensure_ascii=False)}" for path, text in messages.items()]
+    data = '{"rules": [\n' + ",\n".join(lines) + '\n],\n"emptyMessages": {\n' + ",\n".join(empty) + "\n}}"
+    if any("{{" in text or "}}" in text for text in _strings([rules, messages])):
+        raise ValueError("a rule holds '{{' or '}}', which would end the template's text")
+    while "{{" in data or "}}" in data:  # JSON's own braces, kept apart from the template's
+        data = data.replace("{{", "{ {").replace("}}", "} }")
+    return "\n".join([
+        "{{- /* Generated by scripts/sync_chart_data.py from values.schema.yaml; edit that. The rules on",
+        "values that Helm's values.schema.json leaves out (its refusals would be schema dumps), checked",
+        "by binderhub-registry.checkValueRules (_validate.tpl) with the CLI's sentences. */ -}}",
+        '{{- define "binderhub-registry.valueRules" -}}',
+        data,
+        "{{- end -}}",
+        "",
+    ])
 
 
 def properties(node: Node, path: Path_ = ()) -> Iterator[tuple[Path_, Node]]:
@@ -165,10 +269,14 @@ def generated_files() -> tuple[dict[Path, str], list[str]]:
     values_text = VALUES.read_text(encoding="utf-8")
     values = yaml.safe_load(values_text)
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
-    schema_json = json.dumps(json_schema(source), indent=2) + "\n"
+    schema = json_schema(source)
+    sys.path.insert(0, str(ROOT / "hooks"))
+    from binderhub_registry.values import EMPTY_VALUES, SECRET_FIELDS  # noqa: PLC0415  (the CLI's sentences)
+
     files = {
-        CHART / "values.schema.json": schema_json,
-        PACKAGE_DATA / "values.schema.json": schema_json,
+        CHART / "values.schema.json": json.dumps(helm_schema(schema), indent=2) + "\n",
+        CHART / "templates" / "_value_rules.tpl": value_rules_template(schema, EMPTY_VALUES, SECRET_FIELDS),
+        PACKAGE_DATA / "values.schema.json": json.dumps(schema, indent=2) + "\n",
         PACKAGE_DATA / "values.yaml": values_text,
         CHART / "README.md": values_reference(source, values, chart),
     }

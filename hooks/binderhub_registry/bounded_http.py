@@ -203,7 +203,7 @@ class Exchange:
         if not last:
             last = f"did not answer within the {seconds:g}s deadline"
         advice = "try again later or check the registry's status" if answered else (
-            f"check {self.url_hint} and that the cluster can reach it")
+            f"check {self.url_hint} and that it is reachable from where this runs (the cluster for the hook)")
         raise Unreachable(f"{what} failed: {origin(url)} {last} after {tried} attempt{'s' if tried != 1 else ''}; {advice}.")
 
     def _once(self, method: str, url: str, seconds: float, *, what: str, **kwargs: Any) -> httpx.Response:

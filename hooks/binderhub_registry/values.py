@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -151,8 +152,11 @@ def validate(values: Values) -> None:
     raise InvalidConfiguration(describe_schema_error(error, values))
 
 
-# Credentials the schema requires unless registry.existingSecret names a Secret holding them.
-EMPTY_CREDENTIALS = {
+# Values the schema requires to be set (some only with a registry type or mode), in the words the
+# CLI and the chart (chart/templates/_value_rules.tpl, generated with these) refuse an empty one.
+_PROJECT_EMPTY = ("{field} is empty: set it to the GCP project id (it may be left out only with "
+                  "registry.google.adminKeySecret or registry.google.mode=validate, whose key names the project).")
+EMPTY_VALUES = {
     **{
         f"registry.{section}.password": f"registry.{section}.password is empty; set it, or name a Secret with a `password` key "
         f"in registry.existingSecret."
@@ -160,6 +164,10 @@ EMPTY_CREDENTIALS = {
     },
     "registry.google.key": "registry.google.key is empty: registry.google.mode=validate needs a service account key; set it "
     "(e.g. --set-file registry.google.key=key.json), or name a Secret with a key.json key in registry.existingSecret.",
+    "registry.gcr.project": _PROJECT_EMPTY.format(field="registry.gcr.project"),
+    "registry.artifactRegistry.project": _PROJECT_EMPTY.format(field="registry.artifactRegistry.project"),
+    "image.repository": "image.repository is empty: set it to the hook image you pushed "
+    "(--set image.repository=\"$HOOK_IMAGE\", with HOOK_IMAGE exported in the same shell).",
 }
 
 
@@ -188,8 +196,8 @@ def describe_schema_error(error: Any, values: Values | None = None) -> str:
     if validator == "enum":
         allowed = " | ".join(str(v) for v in error.validator_value)
         return f"{field} must be one of {allowed}{_got(error)}."
-    if validator == "minLength" and instance == "" and path in EMPTY_CREDENTIALS:
-        return EMPTY_CREDENTIALS[path]
+    if validator == "minLength" and instance == "" and path in EMPTY_VALUES:
+        return EMPTY_VALUES[path]
     if validator == "minLength" and instance == "":
         registry_type = _registry_type(values or {})
         return f"{field} must be set" + (f" for registry.type={registry_type}." if registry_type else "; set it in your values.")
@@ -246,6 +254,10 @@ def _registry_type(values: Values) -> str:
     return registry_type if isinstance(registry_type, str) and registry_type in KNOWN_TYPES else ""
 
 
+# scheme://user:password@ at the start of a URL: never echoed (CI logs keep what Helm prints).
+USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
+
+
 def _show(value: str) -> str:
-    text = repr(value)
+    text = repr(USERINFO.sub(r"\1***@", value))
     return text if len(text) <= 60 else text[:57] + "..."

@@ -56,24 +56,50 @@ def test_a_value_missing_from_either_source_or_without_a_comment_is_named(sync, 
     ]
 
 
-def test_the_json_schema_keeps_the_rules_and_only_the_hints_the_cli_puts_in_its_errors(sync, sources):
-    schema = json.loads((ROOT / "chart" / "values.schema.json").read_text())
+def _walk(node: object) -> list[dict]:
+    """Every object in a JSON document."""
+    if isinstance(node, dict):
+        return [node, *(found for child in node.values() for found in _walk(child))]
+    if isinstance(node, list):
+        return [found for child in node for found in _walk(child)]
+    return []
+
+
+def test_the_packaged_schema_keeps_every_rule_and_only_the_hints_the_cli_puts_in_its_errors():
+    schema = json.loads((ROOT / "hooks" / "binderhub_registry" / "data" / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            assert not [key for key in node if key.startswith("x-")]
-            if "description" in node:
-                assert "pattern" in node, node  # a description in the JSON is a pattern's hint
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(schema)
+    for node in _walk(schema):
+        assert not [key for key in node if key.startswith("x-")]
+        if "description" in node:
+            assert "pattern" in node, node  # a description in the JSON is a pattern's hint
     prefix = schema["properties"]["registry"]["properties"]["prefix"]
     assert prefix["description"].startswith("the start of Docker repository path components")
+    assert "allOf" in schema["properties"]["registry"]
+
+
+def test_helms_schema_keeps_only_what_helm_prints_readably_and_every_unknown_key_stays_refused():
+    helm_schema = json.loads((ROOT / "chart" / "values.schema.json").read_text())
+    full = json.loads((ROOT / "hooks" / "binderhub_registry" / "data" / "values.schema.json").read_text())
+    for node in _walk(helm_schema):
+        assert not {"pattern", "minLength", "maxLength", "allOf", "if", "then", "description"} & set(node), node
+    closed = sum(1 for node in _walk(full) if node.get("additionalProperties") is False)
+    assert closed > 20
+    assert sum(1 for node in _walk(helm_schema) if node.get("additionalProperties") is False) == closed
+
+
+def test_every_rule_helms_schema_leaves_out_is_checked_by_the_chart(sync, sources):
+    """Each pattern, length and conditional rule of the packaged schema is a rule of
+    _value_rules.tpl, which checkValueRules refuses with `fail`."""
+    full = json.loads((ROOT / "hooks" / "binderhub_registry" / "data" / "values.schema.json").read_text())
+    rules = list(sync.value_rules(full))
+    template = (ROOT / "chart" / "templates" / "_value_rules.tpl").read_text()
+    patterns = {node["pattern"] for node in _walk(full) if "pattern" in node}
+    assert patterns == {check["pattern"] for rule in rules for check in rule["checks"] if "pattern" in check}
+    conditional = [rule for rule in rules if rule["when"]]
+    assert len(conditional) == sum(len([node for node in _walk(branch["then"]) if "minLength" in node])
+                                   for branch in full["properties"]["registry"]["allOf"])
+    for rule in rules:
+        assert json.dumps(rule["path"]) in template
 
 
 def test_the_values_reference_lists_every_value_with_its_type_default_and_description(sync, sources):

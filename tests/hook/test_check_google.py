@@ -22,7 +22,9 @@ def docker_config(path: Path, auths: dict[str, tuple[str, str]]) -> Path:
 
 
 def gcr_values_without_project(google_cloud, registry) -> dict[str, Any]:
-    values = google_values(google_cloud, registry, "gcr")
+    """Values `helm install` accepts without a project: the admin key names it (`check` reads
+    only the docker config)."""
+    values = google_values(google_cloud, registry, "gcr", adminKeySecret="google-admin")
     del values["registry"]["gcr"]["project"]
     return values
 

@@ -145,6 +145,8 @@ def test_unreachable_registry_exits_3_after_bounded_retries(tmp_path):
     assert "after 4 attempts" in result.last_line
     assert "registry.generic.url" in result.last_line
     assert result.stderr.count("retrying") == 3
+    # The CLI runs on laptops too: where it runs, not "the cluster", must reach the registry.
+    assert "reachable from where this runs (the cluster for the hook)" in result.last_line
 
 
 def test_tls_verification_failure_exits_3(tmp_path, tls_registry):

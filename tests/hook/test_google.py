@@ -5,6 +5,7 @@ stand-in IAM lets the key's account upload to the repository."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -73,12 +74,26 @@ def test_gcr_io_uses_the_gcr_io_repository_in_us_with_create_on_push_writer(kube
     assert settings["BinderHub"]["image_prefix"] == f"{registry.host}/{PROJECT}/binder-"
 
 
-def test_project_is_taken_from_the_credentials_when_not_set(kube_api, tmp_path, google_cloud, google_adc, google_registry):
-    values = google_values(google_cloud, google_registry(AR_HOST))
+def test_project_is_taken_from_the_admin_key_when_not_set(kube_api, tmp_path, google_cloud, google_admin, google_registry):
+    kube_api.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "google-admin", "namespace": "binder"},
+                  "data": {"key.json": base64.b64encode(json.dumps(google_admin.key_info).encode()).decode()}})
+    values = google_values(google_cloud, google_registry(AR_HOST), adminKeySecret="google-admin")
     del values["registry"]["artifactRegistry"]["project"]
     result = provision(kube_api, tmp_path, values)
     assert result.code == 0, result.stderr
     assert key_of(result)["project_id"] == PROJECT
+
+
+def test_without_a_project_or_a_key_naming_it_the_values_are_refused_before_any_google_call(
+        kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """What `helm install` refuses too (the chart's own check): the hook's own identity is not
+    asked for a project, so a missing project is found at install, not when the hook runs."""
+    values = google_values(google_cloud, google_registry(AR_HOST))
+    del values["registry"]["artifactRegistry"]["project"]
+    result = provision(kube_api, tmp_path, values)
+    assert result.code == 2
+    assert result.last_line.startswith("error: registry.artifactRegistry.project is empty: set it to the GCP project id")
+    assert google_cloud.state.calls == []
 
 
 def test_a_repository_creation_that_takes_a_while_is_waited_for(kube_api, tmp_path, google_cloud, google_adc, google_registry):

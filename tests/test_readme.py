@@ -42,6 +42,7 @@ NOT_RUN = {
     "git clone https://github.com/binderhub-registry/binderhub-registry": "clones from GitHub and proves push to your registry",
     "./scripts/try-local": "the lead runs it on the test cluster (issue #21); try_local has its own tests",
     "./scripts/test": "this suite itself",
+    "scripts/cluster up": "the cluster fixture runs up, load and down (tests/fixtures_cluster.py) and every cluster test uses it",
 }
 
 

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures_dockerhub",
     "tests.fixtures_kube",
     "tests.fixtures_chart",
+    "tests.fixtures_harbor",
 ]

@@ -252,3 +252,22 @@ def test_a_missing_admin_secret_exits_2(hook, kube_api):
     result = hook()
     assert result.code == 2
     assert "named by registry.harbor.adminSecret does not exist" in result.last_line
+
+
+def test_a_robot_duration_of_0_days_exits_2(hook, harbor):
+    result = hook(robotDurationDays=0)
+    assert result.code == 2
+    assert "Harbor takes a positive number of days" in result.last_line
+    assert harbor.requests == []
+
+
+def test_a_create_whose_answer_is_lost_is_not_retried_and_the_next_run_deletes_the_robot_nobody_knows(hook, harbor, kube_api):
+    harbor.lose_next_answer = "POST"  # Harbor created the robot; the proxy answered 502
+    failed = hook()
+    assert failed.code == 3, failed.stderr
+    assert "Creating robot account" in failed.last_line
+    (lost,) = harbor.project_robots(PROJECT)
+    converged = hook()
+    assert converged.code == 0, converged.stderr
+    (robot,) = harbor.project_robots(PROJECT)
+    assert robot.id != lost.id and in_secret(kube_api) == (robot.full_name, robot.secret)

@@ -412,9 +412,12 @@ class _Handler(LoopbackHandler):
             body = None
         lowered = {k.lower(): v for k, v in headers.items() if k.lower() not in ("authorization", "host", "user-agent",
                                                                                  "accept", "content-type")}
-        harbor.violations += harbor.contract.check_request(self.command, path, query, lowered, body, bool(raw))
+        strayed = harbor.contract.check_request(self.command, path, query, lowered, body, bool(raw))
+        harbor.violations += strayed
         caller = harbor.authenticate(*self._basic())
-        if caller is None and self.headers.get("Authorization"):
+        if strayed:  # Harbor's go-swagger binding refuses what its document does not allow
+            status, answer, extra = _error(400, "BAD_REQUEST", "; ".join(strayed))
+        elif caller is None and self.headers.get("Authorization"):
             status, answer, extra = _error(401, "UNAUTHORIZED", "unauthorized")
         else:
             status, answer, extra = harbor.api(self.command, path, query, {k.lower(): v for k, v in headers.items()}, caller,

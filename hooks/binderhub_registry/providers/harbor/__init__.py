@@ -73,7 +73,9 @@ class HarborProvider(Provider):
         if not self.url or not self.project:
             raise InvalidConfiguration("registry.harbor.url and registry.harbor.project must be set for registry.type harbor.")
         if self.duration == 0:
-            raise InvalidConfiguration("registry.harbor.robotDurationDays is 0; Harbor takes a positive number of days, or -1 (never expires).")
+            raise InvalidConfiguration(
+                "registry.harbor.robotDurationDays is 0; Harbor takes a positive number of days, or -1 (never expires)."
+            )
         host = self.url.split("://", 1)[1]
         prefix = self.registry_values["prefix"]
         return RegistrySettings(

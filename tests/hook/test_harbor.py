@@ -125,11 +125,13 @@ def test_cleanup_deletes_exactly_the_robots_it_created(hook, harbor, kube_api):
     others = harbor.add_system_robot("ci", [("project", "create")])
     theirs = harbor._new_robot(f"{PROJECT}+user-puller", f"robot${PROJECT}+user-puller", "project", [
         {"kind": "project", "namespace": PROJECT, "access": [{"resource": "repository", "action": "pull"}]}], -1)
+    look_alike = harbor._new_robot(f"{PROJECT}+{SECRET}-builder-manual", f"robot${PROJECT}+{SECRET}-builder-manual", "project", [
+        {"kind": "project", "namespace": PROJECT, "access": [{"resource": "repository", "action": "pull"}]}], -1)
     assert hook(1).code == 0 and hook(2).code == 0
-    assert len(harbor.project_robots(PROJECT)) == 3
+    assert len(harbor.project_robots(PROJECT)) == 4
     result = hook(2, command="cleanup")
     assert result.code == 0, result.stderr
-    assert [r.full_name for r in harbor.project_robots(PROJECT)] == [theirs.full_name]
+    assert {r.full_name for r in harbor.project_robots(PROJECT)} == {theirs.full_name, look_alike.full_name}
     assert harbor.authenticate(*others) is not None
     assert kube_api.get("secrets", NS, SECRET) is None
 

@@ -13,7 +13,8 @@ One loopback server plays Harbor's three faces, like Harbor's own nginx:
   shown only in the create and refresh answers; a refresh (PATCH) makes the old secret stop
   working at once; disabled or expired robots cannot log in. Every request to the API and every
   answer is checked against ``swagger.yaml`` (harbor_contract.py): what it does not allow is
-  recorded in ``violations``, which the fixture requires empty after each test.
+  recorded in ``violations``, which the fixture requires empty after each test, and a request
+  the document does not allow is refused with 400, as Harbor's generated binding refuses it.
 * ``/service/token``: Harbor's token service, a :class:`TokenServer` whose grants come from the
   same accounts (a robot: exactly its ``repository`` actions on its project), so distribution
   enforces them: a pull-only robot really cannot push.

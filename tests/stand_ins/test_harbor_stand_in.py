@@ -112,3 +112,13 @@ def test_the_stand_in_records_a_violation_when_a_client_strays(harbor, admin):
     admin.post("/robots", json={**robot_body("x"), "duration": "forever"})
     assert any("duration" in violation for violation in harbor.violations)
     harbor.violations.clear()  # the fixture requires none left
+
+
+def test_without_harbors_document_the_tests_fail_with_one_sentence_saying_where_it_was_looked_for(monkeypatch, tmp_path):
+    from tests.stand_ins import harbor_contract as module  # noqa: PLC0415
+
+    monkeypatch.setattr(module, "_candidates", lambda: [tmp_path / "swagger.yaml"])
+    with pytest.raises(pytest.fail.Exception) as failed:
+        module.swagger_document.__wrapped__()
+    assert str(failed.value).startswith("Harbor's API definition (swagger.yaml) is not at ")
+    assert str(tmp_path) in str(failed.value) and "\n" not in str(failed.value)

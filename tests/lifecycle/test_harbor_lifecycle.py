@@ -7,8 +7,11 @@ the hook created."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fixtures_harbor import ADMIN, PROJECT, admin_secret, harbor_values
 from tests.helpers import secret_auth, write_values
+from tests.lifecycle.harness import HookFailed
 
 NS = "binder"
 SECRET = "binderhub-registry"
@@ -59,3 +62,20 @@ def test_install_test_upgrades_rotate_a_hand_deleted_robot_returns_uninstall_rem
     assert cleanup.runs[-1].exit_code == 0, cleanup.runs[-1].logs
     assert [r.full_name for r in harbor.project_robots(PROJECT)] == [theirs.full_name]
     assert kube_api.get("secrets", NS, SECRET) is None
+
+
+def test_without_the_roles_rule_for_the_harbor_admin_secret_the_install_fails_naming_the_role(make_release, kube_api, harbor, tmp_path):
+    """The chart's Role grants `get` on the Secret named by registry.harbor.adminSecret (the install
+    above succeeds with it); a Role without that rule fails the install at once, saying so."""
+    def drop_admin_secret_rule(docs):
+        for doc in docs:
+            if doc["kind"] == "Role":
+                doc["rules"] = [rule for rule in doc["rules"] if rule.get("resourceNames") != ["harbor-admin"]]
+        return docs
+
+    kube_api.put(admin_secret(ADMIN, harbor.admin_password))
+    values = write_values(tmp_path / "values.yaml", harbor_values(harbor))
+    with pytest.raises(HookFailed) as failed:
+        make_release("binderhub", mutate=drop_admin_secret_rule).install([values])
+    assert "the chart's Role must allow it" in failed.value.last_log_line
+    assert harbor.project_robots(PROJECT) == []

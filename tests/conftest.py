@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures_kube",
     "tests.fixtures_chart",
     "tests.fixtures_cluster",
+    "tests.fixtures_harbor",
 ]

@@ -20,6 +20,7 @@ PATH_VALUES = {
     "dockerhub": "registry.dockerhub.namespace",
     "gcr": "registry.gcr.project",
     "artifact-registry": "registry.artifactRegistry.repository",
+    "harbor": "registry.harbor.project",
 }
 # ...and, with registry.google.credential workload-identity, the registry helper's token Secret
 BINDER_HELPER_TOKEN_PATH = f"{BINDER_SETTINGS_DIR}/helper/token"

@@ -61,6 +61,8 @@ INTENT_PREFIX = PREFIX + "intent-"
 INTENT_STARTED = INTENT_PREFIX + "key-creation-started"
 INTENT_ACCOUNT = INTENT_PREFIX + "key-account"
 INTENT_KEY = INTENT_PREFIX + "key-id"
+# Harbor: the robot account (its own name) a run is creating or refreshing.
+INTENT_HARBOR_ROBOT = INTENT_PREFIX + "harbor-robot"
 INTENT_FIELD_MANAGER = "binderhub-registry-intent"
 
 # Values of CREDENTIAL_ORIGIN.

@@ -33,7 +33,7 @@ def readme_chart_commands() -> list[str]:
 
 def test_the_readme_has_install_commands_for_every_registry_type():
     types = {match for command in readme_chart_commands() for match in re.findall(r"registry\.type=([a-z-]+)", command)}
-    assert types == {"generic", "dockerhub", "artifact-registry", "gcr"}
+    assert types == {"generic", "dockerhub", "artifact-registry", "gcr", "harbor"}
 
 
 @pytest.mark.parametrize("command", readme_chart_commands())
@@ -43,7 +43,8 @@ def test_every_readme_install_runs_as_written_and_uses_the_built_image(command, 
     (tmp_path / "my-binderhub.yaml").write_text(yaml.safe_dump({"binderhub": {"config": {"BinderHub": {"hub_url": "https://hub.example.org"}}}}))
     script = f'helm() {{ "{helm_binaries["4"]}" "$@" --dry-run=client; }}\ncd "{tmp_path}"\n{command}\n'
     env = {**os.environ, "HOOK_IMAGE": HOOK_IMAGE, "REGISTRY_PASSWORD": "pw-readme-0123456789",
-           "DOCKERHUB_TOKEN": "dckr_pat_readme0123456789", "HELM_CONFIG_HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path)}
+           "DOCKERHUB_TOKEN": "dckr_pat_readme0123456789",
+           "HARBOR_ADMIN_PASSWORD": "Harbor-readme-0123", "HELM_CONFIG_HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path)}
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     manifests = result.stdout.split("NOTES:", 1)[0]  # HOOKS: and MANIFEST: (all three pods are hooks)

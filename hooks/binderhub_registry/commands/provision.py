@@ -35,7 +35,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     if not applying and provider_type.mints_credentials(values):
         raise InvalidConfiguration(
             f"provision --output with registry.type={provider_type.type} in mode create would mint a key this tool could never reuse "
-            f"or revoke; run it without --output so the state lives in the cluster, or use registry.google.mode=validate."
+            f"or revoke; run it without --output so the state lives in the cluster"
+            + (", or use registry.google.mode=validate." if provider_type.type != "harbor" else ".")
         )
     kube = None
     if applying:

@@ -12,6 +12,7 @@ PROVIDERS: dict[str, str] = {
     "dockerhub": "binderhub_registry.providers.dockerhub:DockerHubProvider",
     "gcr": "binderhub_registry.providers.google:GcrProvider",
     "artifact-registry": "binderhub_registry.providers.google:ArtifactRegistryProvider",
+    "harbor": "binderhub_registry.providers.harbor:HarborProvider",
 }
 # Values that hold a secret in the clear, whichever registry type is used: never printed.
 SECRET_VALUES = (("generic", "password"), ("dockerhub", "password"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from binderhub_registry.progress import Progress
 from binderhub_registry.providers.base import NOTHING_DISCOVERED, Credential, Discovered, InputCredentials, Obtained, PasswordProvider
 from binderhub_registry.settings import RegistrySettings, probe_name
 from binderhub_registry.state import CurrentState
@@ -46,18 +47,23 @@ class GenericProvider(PasswordProvider):
 
     def _prove(self, username: str, password: str) -> tuple[dict[str, Any], str]:
         """The summary for the result line, and the token URL the registry named."""
-        from binderhub_registry.oci import Hints, RegistryClient  # noqa: PLC0415  (HTTP only where a registry is asked)
+        return prove_on_registry(self.url, self.settings().probe_repository, username, password, self.progress, URL_HINT, CREDENTIALS_HINT)
 
-        settings = self.settings()
-        self.progress.step(f"Checking {self.url} for push access to {settings.probe_repository} as {username!r}")
-        hints = Hints(url=URL_HINT, credentials=CREDENTIALS_HINT)
-        with RegistryClient(self.url, username, password, progress=self.progress, hints=hints) as client:
-            challenge = client.challenge()
-            self.progress.step(
-                f"registry authentication: {challenge.scheme}" + (f" (token service {challenge.realm})" if challenge.realm else "")
-            )
-            proof = client.prove_push(settings.probe_repository)
-        granted = f", token grants {','.join(proof.granted_actions)}" if proof.granted_actions is not None else ""
-        self.progress.step(f"push access proven on {proof.repository} ({' + '.join(proof.methods)}{granted})")
-        summary = {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}
-        return summary, challenge.token_url
+
+def prove_on_registry(
+    url: str, repository: str, username: str, password: str, progress: Progress, url_value: str, credentials_value: str
+) -> tuple[dict[str, Any], str]:
+    """Prove ``username`` can push to ``repository`` of the registry at ``url`` (token grants and an
+    upload session); the summary for the result line, and the token URL the registry named."""
+    from binderhub_registry.oci import Hints, RegistryClient  # noqa: PLC0415  (HTTP only where a registry is asked)
+
+    progress.step(f"Checking {url} for push access to {repository} as {username!r}")
+    hints = Hints(url=url_value, credentials=credentials_value)
+    with RegistryClient(url, username, password, progress=progress, hints=hints) as client:
+        challenge = client.challenge()
+        progress.step(f"registry authentication: {challenge.scheme}" + (f" (token service {challenge.realm})" if challenge.realm else ""))
+        proof = client.prove_push(repository)
+    granted = f", token grants {','.join(proof.granted_actions)}" if proof.granted_actions is not None else ""
+    progress.step(f"push access proven on {proof.repository} ({' + '.join(proof.methods)}{granted})")
+    summary = {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}
+    return summary, challenge.token_url

@@ -126,6 +126,7 @@ def workspace(tmp_path: Path, helm_binary: Path, *, with_dependency: bool) -> tu
         "HOOK_IMAGE": "registry.example.org/tools/binderhub-registry",
         "REGISTRY_PASSWORD": "registry-password-1",
         "DOCKERHUB_TOKEN": "dckr_pat_example",
+        "HARBOR_ADMIN_PASSWORD": "harbor-admin-password-1",
     }
     return cwd, env
 

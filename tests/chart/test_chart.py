@@ -226,7 +226,7 @@ def test_helm4_client_dry_run_installs_and_notes_name_the_secret(helm_binaries):
                   "-f", str(GENERIC))
     assert result.returncode == 0, result.stderr
     assert "Secret    binderhub-registry" in result.stdout
-    assert "helm test binderhub --namespace binder --logs" in result.stdout
+    assert "helm test binderhub --namespace binder\n  kubectl --namespace binder logs binderhub-registry-check-push" in result.stdout
 
 
 # Values whose image names BinderHub would rewrite ("{prefix}{slug}:{ref}".replace("_", "-").lower()),

@@ -40,7 +40,7 @@ NOT_RUN = {
     "docker build -t registry.example.org/tools/binderhub-registry:0.1.0 .": "builds and pushes the image (tests/image builds it)",
     "./scripts/setup image": "builds and pushes the image with buildah (tests/image runs ./scripts/build-image)",
     "git clone https://github.com/binderhub-registry/binderhub-registry": "clones from GitHub and proves push to your registry",
-    "./scripts/try-local": "the lead runs it on the test cluster (issue #21); try_local has its own tests",
+    "./scripts/try-local": "tests/lifecycle/test_try_local.py runs it on the test cluster",
     "./scripts/test": "this suite itself",
     "scripts/cluster up": "the cluster fixture runs up, load and down (tests/fixtures_cluster.py) and every cluster test uses it",
 }

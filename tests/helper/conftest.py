@@ -21,16 +21,12 @@ IMAGE_PATH = f"{PROJECT}/binder/binder-"
 
 
 def helper_config(google_cloud: Any, iam_credentials: Any, metadata: Any, registry: Any, **extra: Any) -> HelperConfig:
-    return HelperConfig(
-        registry_url=registry.url,
-        image_path=IMAGE_PATH,
-        repository=AR_REPOSITORY,
-        builder=BUILDER,
-        iam_credentials_endpoint=iam_credentials.url,
-        artifact_registry_endpoint=google_cloud.endpoints.artifact_registry,
-        metadata_host=metadata.host,
-        **extra,
-    )
+    settings: dict[str, Any] = {
+        "registry_url": registry.url, "image_path": IMAGE_PATH, "repository": AR_REPOSITORY, "builder": BUILDER,
+        "iam_credentials_endpoint": iam_credentials.url, "artifact_registry_endpoint": google_cloud.endpoints.artifact_registry,
+        "metadata_host": metadata.host,
+    }
+    return HelperConfig(**(settings | extra))
 
 
 @pytest.fixture

@@ -243,6 +243,11 @@ def main() -> int:
             ratio = lookup_p99 / registry_p99
             print(f"  lookup p99 ratio helper/registry {ratio:.2f} (target <= 2): {'met' if ratio <= 2 else 'NOT met'}")
             print(f"  token p99 {token_p99:.2f} ms (target <= 5 ms): {'met' if token_p99 <= 5 else 'NOT met'}")
+            requests = [event for event in lines if event["event"] == "request"]
+            for kind in ("repo", "image", "token"):  # the app's own time (from the request's start to its answer)
+                inside = [event["ms"] / 1000 for event in requests if event["path"].startswith(f"/{kind}/")]
+                if inside:
+                    report(f"inside the helper: /{kind}/", inside)
             print(f"  token mints: helper {mints}, IAM Credentials generateAccessToken for the builder {minted_for(state, BUILDER)}")
         token_service.stop()
     return 0

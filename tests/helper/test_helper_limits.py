@@ -53,7 +53,7 @@ def test_requests_beyond_the_bound_get_503_with_retry_after_while_health_answers
 
 def test_connections_beyond_the_bound_are_closed_and_the_others_served(start_helper):
     """A burst of more connections than allowed: the surplus is closed at once, the rest answered."""
-    helper = start_helper(max_connections=3)
+    helper = start_helper(max_connections=3, header_timeout_seconds=600)  # only the cap can close them within the wait
     with ExitStack() as stack:
         burst = [stack.enter_context(connect(helper.url)) for _ in range(5)]
         served = burst[:3]

@@ -1,33 +1,45 @@
 #!/usr/bin/env python3
-"""Latency and token mints of the registry helper (`binderhub-registry serve`'s application)
-under the load of many simultaneous BinderHub launches: 200 image lookups and 50 token requests
-at once, on loopback, sent to `binderhub-registry serve` running as its own process, against the Google stand-ins
-(GKE metadata server, IAM Credentials,
-Artifact Registry API) and the real registry behind Google's token decision.
+"""Latency the registry helper (`binderhub-registry serve`, in its own process) adds to a BinderHub
+launch, measured with BinderHub's own client: ``binderhub.registry.ExternalRegistryHelper`` from
+the BinderHub package in ../shared/upstream-wheels, on tornado's ``CurlAsyncHTTPClient`` (pycurl,
+keep-alive) as BinderHub's image configures it.
 
-Prints p50/p99 latency per kind and the number of token mints (target: one per token lifetime,
-not one per request). Figures on the project's 2-core machines include the stand-ins, which
-share the CPU with the helper."""
+Each round: 20 concurrent clients share 200 image lookups (``get_image_manifest``: ``GET /repo``
+then ``GET /image``) and 50 token requests (``get_credentials``: ``POST /token``), interleaved;
+then the 50 token requests alone (from the cache, nothing else in flight); then the same 200
+lookups straight to the registry (``GET /v2/NAME/tags/list`` then ``HEAD
+/v2/NAME/manifests/TAG`` with a cached pull token, what the helper forwards), through the same
+client. Latency is per request at the client (not counting the wait for a free client), p50/p99.
+Targets: the helper's lookup p99 at most twice the registry's; a token from the cache p99 <= 5 ms.
+Behind the helper: the Google stand-ins (GKE metadata server, IAM Credentials, Artifact Registry
+API) and the real registry behind Google's token decision, all on loopback on the same CPUs.
+
+Needs the `benchmark` extra (pycurl, tornado; pycurl builds against libcurl4-openssl-dev):
+    .venv/bin/pip install -e '.[benchmark]' && .venv/bin/python benchmarks/registry_helper.py
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+WHEELS = ROOT.parent / "shared" / "upstream-wheels"
 
-from tests.helper_load import run_load  # noqa: E402
 from tests.helper_service_runner import AUTH_TOKEN  # noqa: E402
 from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push  # noqa: E402
 from tests.stand_ins.google_cloud import GoogleCloud, google_token_server  # noqa: E402
@@ -44,20 +56,105 @@ PROJECT, LOCATION, REPOSITORY = "binder-test", "us-central1", "binder"
 BUILDER = f"binderhub-builder@{PROJECT}.iam.gserviceaccount.com"
 
 
+def binderhub_registry_module() -> object:
+    """``binderhub.registry`` from BinderHub's wheel (pure Python: imported from the zip)."""
+    wheels = sorted(WHEELS.glob("binderhub-*.whl")) if WHEELS.is_dir() else []
+    if not wheels:
+        raise SystemExit(f"BinderHub's wheel is not in {WHEELS}")
+    sys.path.insert(0, str(wheels[-1]))
+    try:
+        from binderhub import registry  # noqa: PLC0415
+        from tornado.httpclient import AsyncHTTPClient  # noqa: PLC0415
+    except ImportError as exc:
+        raise SystemExit(f"{exc.name} is missing: install the benchmark extra (pip install -e '.[benchmark]')") from None
+    AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient", max_clients=64)
+    return registry
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def report(kind: str, seconds: list[float]) -> None:
+def report(kind: str, seconds: list[float]) -> tuple[float, float]:
     ms = [s * 1000 for s in seconds]
-    print(f"{kind:<24} n={len(ms):<4} p50 {percentile(ms, 0.5):7.1f} ms   p99 {percentile(ms, 0.99):7.1f} ms"
-          f"   mean {statistics.fmean(ms):7.1f} ms")
+    p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
+    print(f"  {kind:<38} n={len(ms):<5} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
+    return p50, p99
 
 
-def serve_process(
-    values_file: Path, token_file: Path, metadata_host: str
-) -> tuple[subprocess.Popen[str], str, list[dict], threading.Thread]:
+async def run_concurrently(jobs: list[Callable[[], Awaitable[object]]], clients: int) -> list[float]:
+    """``clients`` workers take the jobs in order; each job's own time, not its wait."""
+    queue: asyncio.Queue[Callable[[], Awaitable[object]]] = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+    seconds: list[float] = []
+
+    async def worker() -> None:
+        while not queue.empty():
+            job = queue.get_nowait()
+            started = time.perf_counter()
+            await job()
+            seconds.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return seconds
+
+
+class Round:
+    def __init__(self, helper: object, registry_url: str, pull_tokens: dict[str, str], names: list[str], args: argparse.Namespace) -> None:
+        from tornado.httpclient import AsyncHTTPClient, HTTPClientError  # noqa: PLC0415
+
+        self.helper, self.registry_url, self.pull_tokens, self.names, self.args = helper, registry_url, pull_tokens, names, args
+        self.http = AsyncHTTPClient()
+        self.not_found = HTTPClientError
+        self.lookup_seconds: list[float] = []
+        self.token_seconds: list[float] = []
+        self.alone_token_seconds: list[float] = []
+        self.registry_seconds: list[float] = []
+
+    def lookup(self, i: int) -> Callable[[], Awaitable[object]]:
+        async def job() -> None:
+            started = time.perf_counter()
+            await self.helper.get_image_manifest(self.names[i % len(self.names)], f"t{i % 4}")  # type: ignore[attr-defined]
+            self.lookup_seconds.append(time.perf_counter() - started)
+        return job
+
+    def token(self, i: int, alone: bool = False) -> Callable[[], Awaitable[object]]:
+        async def job() -> None:
+            started = time.perf_counter()
+            credentials = await self.helper.get_credentials(self.names[i % len(self.names)], f"t{i}")  # type: ignore[attr-defined]
+            (self.alone_token_seconds if alone else self.token_seconds).append(time.perf_counter() - started)
+            assert credentials and credentials["password"]
+        return job
+
+    def direct(self, i: int) -> Callable[[], Awaitable[object]]:
+        name, tag = self.names[i % len(self.names)], f"t{i % 4}"
+
+        async def job() -> None:
+            headers = {"Authorization": f"Bearer {self.pull_tokens[name]}"}
+            started = time.perf_counter()
+            await self.http.fetch(f"{self.registry_url}/v2/{name}/tags/list?n=1", headers=headers)
+            try:
+                await self.http.fetch(f"{self.registry_url}/v2/{name}/manifests/{tag}", method="HEAD", headers=headers)
+            except self.not_found as exc:
+                if exc.code != 404:
+                    raise
+            self.registry_seconds.append(time.perf_counter() - started)
+        return job
+
+    async def run(self) -> None:
+        lookups, tokens = self.args.lookups, self.args.tokens
+        jobs = [self.lookup(i) for i in range(lookups)]
+        every = max(1, (lookups + tokens) // max(tokens, 1))
+        for i in range(tokens):  # interleaved, as launches come
+            jobs.insert(min(i * every, len(jobs)), self.token(i))
+        await run_concurrently(jobs, self.args.clients)
+        await run_concurrently([self.token(i, alone=True) for i in range(tokens)], self.args.clients)
+        await run_concurrently([self.direct(i) for i in range(lookups)], self.args.clients)
+
+
+def serve_process(values_file: Path, token_file: Path, metadata_host: str) -> tuple[subprocess.Popen[str], str, list[dict]]:
     """`binderhub-registry serve` as its own process (as in its pod), its URL, and its log lines
     (read all along, as a container runtime does: a full pipe would stall the helper)."""
     env = {**os.environ, "GCE_METADATA_HOST": metadata_host}
@@ -69,44 +166,41 @@ def serve_process(
         event = json.loads(line)
         if event["event"] == "listening":
             lines: list[dict] = []
-            reader = threading.Thread(target=lambda found=lines: found.extend(json.loads(text) for text in proc.stdout or []), daemon=True)
-            reader.start()
-            return proc, f"http://127.0.0.1:{event['port']}", lines, reader
+            threading.Thread(target=lambda found=lines: found.extend(json.loads(text) for text in proc.stdout or []), daemon=True).start()
+            return proc, f"http://127.0.0.1:{event['port']}", lines
     raise SystemExit(f"the helper did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
-def stop(proc: subprocess.Popen[str], lines: list[dict], reader: threading.Thread) -> int:
-    """SIGTERM, then the mint count from its last log line; the helper's own time per request."""
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
-    reader.join(30)
-    requests = [event for event in lines if event["event"] == "request"]
-    for kind in ("repo", "image", "token"):
-        inside = [event["ms"] / 1000 for event in requests if event["path"].startswith(f"/{kind}/")]
-        if inside:
-            report(f"in the helper: /{kind}/", inside)
-    mints = next((event["mints"] for event in lines if event["event"] == "stopped"), -1)
-    print(f"helper process: {len(requests)} request log lines, exit {proc.returncode}")
-    return int(mints)
+def pull_tokens(registry: Registry, password: str, names: list[str]) -> dict[str, str]:
+    """One pull token per repository, as the helper caches them, for the direct requests."""
+    challenge = httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"]
+    fields = dict(part.split("=", 1) for part in challenge.split(" ", 1)[1].split(","))
+    realm, service = fields["realm"].strip('"'), fields["service"].strip('"')
+    tokens = {}
+    for name in names:
+        reply = httpx.get(realm, params={"scope": f"repository:{name}:pull", "service": service}, auth=("oauth2accesstoken", password))
+        reply.raise_for_status()
+        tokens[name] = reply.json()["token"]
+    return tokens
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lookups", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=50)
-    parser.add_argument("--connections", type=int, default=64, help="client connection pool size")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients (BinderHub's launches at once)")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    with GoogleCloud(PROJECT) as cloud, IamCredentialsServer(cloud.state) as iam_credentials, \
-            tempfile.TemporaryDirectory() as tmp:
+    registry_module = binderhub_registry_module()
+    with GoogleCloud(PROJECT) as cloud, IamCredentialsServer(cloud.state) as iam_credentials, tempfile.TemporaryDirectory() as tmp:
         state = cloud.state
         state.add_service_account(PROJECT, BUILDER.split("@")[0])
         repository = state.add_repository(PROJECT, LOCATION, REPOSITORY).name
         state.grant_repository_role(repository, BUILDER, "roles/artifactregistry.writer")
         pod = PodIdentity(PROJECT, "binder", "binderhub-registry-helper")
         grant_on_account(state, BUILDER, pod.member, "roles/iam.workloadIdentityUser")
-        tokens = google_token_server(cloud.authorizer(f"{LOCATION}-docker.pkg.dev")).start()
-        with GkeMetadataServer(state, pod) as metadata, Registry("token", token_server=tokens) as registry:
+        token_service = google_token_server(cloud.authorizer(f"{LOCATION}-docker.pkg.dev")).start()
+        with GkeMetadataServer(state, pod) as metadata, Registry("token", token_server=token_service) as registry:
             values = {"registry": {"type": "artifact-registry",
                                    "artifactRegistry": {"project": PROJECT, "location": LOCATION, "repository": REPOSITORY},
                                    "google": {"credential": "workload-identity", "registryUrl": registry.url,
@@ -117,30 +211,45 @@ def main() -> int:
             values_file.write_text(yaml.safe_dump(values))
             token_file.write_text(AUTH_TOKEN)
             names = [f"{PROJECT}/{REPOSITORY}/binder-bench-{i}" for i in range(20)]
-            proc, url, lines, reader = serve_process(values_file, token_file, metadata.host)
+            proc, url, lines = serve_process(values_file, token_file, metadata.host)
             try:
                 with ExternalRegistryHelperClient(url, AUTH_TOKEN) as binderhub:
-                    for name in names[:10]:
+                    for name in names:  # every repository exists; half the images too
                         _, credentials = binderhub.launch(f"{registry.host}/{name}:t0")
                         build_pod_push(build_pod_environment(credentials or {}), f"{registry.host}/{name}:t0")
-                lookups: list[float] = []
-                token_requests: list[float] = []
-                for _ in range(args.rounds):
-                    result = run_load(url, AUTH_TOKEN, names, args.lookups, args.tokens, args.connections)
-                    if set(result.lookup_statuses) - {200, 404} or set(result.token_statuses) != {200}:
-                        raise SystemExit(f"unexpected answers: {sorted(set(result.lookup_statuses + result.token_statuses))}")
-                    lookups += result.lookup_seconds
-                    token_requests += result.token_seconds
+                password = (credentials or {})["password"]
+                helper = registry_module.ExternalRegistryHelper(service_url=url, auth_token=AUTH_TOKEN)  # type: ignore[attr-defined]
+                pulls = pull_tokens(registry, password, names)
+
+                async def measure() -> list[Round]:  # tornado's clients belong to the loop they are made in
+                    await Round(helper, registry.url, pulls, names, args).run()  # warm-up: connections, pull tokens
+                    done = []
+                    for _ in range(args.rounds):
+                        done.append(Round(helper, registry.url, pulls, names, args))
+                        await done[-1].run()
+                    return done
+
+                rounds = asyncio.run(measure())
             finally:
-                mints = stop(proc, lines, reader)
-            print(f"{args.rounds} rounds of {args.lookups} image lookups + {args.tokens} token requests at once, "
-                  f"{args.connections} connections, helper in its own process")
-            print("at the client (from the burst's start, so including waits for a free connection):")
-            report("image lookup", lookups)
-            report("token request", token_requests)
-            print(f"token mints: helper {mints}, IAM Credentials generateAccessToken for the builder {minted_for(state, BUILDER)} "
-                  f"(one per token lifetime: 3600 s, handed out while >= 900 s left)")
-        tokens.stop()
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+            mints = next((event["mints"] for event in lines if event["event"] == "stopped"), -1)
+            print(f"{args.rounds} rounds (after one warm-up) of {args.lookups} lookups + {args.tokens} token requests, "
+                  f"{args.clients} concurrent clients, BinderHub's ExternalRegistryHelper on CurlAsyncHTTPClient (keep-alive)")
+            _, lookup_p99 = report("helper: get_image_manifest (repo+image)", sum((r.lookup_seconds for r in rounds), []))
+            report("helper: get_credentials, among lookups", sum((r.token_seconds for r in rounds), []))
+            _, token_p99 = report("helper: get_credentials, alone", sum((r.alone_token_seconds for r in rounds), []))
+            _, registry_p99 = report("registry: tags/list + HEAD manifest", sum((r.registry_seconds for r in rounds), []))
+            ratio = lookup_p99 / registry_p99
+            print(f"  lookup p99 ratio helper/registry {ratio:.2f} (target <= 2): {'met' if ratio <= 2 else 'NOT met'}")
+            print(f"  token p99 {token_p99:.2f} ms (target <= 5 ms): {'met' if token_p99 <= 5 else 'NOT met'}")
+            requests = [event for event in lines if event["event"] == "request"]
+            for kind in ("repo", "image", "token"):  # the app's own time (from the request's start to its answer)
+                inside = [event["ms"] / 1000 for event in requests if event["path"].startswith(f"/{kind}/")]
+                if inside:
+                    report(f"inside the helper: /{kind}/", inside)
+            print(f"  token mints: helper {mints}, IAM Credentials generateAccessToken for the builder {minted_for(state, BUILDER)}")
+        token_service.stop()
     return 0
 
 

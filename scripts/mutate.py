@@ -9,7 +9,8 @@ which those processes never import. Here the mutated copy is put first on PYTHON
 editable install is a plain .pth path entry, which PYTHONPATH precedes), and the subprocesses
 inherit it. The modules are those where a silent bug hurts most: the push proof (oci.py), docker
 config lookup (dockerconfig.py), redaction (progress.py), rotation decisions (rotation.py), the
-Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py).
+Google key lifecycle (providers/google/), the Kubernetes writer (kube.py) and the registry
+helper's limits, name rules, token cache and error hygiene (helper_service/).
 
 Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS] [--skip-baseline]
 A mutation whose text no longer matches the code is reported as STALE (update the list).
@@ -46,6 +47,8 @@ GROUPS = {
     "start-up": ["tests/hook/test_process_exit.py", "tests/hook/test_garbage_collection.py", "tests/hook/test_template_cache.py",
                  "tests/test_schema_check.py", "tests/hook/test_start_imports.py"],
     "harbor": ["tests/hook/test_harbor.py", "tests/lifecycle/test_harbor_lifecycle.py"],
+    "helper": ["tests/helper/test_token_cache.py", "tests/helper/test_helper_limits.py", "tests/helper/test_helper_error_hygiene.py",
+               "tests/helper/test_helper_metrics.py", "tests/helper/test_helper_requests.py"],
     "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_release_state.py", "tests/hook/test_crash_safety.py",
                     "tests/hook/test_generic.py",
                     "tests/lifecycle/test_cluster_generic.py", "tests/lifecycle/test_google_lifecycle.py"],
@@ -240,6 +243,38 @@ MUTATIONS = [
       'text = repr(USERINFO.sub(r"\\1***@", value))', "text = repr(value)"),
     M("NOTES.txt's companion command without --version", "value-rules", "chart/templates/NOTES.txt",
       '--version {{ index $annotations "binderhub-registry/binderhub-version" }} ', ""),
+    # -- the registry helper as a service -----------------------------------------------------------
+    M("listening socket made with protocol 0 (asyncio sets no TCP_NODELAY)", "helper", "helper_service/server.py",
+      "socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)", "socket.socket(family, socket.SOCK_STREAM)"),
+    M("no cap on open connections", "helper", "helper_service/server.py",
+      "if len(self.connections) > self.max_connections:", "if False:"),
+    M("no deadline for request headers", "helper", "helper_service/server.py",
+      "if self._waiting_for_headers() and not self.transport.is_closing():", "if False:"),
+    M("uvicorn's limit_concurrency (it counts connections) back", "helper", "helper_service/server.py",
+      "limit_concurrency=None,", "limit_concurrency=limits.max_concurrent_requests + 1,"),
+    M("no deadline for a request body", "helper", "helper_service/app.py",
+      "asyncio.timeout(self.config.body_timeout_seconds)", "asyncio.timeout(None)"),
+    M("requests in flight not limited", "helper", "helper_service/app.py",
+      "if self.in_flight >= self.config.max_concurrent_requests:", "if False:"),
+    M("a trailing slash accepted in names", "helper", "helper_service/references.py",
+      'rf"{_COMPONENT}(?:/{_COMPONENT})*"', 'rf"{_COMPONENT}(?:/{_COMPONENT})*/?"'),
+    M("tags not validated", "helper", "helper_service/references.py", "if not TAG.fullmatch(tag):", "if not tag:"),
+    M("the push path applied to /token only", "helper", "helper_service/app.py",
+      "if not self.config.allows(name):", 'if kind == "token" and not self.config.allows(name):'),
+    M("the last of two Authorization headers wins", "helper", "helper_service/app.py", "if len(values) > 1:", "if False:"),
+    M("health endpoints answer any method", "helper", "helper_service/app.py",
+      "if method not in allowed:", "if method not in allowed and path not in UNAUTHENTICATED:"),
+    M("a token still served at the renewal instant", "helper", "helper_service/token_cache.py",
+      "if token is not None and self.clock() < self._until:", "if token is not None and self.clock() <= self._until:"),
+    M("a short-lived token served to its last second", "helper", "helper_service/token_cache.py",
+      "token.expires_at - MIN_SERVED_SECONDS)", "token.expires_at - 1)"),
+    M("Google's error message repeated", "helper", "helper_service/google_tokens.py",
+      'status = body.get("error", {}).get("status") if isinstance(body, dict) else None\n'
+      "    except (ValueError, AttributeError):\n        status = None\n    if isinstance(status, str) and _ENUM.fullmatch(status):",
+      'status = body.get("error", {}).get("message") if isinstance(body, dict) else None\n'
+      "    except (ValueError, AttributeError):\n        status = None\n    if isinstance(status, str):"),
+    M("token mints not counted in the metrics", "helper", "helper_service/app.py",
+      "self.tokens.on_mint = self.metrics.token_mints.inc", "self.tokens.on_mint = lambda: None"),
 ]
 
 

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from binderhub_registry.helper_service.app import HelperApp
@@ -25,6 +26,8 @@ class RunningHelper:
     app: HelperApp
     url: str
     auth_token: str
+    server: Any  # the uvicorn.Server (its server_state holds the open connections)
+    metadata: Any = None  # the metadata server stand-in it asks, when a fixture sets it
 
 
 @contextmanager
@@ -44,7 +47,7 @@ def running_helper(config: HelperConfig, auth_token: str = AUTH_TOKEN) -> Iterat
     if not started.wait(10):
         raise RuntimeError("the registry helper did not start")
     try:
-        yield RunningHelper(app, f"http://127.0.0.1:{sock.getsockname()[1]}", auth_token)
+        yield RunningHelper(app, f"http://127.0.0.1:{sock.getsockname()[1]}", auth_token, server)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -30,7 +30,7 @@ projected:
           - key: registry.json
             path: registry.json
     - secret:
-        name: {{ include "binderhub-registry.secretName" . }}-helper-token
+        name: {{ include "binderhub-registry.helperTokenSecretName" . }}
         optional: true
         items:
           - key: token

@@ -254,13 +254,17 @@ true
 {{- printf "%s-helper" (include "binderhub-registry.fullname" .) -}}
 {{- end -}}
 
+{{- /* The registry helper's port, token mount and token Secret suffix: the chart's copy of
+hooks/binderhub_registry/helper_contract.py (tests/chart/test_helper_contract.py keeps them equal). */}}
+{{- define "binderhub-registry.helperPort" -}}8080{{- end -}}
+{{- define "binderhub-registry.helperTokenDir" -}}/etc/binderhub-registry/helper-token{{- end -}}
 {{- define "binderhub-registry.helperTokenSecretName" -}}
 {{- printf "%s-helper-token" (include "binderhub-registry.secretName" .) -}}
 {{- end -}}
 
 {{- /* The helper's address inside the cluster, BinderHub's ExternalRegistryHelper.service_url. */}}
 {{- define "binderhub-registry.helperUrl" -}}
-{{- printf "http://%s.%s.svc:8080" (include "binderhub-registry.helperName" .) .Release.Namespace -}}
+{{- printf "http://%s.%s.svc:%s" (include "binderhub-registry.helperName" .) .Release.Namespace (include "binderhub-registry.helperPort" .) -}}
 {{- end -}}
 
 {{- /* The builder service account the hook creates; the helper's ServiceAccount acts as it. */}}

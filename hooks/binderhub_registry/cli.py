@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from binderhub_registry import __version__
 from binderhub_registry.errors import ExitCode, RegistrySetupError, Unreachable
+from binderhub_registry.helper_contract import HELPER_PORT, HELPER_TOKEN_FILE
 from binderhub_registry.progress import Progress
 
 COMMANDS = {
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--registry-helper", metavar="URL", help="check the registry helper's credentials instead (keyless Google)")
             sub.add_argument(
                 "--registry-helper-token-file",
-                default="/etc/binderhub-registry/helper-token/token",
+                default=HELPER_TOKEN_FILE,
                 metavar="PATH",
                 help="the bearer token BinderHub sends to the registry helper",
             )
@@ -73,10 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--listen", default="0.0.0.0:8080", metavar="HOST:PORT", help="address to listen on (port 0: any free port)")
+    sub.add_argument("--listen", default=f"0.0.0.0:{HELPER_PORT}", metavar="HOST:PORT", help="address to listen on (port 0: any free port)")
     sub.add_argument(
         "--auth-token-file",
-        default="/etc/binderhub-registry/helper-token/token",
+        default=HELPER_TOKEN_FILE,
         metavar="PATH",
         help="file holding the bearer token BinderHub sends (the chart's Secret)",
     )

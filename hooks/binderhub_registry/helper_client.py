@@ -4,21 +4,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, RegistrySetupError, Unreachable
-
-
-def read_token(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InvalidConfiguration(
-            f"Cannot read the registry helper's token from {path} ({exc.strerror}); mount its Secret there."
-        ) from None
+from binderhub_registry.errors import CredentialsRejected, RegistrySetupError, Unreachable
 
 
 def credentials_from_helper(url: str, token: str, repository: str, tag: str = "push-check") -> dict[str, str]:

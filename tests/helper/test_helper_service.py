@@ -6,15 +6,14 @@ credentials, the build pod pushes with them, and the next launch finds the image
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from binderhub_registry.helper_service.config import HelperConfig
 
 from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
-from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
+from tests.fixtures_workload_identity import keyless_values
+from tests.helper.conftest import MEMBER, helper_config
 from tests.helper_load import run_load
 from tests.helper_service_runner import running_helper
 from tests.helpers import run_cli, write_values
@@ -25,33 +24,7 @@ from tests.stand_ins.binderhub_external_helper import (
     build_pod_environment,
     build_pod_push,
 )
-from tests.stand_ins.google_workload_identity import grant_on_account, minted_for, workload_identity_member
-
-MEMBER = workload_identity_member(PROJECT, HELPER_NAMESPACE, HELPER_KSA)
-
-
-def helper_config(google_cloud: Any, iam_credentials: Any, metadata: Any, registry: Any, **extra: Any) -> HelperConfig:
-    return HelperConfig(
-        registry_url=registry.url,
-        image_path=f"{PROJECT}/binder/binder-",
-        repository=AR_REPOSITORY,
-        builder=BUILDER,
-        iam_credentials_endpoint=iam_credentials.url,
-        artifact_registry_endpoint=google_cloud.endpoints.artifact_registry,
-        metadata_host=metadata.host,
-        **extra,
-    )
-
-
-@pytest.fixture
-def keyless(google_cloud, iam_credentials, builder, make_metadata, ar_registry) -> Iterator[dict[str, Any]]:
-    """The helper pod's identity is its own Workload Identity member (no annotation), bound to
-    act as the builder, as the hook leaves it."""
-    grant_on_account(google_cloud.state, BUILDER, MEMBER, "roles/iam.workloadIdentityUser")
-    metadata = make_metadata()
-    config = helper_config(google_cloud, iam_credentials, metadata, ar_registry)
-    with running_helper(config) as helper:
-        yield {"helper": helper, "registry": ar_registry, "metadata": metadata, "config": config}
+from tests.stand_ins.google_workload_identity import grant_on_account, minted_for
 
 
 def image_spec(registry: Any, slug: str = "binder-gh-org-repo-abc123", tag: str = "0123abcd") -> str:

@@ -136,10 +136,11 @@ def test_serve_refuses_key_mode_values_and_a_missing_token_file(google_cloud, ar
     assert result.code == 2 and "registry.google.credential workload-identity" in result.last_line
     values = write_values(tmp_path / "google.yaml", keyless_values(google_cloud, ar_registry, iam_credentials))
     result = run_cli("serve", "--values", str(values), "--listen", "127.0.0.1:0", "--auth-token-file", str(Path(tmp_path / "absent")))
-    assert result.code == 2 and "mount the token Secret there" in result.last_line
+    assert result.code == 2 and "mount its Secret there" in result.last_line
 
 
 def test_requests_beyond_the_concurrency_bound_get_503_at_once(serve):
+    """registryHelper.maxConcurrentRequests bounds requests in flight; health still answers."""
     start, metadata = serve
     helper = start(helper={"maxConcurrentRequests": 1})
     metadata.hold_tokens = threading.Event()
@@ -147,7 +148,9 @@ def test_requests_beyond_the_concurrency_bound_get_503_at_once(serve):
     in_flight = threading.Thread(target=_post_token, args=(helper.url, results))
     in_flight.start()
     assert metadata.token_request_arrived.wait(30)  # one request is being served
-    assert httpx.get(f"{helper.url}/healthz/live", timeout=10).status_code == 503
+    assert httpx.get(f"{helper.url}/healthz/live", timeout=10).status_code == 200
+    beyond = httpx.post(f"{helper.url}/token/{PROJECT}/binder/binder-x:t", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert beyond.status_code == 503 and beyond.headers["retry-after"] == "1"
     metadata.hold_tokens.set()
     in_flight.join(30)
     assert results == [200]

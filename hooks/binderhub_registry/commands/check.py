@@ -11,6 +11,7 @@ from typing import Any
 from binderhub_registry import dockerconfig
 from binderhub_registry.commands.common import kube_writer, load, secret_name
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
+from binderhub_registry.helper_contract import read_helper_token
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.base import Provider
 
@@ -59,7 +60,7 @@ def _check_with_helper(args: argparse.Namespace, provider: Provider, progress: P
     from binderhub_registry.oci import RegistryClient  # noqa: PLC0415
 
     settings = provider.settings()
-    token = helper_client.read_token(args.registry_helper_token_file)
+    token = read_helper_token(args.registry_helper_token_file)
     progress.add_secret(token)
     credentials = helper_client.credentials_from_helper(args.registry_helper, token, settings.probe_repository)
     progress.add_secret(credentials["password"])

@@ -7,6 +7,7 @@ import argparse
 import gc
 
 from binderhub_registry.errors import InvalidConfiguration
+from binderhub_registry.helper_contract import read_helper_token
 from binderhub_registry.progress import Progress
 from binderhub_registry.values import load_values
 
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         ) from None
 
     config = helper_config.from_values(load_values(args.values))
-    token = helper_config.read_auth_token(args.auth_token_file)
+    token = read_helper_token(args.auth_token_file)
     progress.step(f"serving {config.registry_host}/{config.image_path}* for BinderHub on {args.listen}")
     sock = bind(args.listen)
     return serve(HelperApp(config, token), sock, drain_seconds=args.drain_seconds, graceful_seconds=args.graceful_seconds)

@@ -4,9 +4,7 @@ the hook always agree on the registry, the repository path and the builder accou
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from binderhub_registry.errors import InvalidConfiguration
@@ -14,8 +12,6 @@ from binderhub_registry.errors import InvalidConfiguration
 GOOGLE_METADATA_HOST = "metadata.google.internal"
 IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
 ARTIFACT_REGISTRY = "https://artifactregistry.googleapis.com"
-# Docker repository paths as BinderHub names them (lowercase, `_` already rewritten to `-`).
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,254}$")
 
 
 @dataclass(frozen=True)
@@ -34,15 +30,24 @@ class HelperConfig:
     request_timeout_seconds: float = 20.0
     upstream_timeout_seconds: float = 10.0
     max_upstream_calls: int = 16
+    # Requests in flight (health and metrics not counted); beyond, 503 with Retry-After.
     max_concurrent_requests: int = 256
+    # Open connections; a new one beyond is closed at once.
+    max_connections: int = 1024
+    # Request headers must arrive within this (from the connection's start, or the first byte of a
+    # request after a keep-alive pause), a request body within the next.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 15.0  # an idle keep-alive connection is closed after this
 
     @property
     def registry_host(self) -> str:
         return self.registry_url.split("://", 1)[-1].rstrip("/")
 
     def allows(self, name: str) -> bool:
-        """Whether ``name`` (an image path without host and tag) is one BinderHub may push."""
-        return name.startswith(self.image_path) and ".." not in name and "//" not in name and bool(_NAME.match(name))
+        """Whether ``name`` (a valid image name without host and tag, see ``references``) is under
+        the path BinderHub pushes to."""
+        return name.startswith(self.image_path)
 
 
 def from_values(values: dict[str, Any]) -> HelperConfig:
@@ -78,17 +83,6 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
         token_lifetime_seconds=lifetime,
         min_remaining_seconds=min_remaining,
         max_concurrent_requests=int(helper.get("maxConcurrentRequests") or 256),
+        max_connections=int(helper.get("maxConnections") or 1024),
     )
 
-
-def read_auth_token(path: str) -> str:
-    """The bearer token BinderHub sends, from the Secret the chart mounts."""
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InvalidConfiguration(
-            f"Cannot read the helper's auth token from {path} ({exc.strerror}); mount the token Secret there."
-        ) from None
-    if len(token) < 16:
-        raise InvalidConfiguration(f"The helper's auth token in {path} is shorter than 16 characters; use the Secret the chart generates.")
-    return token

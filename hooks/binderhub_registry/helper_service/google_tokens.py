@@ -16,6 +16,7 @@ rather than through google-auth, whose transports would block the event loop.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -138,17 +139,23 @@ def _refused(what: str, response: httpx.Response, who: str, builder: str) -> Ups
         )
     if what == "the metadata server":
         return UpstreamError(
-            f"The metadata server refused a token ({response.status_code}: {detail}); check Workload Identity on the node pool "
+            f"The metadata server refused a token ({detail}); check Workload Identity on the node pool "
             "and the binding of the helper's ServiceAccount."
         )
-    return UpstreamError(f"{what} answered {response.status_code} ({detail}).")
+    return UpstreamError(f"{what} answered {detail}.")
 
 
 def _google_message(response: httpx.Response) -> str:
+    """What Google's error says, in a form safe to repeat: its ``error.status`` (an enum such as
+    PERMISSION_DENIED) or the HTTP status, never the body's free text, which may echo a credential."""
     try:
         body = response.json()
-        text = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        status = body.get("error", {}).get("status") if isinstance(body, dict) else None
     except (ValueError, AttributeError):
-        text = None
-    text = text or response.text or response.reason_phrase
-    return str(text).strip().splitlines()[0][:200] if text else str(response.status_code)
+        status = None
+    if isinstance(status, str) and _ENUM.fullmatch(status):
+        return f"{response.status_code} {status}"
+    return str(response.status_code)
+
+
+_ENUM = re.compile(r"[A-Z][A-Z_]{0,63}")

@@ -44,6 +44,7 @@ class RegistryChecks:
         self._limit = asyncio.Semaphore(config.max_upstream_calls)
         self._challenge: Challenge | None = None
         self._pull_tokens: dict[str, tuple[str, float]] = {}
+        self.on_lookup: Callable[[bool], None] = lambda hit: None  # metrics: a pull token from the cache (True) or not
         self._flights = Flights()
         self._repository_seen_until = 0.0
 
@@ -97,7 +98,9 @@ class RegistryChecks:
             await self._flights.run("challenge", self._discover)
         cached = self._pull_tokens.get(name)
         if cached and self.clock() < cached[1]:
+            self.on_lookup(True)
             return cached[0]
+        self.on_lookup(False)
         return await self._flights.run("pull:" + name, lambda: self._new_pull_token(name))
 
     async def _discover(self) -> None:

@@ -1,9 +1,13 @@
 """One cached access token, minted at most once at a time (single flight).
 
 A token is handed out only while it has at least ``min_remaining`` seconds to live, so a build
-that receives it can still push. Requests that arrive while a mint is under way wait for that
-mint and share its outcome, success or failure; a request that gives up (times out) does not
-cancel the mint for the others.
+that receives it can still push; at ``expires_at - min_remaining`` exactly it is renewed. A token
+minted with less than that (a metadata server may hand out its cached one) is reused for
+``SHORT_TOKEN_REUSE_SECONDS`` at most, and never once it has less than ``MIN_SERVED_SECONDS`` left:
+such a token is refused (503, try again) rather than handed to a build that could not push with it.
+
+Requests that arrive while a mint is under way wait for that mint and share its outcome, success
+or failure; a request that gives up (times out) does not cancel the mint for the others.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from binderhub_registry.helper_service.google_tokens import AccessToken
+from binderhub_registry.helper_service.google_tokens import AccessToken, UpstreamError
 
 T = TypeVar("T")
 
@@ -42,6 +47,8 @@ class Flights:
 # A token shorter-lived than min_remaining (a metadata server may hand out a cached one) is still
 # used, for this long at most, rather than asking again on every request.
 SHORT_TOKEN_REUSE_SECONDS = 30.0
+# No token is handed out with less than this to live, however it was minted.
+MIN_SERVED_SECONDS = 60.0
 
 
 class TokenCache:
@@ -52,14 +59,23 @@ class TokenCache:
         self.min_remaining = min_remaining
         self.clock = clock
         self.mints = 0  # successful mints, for the benchmark and the logs
+        self.on_lookup: Callable[[bool], None] = lambda hit: None  # metrics: a hit (True) or a miss
+        self.on_mint: Callable[[], None] = lambda: None
         self._token: AccessToken | None = None
         self._until = 0.0
         self._flights: Flights = Flights()
 
+    @property
+    def expires_at(self) -> float | None:
+        """When the cached token expires (None: none cached)."""
+        return self._token.expires_at if self._token is not None else None
+
     async def get(self) -> AccessToken:
         token = self._token
         if token is not None and self.clock() < self._until:
+            self.on_lookup(True)
             return token
+        self.on_lookup(False)
         return await self._flights.run("token", self._mint_once)
 
     def forget(self) -> None:
@@ -68,10 +84,17 @@ class TokenCache:
 
     async def _mint_once(self) -> AccessToken:
         token = await self._mint()
+        self.mints += 1
+        self.on_mint()
         now = self.clock()
         until = token.expires_at - self.min_remaining
         if until <= now:
-            until = min(now + SHORT_TOKEN_REUSE_SECONDS, token.expires_at - 1)
+            until = min(now + SHORT_TOKEN_REUSE_SECONDS, token.expires_at - MIN_SERVED_SECONDS)
+        if until <= now:
+            self.forget()
+            expiry = datetime.fromtimestamp(token.expires_at, UTC).isoformat(timespec="seconds")
+            raise UpstreamError(
+                f"The builder's new token expires already at {expiry}, under {MIN_SERVED_SECONDS:g}s from now; "
+                "the helper will ask again on the next request.", 503)
         self._token, self._until = token, until
-        self.mints += 1
         return token

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, Unreachable
+from binderhub_registry.helper_contract import HELPER_PORT
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.base import Credential, Discovered, IntentRecorder, Obtained
 from binderhub_registry.providers.google.api import CONFLICT, GoogleCalls
@@ -163,7 +164,7 @@ class RegistryHelper:
 
     @property
     def url(self) -> str:
-        return f"http://{self.name}.{self.namespace}.svc:8080"
+        return f"http://{self.name}.{self.namespace}.svc:{HELPER_PORT}"
 
 
 def registry_helper(values: Values) -> RegistryHelper:

@@ -1,0 +1,88 @@
+"""Error hygiene: when an upstream (IAM Credentials, the registry, its token service) fails, the
+helper's answer and its log say which one and how, in its own words: no upstream body (which
+may echo a credential) and no token reaches BinderHub or the log."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import httpx
+import pytest
+
+from tests.fixtures_google import PROJECT
+from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
+
+MARKER = "upstream-body-marker"
+
+
+class _EchoingHandler(LoopbackHandler):
+    owner: EchoingUpstream
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._answer()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer()
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        echoed = self.headers.get("Authorization", "")
+        body = (f'{{"error": {{"code": {self.owner.status}, "status": "PERMISSION_DENIED", '
+                f'"message": "{MARKER}: denied for {echoed}"}}, "token": "{MARKER}"}}').encode()
+        self.send_response(self.owner.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in self.owner.headers.items():
+            self.send_header(name, value.replace("SELF", self.owner.url))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class EchoingUpstream(LoopbackHttpServer):
+    """Answers every request with ``status`` and a body holding a marker and the Authorization it got."""
+
+    request_handler: ClassVar[type[LoopbackHandler]] = _EchoingHandler
+
+    def __init__(self, status: int, **headers: str) -> None:
+        super().__init__()
+        self.status = status
+        self.headers = headers
+
+
+def _assert_clean(text: str, *secrets: str) -> None:
+    assert MARKER not in text
+    assert "ya29." not in text  # the stand-ins' Google access tokens
+    for secret in secrets:
+        assert secret not in text
+
+
+@pytest.mark.parametrize("status", [400, 403, 500])
+def test_iam_credentials_refusing_leaves_its_body_out(start_helper, capfd, status):
+    with EchoingUpstream(status) as iam:
+        helper = start_helper(iam_credentials_endpoint=iam.url)
+        reply = httpx.post(f"{helper.url}/token/{PROJECT}/binder/binder-x:t", headers={"Authorization": f"Bearer {helper.auth_token}"},
+                           timeout=60)
+    assert reply.status_code in (502, 503)
+    error = reply.json()["error"]
+    assert "IAM Credentials" in error or "may not mint tokens" in error
+    _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    ("/image/{name}:t", {}),  # the registry itself fails
+    ("/repo/{name}", {"WWW-Authenticate": 'Bearer realm="SELF/token",service="registry"'}),  # its token service fails
+])
+@pytest.mark.parametrize("status", [401, 403, 404, 500])
+def test_a_failing_registry_leaves_its_body_out(start_helper, capfd, path, headers, status):
+    with EchoingUpstream(status, **headers) as registry:
+        helper = start_helper(registry_url=registry.url)
+        target = path.format(name=f"{PROJECT}/binder/binder-x")
+        reply = httpx.get(f"{helper.url}{target}", headers={"Authorization": f"Bearer {helper.auth_token}"}, timeout=60)
+    assert reply.status_code in (404, 502, 503)
+    _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)

@@ -4,6 +4,7 @@ names are the ones the charts reference, and each runs what the chart's pods run
 
 from __future__ import annotations
 
+import ast
 import http.client
 import json
 import os
@@ -106,14 +107,17 @@ def get_when_answering(process: subprocess.Popen[str], port: int, path: str,
     return poll_until(get, f"nothing answered on 127.0.0.1:{port} within {START_TIMEOUT_SECONDS} s")
 
 
+def extracted(tar: tarfile.TarFile, member: str) -> bytes:
+    file = tar.extractfile(member)
+    assert file is not None, member
+    return file.read()
+
+
 def chart_values(archive: Path) -> dict[str, dict]:
     """values.yaml of BinderHub's packaged chart and of its jupyterhub dependency."""
     with tarfile.open(archive) as tar:
-        def load(member: str) -> dict:
-            file = tar.extractfile(member)
-            assert file is not None
-            return yaml.safe_load(file)
-        return {"binderhub": load("binderhub/values.yaml"), "jupyterhub": load("binderhub/charts/jupyterhub/values.yaml")}
+        return {"binderhub": yaml.safe_load(extracted(tar, "binderhub/values.yaml")),
+                "jupyterhub": yaml.safe_load(extracted(tar, "binderhub/charts/jupyterhub/values.yaml"))}
 
 
 def image_of(values: dict, *keys: str) -> str:
@@ -190,6 +194,29 @@ def test_hub_runs_jupyterhub_as_jovyan_in_srv_jupyterhub(built_test_image):
                 "import os, pwd, kubespawner; print(pwd.getpwuid(os.getuid()).pw_name, os.getuid(), os.getcwd())")
     assert where.returncode == 0, where.stderr
     assert where.stdout.split() == ["jovyan", "1000", "/srv/jupyterhub"]
+
+
+def test_hub_imports_what_the_charts_hub_config_imports(built_test_image):
+    with tarfile.open(binderhub_archive()) as tar:
+        sources = [extracted(tar, f"binderhub/charts/jupyterhub/files/hub/{name}").decode()
+                   for name in ("jupyterhub_config.py", "z2jh.py")]
+    modules = sorted({name for source in sources for name in imported_modules(source)} - {"z2jh"})
+    assert {"kubernetes_asyncio", "tornado.httpclient", "yaml"} <= set(modules)
+    # The config switches tornado to its curl client: pycurl must load with the image's libcurl.
+    code = f"import {', '.join(modules)}, tornado.curl_httpclient; print('imported')"
+    result = run(built_test_image("hub"), "python", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "imported"
+
+
+def imported_modules(source: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
 
 
 def test_configurable_http_proxy_is_4_6_3_and_serves_its_api(built_test_image):

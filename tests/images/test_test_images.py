@@ -62,8 +62,9 @@ def run(reference: str, *args: str, entrypoint: str | None = None, options: tupl
     return subprocess.run([*command, reference, *args], capture_output=True, text=True, timeout=300)
 
 
-def entrypoint(reference: str) -> list[str]:
-    inspected = subprocess.run(["podman", "image", "inspect", "--format", "{{json .Config.Entrypoint}}", reference],
+def image_config(reference: str, field: str) -> list[str]:
+    """A list field of the image's configuration (Entrypoint, Env, ...)."""
+    inspected = subprocess.run(["podman", "image", "inspect", "--format", f"{{{{json .Config.{field}}}}}", reference],
                                capture_output=True, text=True, check=True)
     return list(json.loads(inspected.stdout))
 
@@ -174,6 +175,8 @@ def test_binderhub_imports_pycurl_and_its_app_as_uid_1000(built_test_image):
                  entrypoint="python")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1000", "1.0.0.dev3959+gb9fad995"]
+    # Declared by the image, not left to a runtime's reading of /etc/passwd (~/.docker is read).
+    assert "HOME=/home/binder" in image_config(built_test_image("binderhub"), "Env")
 
 
 def test_binderhub_entrypoint_is_binderhub_under_tini(built_test_image):
@@ -181,12 +184,12 @@ def test_binderhub_entrypoint_is_binderhub_under_tini(built_test_image):
     result = run(built_test_image("binderhub"), "--help")
     assert result.returncode == 0, result.stderr
     assert "--BinderHub." in result.stdout
-    assert entrypoint(built_test_image("binderhub")) == ["tini", "--", "python", "-m", "binderhub"]
+    assert image_config(built_test_image("binderhub"), "Entrypoint") == ["tini", "--", "python", "-m", "binderhub"]
 
 
 def test_hub_runs_jupyterhub_as_jovyan_in_srv_jupyterhub(built_test_image):
     # The chart's hub Deployment passes `jupyterhub --config ...` as arguments to the entrypoint.
-    assert entrypoint(built_test_image("hub")) == ["tini", "--"]
+    assert image_config(built_test_image("hub"), "Entrypoint") == ["tini", "--"]
     result = run(built_test_image("hub"), "jupyterhub", "--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "5.3.0"

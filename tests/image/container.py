@@ -52,8 +52,14 @@ def run_image(image: str, *args: str, **kwargs: object) -> CliResult:
 @contextmanager
 def started_in_image(image: str, name: str, *args: str, **kwargs: object) -> Iterator[subprocess.Popen[str]]:
     """The container running in the background as ``name``; removed afterwards."""
-    process = subprocess.Popen(podman_run(image, *args, options=["--name", name], **kwargs),  # type: ignore[arg-type]
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with running(podman_run(image, *args, options=["--name", name], **kwargs), name) as process:  # type: ignore[arg-type]
+        yield process
+
+
+@contextmanager
+def running(command: list[str], name: str) -> Iterator[subprocess.Popen[str]]:
+    """``podman run ... --name NAME ...`` in the background; the container is removed afterwards."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         yield process
     finally:

@@ -24,7 +24,7 @@ import yaml
 from tests.cluster import layout as net
 from tests.cluster.__main__ import down, up
 from tests.cluster.layout import Layout
-from tests.cluster.node import load_image
+from tests.cluster.node import allow_plain_http, load_image
 from tests.cluster.processes import ClusterError, running_pid
 from tests.fixtures_registry import default_token_users
 from tests.stand_ins.registry import Registry
@@ -67,6 +67,9 @@ class Cluster:
     def load(self, *images: str) -> None:
         for image in images:
             load_image(self.layout, image)
+
+    def allow_plain_http(self, host: str) -> None:
+        allow_plain_http(self.layout, host)
 
     def restart_api_server(self) -> None:
         """Stop the API server and start it again with the same flags; back when it is ready."""
@@ -133,6 +136,7 @@ def node_registry() -> Iterator[Callable[..., Registry]]:
         else:
             registry = Registry(auth, users=users, address=net.NODE_IP)  # type: ignore[arg-type]
         started.append(registry.start())
+        allow_plain_http(Layout.default(), registry.host)  # the kubelet pulls user images from it
         return registry
 
     yield make

@@ -113,3 +113,12 @@ def remove_state(layout: Layout) -> None:
     """The cluster's contents go with ``down``; PKI, built images and configuration stay."""
     for directory in (layout.etcd_data, layout.kubelet_root, layout.cni_config / "ipam"):
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def allow_plain_http(layout: Layout, host: str) -> None:
+    """Let the node's runtime pull from the registry at ``host`` (``ADDRESS:PORT``) over plain
+    http, as an operator configures an in-house registry (containerd reads these files per pull)."""
+    directory = layout.config / "certs.d" / host
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "hosts.toml").write_text(
+        f'server = "http://{host}"\n\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n')

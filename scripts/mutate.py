@@ -48,7 +48,13 @@ GROUPS = {
     "kube-writer": ["tests/hook/test_kube_writer.py", "tests/hook/test_release_state.py", "tests/hook/test_crash_safety.py",
                     "tests/hook/test_generic.py",
                     "tests/lifecycle/test_generic_lifecycle.py", "tests/lifecycle/test_google_lifecycle.py"],
+    "http": ["tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py"],
+    "workload-identity": ["tests/hook/test_workload_identity_bindings.py", "tests/hook/test_google_keyless.py"],
+    "output": ["tests/hook/test_generic.py", "tests/hook/test_canary.py"],
 }
+# A survivor of its targeted tests then meets the whole suite but these (the image is rebuilt
+# only for its own inputs, the release tests lint the workflow): the verdict is the suite's.
+SUITE_EXCLUDES = ["tests/image", "tests/release"]
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,96 @@ MUTATIONS = [
     M("compiled templates left unreadable to other users", "start-up", "render.py", "        entry.chmod(0o644)\n", "        pass\n"),
     M("every empty value matches every pattern", "start-up", "schema_check.py",
       'if not text and pattern.startswith("^$|"):', "if not text:"),
+    # -- an independent review (issue #26), round 1: written from the code and README only -------
+    M("r1: credentials sent to an upload Location on another origin", "push-proof", "oci.py",
+      "        if origin(upload) != origin(self.url):  # credentials go to the registry only\n            headers, auth = {}, None\n",
+      ""),
+    M("r1: token realm with a query string gets a second '?'", "push-proof", "oci.py",
+      'sep = "&" if "?" in self.realm else "?"', 'sep = "?"'),
+    M("r1: opaque tokens never cancel the upload session", "push-proof", "oci.py",
+      'may_cancel = granted is None or "delete" in granted', 'may_cancel = granted is not None and "delete" in granted'),
+    M("r1: 404 to the upload taken as an outage", "push-proof", "oci.py",
+      "        if response.status_code == 404:\n            raise InvalidConfiguration(", "        if response.status_code == 410:\n            raise InvalidConfiguration("),
+    M("r1: any 401 error on the upload taken as no-push", "push-proof", "oci.py",
+      '        if error == "insufficient_scope":\n            return', "        if error:\n            return"),
+    M("r1: refused Basic upload never asks whether the login is wrong", "push-proof", "oci.py",
+      '            if challenge.scheme == "basic":\n                self.check_login()', '            if challenge.scheme == "none":\n                self.check_login()'),
+    M("r1: challenge scheme compared case-sensitively", "push-proof", "oci.py",
+      "    scheme = scheme.lower()\n", ""),
+    M("r1: realm that is not http(s) accepted", "push-proof", "oci.py",
+      '    if not params.get("realm", "").startswith(("https://", "http://")):', '    if "realm" not in params:'),
+    M("r1: any 404 from the API server is absent (write into a missing namespace succeeds)", "kube-writer", "kube.py",
+      "        if response.status == 404 and missing_ok:", "        if response.status == 404:"),
+    M("r1: apply without force (conflicts with other managers)", "kube-writer", "kube.py",
+      '("force", True)', '("force", False)'),
+    M("r1: --namespace ignored when the kubeconfig names one", "kube-writer", "kube.py",
+      "self.namespace = namespace or default_namespace", "self.namespace = default_namespace or namespace"),
+    M("r1: a Deployment already running the fingerprint gets its pods rolled when noted", "restart", "kube.py",
+      'patch = noted if decision == "note" else {**noted, "spec": {"template": noted}}', 'patch = {**noted, "spec": {"template": noted}}'),
+    M("r1: fingerprint ignores a change of registry.json", "kube-writer", "state.py",
+      "unchanged = current.docker_config == docker_config and current.binderhub_config == binderhub_config",
+      "unchanged = current.docker_config == docker_config"),
+    M("r1: a kept key's created-at re-stamped on every run", "rotation", "providers/google/__init__.py",
+      "created_at=current.annotation(CREATED_AT),", 'created_at="",'),
+    M("r1: revisions compared as strings ('9' >= '10')", "rotation", "rotation.py",
+      "        if done == policy.revision:", "        if done >= policy.revision:"),
+    M("r1: exactly one interval old does not rotate", "rotation", "rotation.py",
+      "    if age >= policy.interval:", "    if age > policy.interval:"),
+    M("r1: trigger ignored under policy never", "rotation", "rotation.py",
+      "    if policy.trigger and annotations.get(ROTATION_TRIGGER, \"\") != policy.trigger:",
+      "    if policy.policy != \"never\" and policy.trigger and annotations.get(ROTATION_TRIGGER, \"\") != policy.trigger:"),
+    M("r1: unknown creation time never rotates", "rotation", "rotation.py",
+      "        return True, \"the credential's creation time is unknown\"", "        return False, \"the credential's creation time is unknown\""),
+    M("r1: same second counts as after (no restart)", "restart", "restart.py",
+      "created <= current.changed_at", "created < current.changed_at"),
+    M("r1: an object without managedFields counts for nothing", "restart", "restart.py",
+      "        if not entries:\n            return None", "        if not entries:\n            continue"),
+    M("r1: host:port auths key taken for BinderHub's hostname lookup", "docker-config", "dockerconfig.py",
+      'hostname = urlparse(registry_url).hostname or ""', "hostname = urlparse(registry_url).netloc"),
+    M("r1: any host ending in docker.io is Docker Hub", "docker-config", "dockerconfig.py",
+      '("." + hostname).endswith((".docker.io", ".docker.com"))', 'hostname.endswith(("docker.io", "docker.com"))'),
+    M("r1: auth without ':' accepted", "docker-config", "dockerconfig.py",
+      "    if \":\" not in decoded:\n        return None  # BinderHub splits", "    if False:\n        return None  # BinderHub splits"),
+    M("r1: URL-encoded form only path style", "redaction", "progress.py",
+      'forms |= {quote(value, safe=""), quote_plus(value, safe="")}', "forms |= {quote(value)}"),
+    M("r1: JSON lines redacted after encoding", "redaction", "progress.py",
+      "line = json.dumps(self.redact_fields(record), sort_keys=False)", "line = self.redact(json.dumps(record, sort_keys=False))"),
+    M("r1: PEM lines (64 chars) not redacted one by one", "redaction", "progress.py",
+      "if len(part) >= MIN_LINE_LENGTH:", "if len(part) > 64:"),
+    M("r1: every attempt gets the whole deadline (retry then trickle)", "http", "bounded_http.py",
+      "response = self._once(method, url, left, what=what, **kwargs)", "response = self._once(method, url, seconds, what=what, **kwargs)"),
+    M("r1: 500/502/504 not retried", "http", "bounded_http.py",
+      "RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})", "RETRY_STATUSES = frozenset({429, 503})"),
+    M("r1: the 11th key asked of Google", "google-keys", "providers/google/keys.py",
+      "if len(keys) >= MAX_KEYS:", "if len(keys) > MAX_KEYS:"),
+    M("r1: leaked-key clean-up deletes a key in use", "google-keys", "providers/google/keys.py",
+      " and key_id(k.name) not in in_use\n", "\n"),
+    M("r1: creation window without clock skew", "google-keys", "providers/google/keys.py",
+      "started - CLOCK_SKEW, started + CREATION_WINDOW", "started, started + CREATION_WINDOW"),
+    M("r1: no write-ahead note before the key creation", "google-keys", "providers/google/keys.py",
+      "        self.record_intent({INTENT_STARTED: started, INTENT_ACCOUNT: self.account})\n        while (", "        while ("),
+    M("r1: rotation revokes the current key before the new one is in the Secret", "google-keys", "providers/google/__init__.py",
+      'live = keys.revoke(live, {older} - {kid, ""}, "the key before the current one")',
+      'live = keys.revoke(live, {older, kid} - {""}, "the key before the current one")'),
+    M("r1: a disabled key in the Secret is reused", "google-keys", "providers/google/__init__.py",
+      "if kid in by_id and not by_id[kid].disabled:", "if kid in by_id:"),
+    M("r1: uninstall removes other members of the role", "workload-identity", "providers/google/workload_identity.py",
+      "                binding.members.remove(member)", "                del binding.members[:]"),
+    M("r1: member added to a conditional binding", "workload-identity", "providers/google/workload_identity.py",
+      "b.role == role and not b.condition.expression", "b.role == role"),
+    M("r1: IAM policy etag conflict not retried", "workload-identity", "providers/google/workload_identity.py",
+      "        if answer != CONFLICT:\n            return True", "        return True"),
+    M("r1: repository IAM policy assumed empty", "google-keys", "providers/google/resources.py",
+      'bindings = policy.setdefault("bindings", [])', 'bindings = policy["bindings"] = []'),
+    M("r1: secret.yaml keeps a wider mode it already had", "output", "commands/provision.py",
+      "    os.chmod(secret_path, 0o600)\n", ""),
+    M("r1: credentials revoked before the Secret is written", "kube-writer", "commands/provision.py",
+      "    kube.apply(rendered.secret)\n    kube.apply(rendered.configmap)\n    checkpoint(\"after-secret-written\")\n    obtained.after_switch()",
+      "    obtained.after_switch()\n    kube.apply(rendered.secret)\n    kube.apply(rendered.configmap)\n    checkpoint(\"after-secret-written\")"),
+    M("r1: Docker Hub namespace keeps upper case", "push-proof", "providers/dockerhub.py",
+      '.get("username", "")).lower()', '.get("username", ""))'),
+    M("r1: discovered token URL overrides registry.generic.tokenUrl", "push-proof", "providers/generic.py",
+      'token_url=self.config.get("tokenUrl") or discovered.token_url', 'token_url=discovered.token_url or self.config.get("tokenUrl")'),
 ]
 
 
@@ -237,8 +333,15 @@ def copy_package(into: Path, source: Path = PACKAGE) -> Path:
     return into
 
 
-def apply(mutation: Mutation, package_dir: Path) -> bool:
-    path = package_dir / "binderhub_registry" / mutation.module
+def target_of(mutation: Mutation, package_dir: Path, repository: Path) -> Path:
+    """The file a mutation changes: a module of the package copy, or (``chart/...``) a file of the
+    repository snapshot, which the caller restores after the run."""
+    if mutation.module.startswith("chart/"):
+        return repository / mutation.module
+    return package_dir / "binderhub_registry" / mutation.module
+
+
+def apply(mutation: Mutation, path: Path) -> bool:
     text = path.read_text()
     if text.count(mutation.old) != 1:
         return False
@@ -252,6 +355,8 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per mutant's test run")
     parser.add_argument("--skip-baseline", action="store_true", help="do not first check that the unmutated tests pass")
+    parser.add_argument("--suite-timeout", type=float, default=1800, help="seconds for a survivor's whole-suite run")
+    parser.add_argument("--targeted-only", action="store_true", help="do not run the whole suite for survivors of their targeted tests")
     args = parser.parse_args()
     chosen = [m for m in MUTATIONS if args.only in m.name or args.only in m.group]
     if args.list:
@@ -276,20 +381,36 @@ def main() -> int:
                 print(f"  the unmutated tests fail ({detail}); fix them first", file=sys.stderr)
                 return 2
 
-        killed, survived, stale = [], [], []
+        killed: list[Mutation] = []
+        survived: list[Mutation] = []
+        stale: list[Mutation] = []
         for index, mutation in enumerate(chosen, 1):
             copy_package(work, pristine)
-            if not apply(mutation, work):
+            path = target_of(mutation, work, repository)
+            original = path.read_text()
+            if not apply(mutation, path):
                 stale.append(mutation)
                 print(f"[{index:2}/{len(chosen)}] STALE    {mutation.group}: {mutation.name}", flush=True)
                 continue
-            code, seconds, detail = run_tests(GROUPS[mutation.group], work, args.timeout, repository)
+            try:
+                code, seconds, detail = run_tests(GROUPS[mutation.group], work, args.timeout, repository)
+                if code == 0 and not args.targeted_only:  # the whole suite decides for a survivor of its targeted tests
+                    code, more, detail = run_tests(["tests", *(f"--ignore={d}" for d in SUITE_EXCLUDES)], work, args.suite_timeout,
+                                                   repository)
+                    seconds += more
+                    detail = f"{detail} (whole suite)" if code != 0 else detail
+            finally:
+                path.write_text(original)
             fate = "killed" if code != 0 else "SURVIVED"
             (killed if code != 0 else survived).append(mutation)
             print(f"[{index:2}/{len(chosen)}] {fate:8} {mutation.group}: {mutation.name} ({seconds:.0f}s)"
                   + (f"\n            by {detail}" if code != 0 else ""), flush=True)
 
     applied = len(killed) + len(survived)
+    print("\nkilled/total per area:")
+    for group in sorted({m.group for m in killed + survived}):
+        total = sum(m.group == group for m in killed + survived)
+        print(f"  {group:18} {sum(m.group == group for m in killed)}/{total}")
     print(f"\n{len(killed)} of {applied} mutants killed ({100 * len(killed) / max(applied, 1):.0f}%)"
           + (f"; {len(stale)} stale (their code changed: update scripts/mutate.py)" if stale else ""))
     for mutation in survived:

@@ -232,11 +232,17 @@ def test_json_log_format_prints_one_json_object_per_line(tmp_path, htpasswd_regi
     assert records[-1]["exitCode"] == 1
 
 
-def test_output_dir_writes_the_secret_readable_only_by_its_owner(tmp_path, htpasswd_registry):
+@pytest.mark.parametrize("earlier_mode", [None, 0o644], ids=["new-file", "existing-world-readable-file"])
+def test_output_dir_writes_the_secret_readable_only_by_its_owner(tmp_path, htpasswd_registry, earlier_mode):
+    """Also when secret.yaml is there already with a wider mode (an earlier run's copy, a checkout)."""
     values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    secret_path = tmp_path / "out" / "secret.yaml"
+    if earlier_mode is not None:
+        secret_path.parent.mkdir()
+        secret_path.write_text("stale\n")
+        secret_path.chmod(earlier_mode)
     result = run_cli("provision", "--values", str(values), "--output", str(tmp_path / "out"))
     assert result.code == 0, result.stderr
-    secret_path = tmp_path / "out" / "secret.yaml"
     assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
     assert yaml.safe_load(secret_path.read_text().split("---\n", 1)[1])["kind"] == "Secret"
     assert (tmp_path / "out" / "settings-configmap.yaml").exists()

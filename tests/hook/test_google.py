@@ -6,12 +6,13 @@ stand-in IAM lets the key's account upload to the repository."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-from binderhub_registry.state import CREDENTIAL_ID
+from binderhub_registry.state import CREATED_AT, CREDENTIAL_ID, PREVIOUS_CREDENTIAL_ID, ROTATION_REVISION
 
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 from tests.helpers import binderhub_config, binderhub_for, push_image, run_cli, secret_key_file, write_values
@@ -240,3 +241,43 @@ def test_a_new_account_whose_keys_iam_cannot_see_yet_is_waited_for(kube_api, tmp
     assert result.code == 0, result.stderr
     assert result.stderr.count("waiting for IAM to propagate: IAM does not") == 3
     assert len(google_cloud.state.service_accounts[BUILDER].user_keys()) == 1
+
+
+def age_secret(kube_api, by: timedelta) -> str:
+    """Time passing for the credential: its created-at note moved ``by`` into the past (the hook
+    reads its own clock, which a test cannot move); the new note."""
+    secret = kube_api.get("secrets", "binder", "binderhub-registry")
+    annotations = secret["metadata"]["annotations"]
+    created = datetime.strptime(annotations[CREATED_AT], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    annotations[CREATED_AT] = (created - by).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kube_api.put(secret)
+    return annotations[CREATED_AT]
+
+
+def test_a_kept_key_keeps_its_creation_time_so_the_interval_rotates_it(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """A run that keeps the key keeps its created-at: re-stamped on every run, a key would never age."""
+    values = google_values(google_cloud, google_registry(AR_HOST)) | {"rotation": {"policy": "interval", "interval": "720h"}}
+    first = provision(kube_api, tmp_path, values)
+    assert first.code == 0, first.stderr
+    key = key_of(first)["private_key_id"]
+    noted = age_secret(kube_api, timedelta(hours=719))
+    kept = provision(kube_api, tmp_path, values)
+    assert kept.code == 0, kept.stderr
+    annotations = kept.document("Secret")["metadata"]["annotations"]
+    assert (key_of(kept)["private_key_id"], annotations[CREATED_AT]) == (key, noted)
+    age_secret(kube_api, timedelta(hours=2))  # 721 hours old now
+    rotated = provision(kube_api, tmp_path, values)
+    assert rotated.code == 0, rotated.stderr
+    assert key_of(rotated)["private_key_id"] != key
+    assert rotated.document("Secret")["metadata"]["annotations"][PREVIOUS_CREDENTIAL_ID] == key
+
+
+def test_every_upgrade_rotates_from_revision_9_to_10(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """Release revisions are numbers: "9" to "10" is a new revision (as strings, "9" >= "10")."""
+    values = google_values(google_cloud, google_registry(AR_HOST))
+    first = provision(kube_api, tmp_path, values | {"rotation": {"revision": "9"}})
+    assert first.code == 0, first.stderr
+    tenth = provision(kube_api, tmp_path, values | {"rotation": {"revision": "10"}})
+    assert tenth.code == 0, tenth.stderr
+    assert key_of(tenth)["private_key_id"] != key_of(first)["private_key_id"]
+    assert tenth.document("Secret")["metadata"]["annotations"][ROTATION_REVISION] == "10"

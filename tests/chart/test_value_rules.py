@@ -69,6 +69,9 @@ RULES = [
     Rule("registry.existingSecret", ["creds", "my.creds", "a" * 253], ["..", "a..b", "-creds", "Creds", "creds.", "a" * 254],
          extra={"registry.generic.password": ""}),
     Rule("registry.google.adminKeySecret", ["admin-key", "admin.key"], ["admin..key", "Admin"], base=GCR),
+    # <secretName>-helper-token (keyless Google) must stay within Kubernetes' 253 characters
+    Rule("output.secretName", ["", "registry", "my-registry", "a" * 240], ["a" * 241, "My-registry", "a.b", "-registry"],
+         extra={"binderhub.enabled": False}),
     Rule("image.repository",
          ["quay.io/jupyterhub/binderhub-registry", "localhost:5000/x", "registry.example.org/a__b/c", "ghcr.io/org/my--image",
           "Registry.Example.org/x", "binderhub-registry"],

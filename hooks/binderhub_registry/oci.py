@@ -165,7 +165,9 @@ class RegistryClient:
         params += [("scope", scope) for scope in scopes]
         if self.username:
             params.append(("account", self.username))
-        response = self._send("GET", challenge.realm, what="Requesting a registry token", params=params, auth=self._basic())
+        # The realm's own query (a tenant, ...) stays: httpx's params= would replace it.
+        url = str(httpx.URL(challenge.realm).copy_merge_params(params))
+        response = self._send("GET", url, what="Requesting a registry token", auth=self._basic())
         if response.status_code == 401:
             raise self._rejected("the token service answered 401")
         if response.status_code == 403:

@@ -85,6 +85,24 @@ def test_token_registry_gets_the_token_url_binderhub_needs(tmp_path, token_regis
         assert binderhub.get_image_manifest("binder/binder-x", "v1") is not None
 
 
+def test_a_token_realm_with_a_query_string_gets_service_appended_with_an_ampersand(tmp_path, make_token_server, make_registry):
+    """A realm that has a query (one token endpoint for several tenants): BinderHub's token URL is
+    the realm with ``&service=``; a second ``?`` would lose the tenant, and the token service
+    answers 404."""
+    token_server = make_token_server(realm_query="tenant=binder")
+    registry = make_registry("token", token_server=token_server)
+    password = token_server.password("pusher")
+    result = provision_offline(tmp_path, generic_values(registry.url, "pusher", password))
+    assert result.code == 0, result.stderr
+    token_url = binderhub_config(result.document("ConfigMap"))["DockerRegistry"]["token_url"]
+    assert token_url == f"{token_server.url}/token?tenant=binder&service={token_server.service}"
+    token = httpx.get(f"{token_server.url}/token", auth=("pusher", password), params={
+        "tenant": "binder", "service": token_server.service, "scope": "repository:binder/binder-q:pull,push"}).json()["token"]
+    push_image(registry.url, "binder/binder-q", "v1", token=token)
+    with binderhub_for(result) as binderhub:
+        assert binderhub.get_image_manifest("binder/binder-q", "v1") is not None
+
+
 def test_without_token_url_binderhub_misses_images_on_a_token_registry(tmp_path, token_registry, token_server):
     """Why provision sets token_url: BinderHub's WWW-Authenticate fallback sends no Accept
     header, and distribution 2.8 then answers 404 for an OCI image that exists."""

@@ -133,8 +133,12 @@ class TokenServer(LoopbackHttpServer):
         key_type: KeyType = "EC",
         expires_in: int = 300,
         workdir: Path | None = None,
+        realm_query: str = "",
     ) -> None:
         super().__init__()
+        # A realm with a query string (``tenant=binder``), as token services behind one endpoint
+        # for several tenants advertise it; requests without those parameters are answered 404.
+        self.realm_query = realm_query
         self.users: UserTable = dict(users or {})
         self.service = service
         self.issuer = issuer
@@ -163,7 +167,7 @@ class TokenServer(LoopbackHttpServer):
     @property
     def realm(self) -> str:
         """The token endpoint, as the registry advertises it in ``WWW-Authenticate``."""
-        return f"{self.url}/token"
+        return f"{self.url}/token" + (f"?{self.realm_query}" if self.realm_query else "")
 
     # -- test knobs ------------------------------------------------------------------------
     def fail_next(self, status: int, count: int = 1, retry_after: int | None = None) -> None:
@@ -269,6 +273,9 @@ class _Handler(LoopbackHandler):
 
         if parts.path != "/token":
             return reply(404, {"details": "not found"})
+        wanted = parse_qs(ts.realm_query, keep_blank_values=True)
+        if any(query.get(key, [None])[0] != values[0] for key, values in wanted.items()):
+            return reply(404, {"details": "no such tenant"})
         failure = ts._take_failure()
         if failure is not None:
             headers = ({} if failure.retry_after is None

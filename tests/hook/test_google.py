@@ -281,3 +281,16 @@ def test_every_upgrade_rotates_from_revision_9_to_10(kube_api, tmp_path, google_
     assert tenth.code == 0, tenth.stderr
     assert key_of(tenth)["private_key_id"] != key_of(first)["private_key_id"]
     assert tenth.document("Secret")["metadata"]["annotations"][ROTATION_REVISION] == "10"
+
+
+def test_a_repository_policy_that_does_not_start_empty_keeps_its_bindings(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """The builder's writer role is added to the repository's policy; what others granted stays."""
+    repository = google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
+    google_cloud.state.grant_repository_role(repository.name, "group:readers@example.org", "roles/artifactregistry.reader")
+    google_cloud.state.grant_repository_role(repository.name, "user:ci@example.org", "roles/artifactregistry.writer")
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert google_cloud.state.repositories[repository.name].bindings == {
+        "roles/artifactregistry.reader": {"group:readers@example.org"},
+        "roles/artifactregistry.writer": {"user:ci@example.org", f"serviceAccount:{BUILDER}"},
+    }

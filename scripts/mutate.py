@@ -50,7 +50,12 @@ GROUPS = {
                     "tests/lifecycle/test_generic_lifecycle.py", "tests/lifecycle/test_google_lifecycle.py"],
     "http": ["tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py"],
     "workload-identity": ["tests/hook/test_workload_identity_bindings.py", "tests/hook/test_google_keyless.py"],
-    "output": ["tests/hook/test_generic.py", "tests/hook/test_canary.py"],
+    "output": ["tests/hook/test_generic.py", "tests/hook/test_canary.py", "tests/hook/test_google.py"],
+    "settings": ["tests/hook/test_binderhub_wiring_output.py", "tests/test_binder_pod_config.py", "tests/hook/test_generic.py",
+                 "tests/chart/test_value_rules.py"],
+    "values": ["tests/hook/test_generic.py", "tests/hook/test_values_properties.py", "tests/chart/test_value_rules.py"],
+    "helper-client": ["tests/hook/test_google_keyless.py", "tests/lifecycle/test_keyless_lifecycle.py"],
+    "chart": ["tests/chart", "tests/lifecycle/test_harness_teeth.py", "tests/lifecycle/test_generic_lifecycle.py"],
 }
 # A survivor of its targeted tests then meets the whole suite but these (the image is rebuilt
 # only for its own inputs, the release tests lint the workflow): the verdict is the suite's.
@@ -61,9 +66,12 @@ SUITE_EXCLUDES = ["tests/image", "tests/release"]
 class Mutation:
     name: str
     group: str
-    module: str  # path under hooks/binderhub_registry
+    module: str  # path under hooks/binderhub_registry, or a chart file (chart/...)
     old: str  # must occur exactly once in the module
     new: str
+    # The tests that should catch it first (pytest ids): run before the group's, which then run
+    # only for a survivor of these; empty: the group's at once.
+    tests: tuple[str, ...] = ()
 
 
 M = Mutation
@@ -215,11 +223,13 @@ MUTATIONS = [
     M("r1: opaque tokens never cancel the upload session", "push-proof", "oci.py",
       'may_cancel = granted is None or "delete" in granted', 'may_cancel = granted is not None and "delete" in granted'),
     M("r1: 404 to the upload taken as an outage", "push-proof", "oci.py",
-      "        if response.status_code == 404:\n            raise InvalidConfiguration(", "        if response.status_code == 410:\n            raise InvalidConfiguration("),
+      "        if response.status_code == 404:\n            raise InvalidConfiguration(",
+      "        if response.status_code == 410:\n            raise InvalidConfiguration("),
     M("r1: any 401 error on the upload taken as no-push", "push-proof", "oci.py",
       '        if error == "insufficient_scope":\n            return', "        if error:\n            return"),
     M("r1: refused Basic upload never asks whether the login is wrong", "push-proof", "oci.py",
-      '            if challenge.scheme == "basic":\n                self.check_login()', '            if challenge.scheme == "none":\n                self.check_login()'),
+      '            if challenge.scheme == "basic":\n                self.check_login()',
+      '            if challenge.scheme == "none":\n                self.check_login()'),
     M("r1: challenge scheme compared case-sensitively", "push-proof", "oci.py",
       "    scheme = scheme.lower()\n", ""),
     M("r1: realm that is not http(s) accepted", "push-proof", "oci.py",
@@ -245,7 +255,8 @@ MUTATIONS = [
       "    if policy.trigger and annotations.get(ROTATION_TRIGGER, \"\") != policy.trigger:",
       "    if policy.policy != \"never\" and policy.trigger and annotations.get(ROTATION_TRIGGER, \"\") != policy.trigger:"),
     M("r1: unknown creation time never rotates", "rotation", "rotation.py",
-      "        return True, \"the credential's creation time is unknown\"", "        return False, \"the credential's creation time is unknown\""),
+      "        return True, \"the credential's creation time is unknown\"",
+      "        return False, \"the credential's creation time is unknown\""),
     M("r1: same second counts as after (no restart)", "restart", "restart.py",
       "created <= current.changed_at", "created < current.changed_at"),
     M("r1: an object without managedFields counts for nothing", "restart", "restart.py",
@@ -290,12 +301,127 @@ MUTATIONS = [
     M("r1: secret.yaml keeps a wider mode it already had", "output", "commands/provision.py",
       "    os.chmod(secret_path, 0o600)\n", ""),
     M("r1: credentials revoked before the Secret is written", "kube-writer", "commands/provision.py",
-      "    kube.apply(rendered.secret)\n    kube.apply(rendered.configmap)\n    checkpoint(\"after-secret-written\")\n    obtained.after_switch()",
-      "    obtained.after_switch()\n    kube.apply(rendered.secret)\n    kube.apply(rendered.configmap)\n    checkpoint(\"after-secret-written\")"),
+      "    kube.apply(rendered.secret)\n    kube.apply(rendered.configmap)\n"
+      "    checkpoint(\"after-secret-written\")\n    obtained.after_switch()",
+      "    obtained.after_switch()\n    kube.apply(rendered.secret)\n    kube.apply(rendered.configmap)\n"
+      "    checkpoint(\"after-secret-written\")"),
     M("r1: Docker Hub namespace keeps upper case", "push-proof", "providers/dockerhub.py",
       '.get("username", "")).lower()', '.get("username", ""))'),
     M("r1: discovered token URL overrides registry.generic.tokenUrl", "push-proof", "providers/generic.py",
       'token_url=self.config.get("tokenUrl") or discovered.token_url', 'token_url=discovered.token_url or self.config.get("tokenUrl")'),
+    # -- round 2: fresh mutants of every module and chart template ---------------------------------
+    M("r2: a web page answering GET /v2/ taken for an open registry", "push-proof", "oci.py",
+      "if response.status_code == 200 and _is_html(response):", "if response.status_code == 200 and False:",
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py")),
+    M("r2: token service 403 taken as an outage", "push-proof", "oci.py",
+      '        if response.status_code == 403:\n            raise self._rejected("the token service answered 403")\n', "",
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py")),
+    M("r2: OAuth2-style access_token answers not read", "push-proof", "oci.py",
+      'value = body.get("token") or body.get("access_token")', 'value = body.get("token")',
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py")),
+    M("r2: registry tokens not registered as secrets", "redaction", "oci.py",
+      "        self.progress.add_secret(value)\n        claims = jwt_claims(value)", "        claims = jwt_claims(value)",
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py")),
+    M("r2: any error code of a body copied into the sentence", "push-proof", "oci.py",
+      "code if code in ERROR_CODES else response.reason_phrase", "code or response.reason_phrase",
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py")),
+    M("r2: 422 from the API server taken as an outage", "kube-writer", "kube.py",
+      "    if status in (409, 422):", "    if status == 409:",
+      tests=("tests/hook/test_kube_writer.py", "tests/hook/test_messages.py")),
+    M("r2: key.json of registry.existingSecret not registered as a secret", "redaction", "kube.py",
+      'SECRET_KEYS = ("password", "key.json")', 'SECRET_KEYS = ("password",)',
+      tests=("tests/hook/test_kube_writer.py", "tests/hook/test_messages.py")),
+    M("r2: no fingerprint annotation yet gives an empty fingerprint", "kube-writer", "state.py",
+      "    if unchanged and current.annotation(FINGERPRINT):", "    if unchanged:",
+      tests=("tests/hook/test_release_state.py",)),
+    M("r2: every-upgrade without a revision rotates every run", "rotation", "rotation.py",
+      '            return False, "no release revision given (rotation happens on helm upgrade)"',
+      '            return True, "no release revision given (rotation happens on helm upgrade)"',
+      tests=("tests/hook/test_rotation_policy.py",)),
+    M("r2: the Deployment's own note ignored", "restart", "restart.py",
+      "    running = (template_metadata.get(\"annotations\") or {}).get(DEPLOYMENT_FINGERPRINT) or "
+      "(metadata.get(\"annotations\") or {}).get(\n        DEPLOYMENT_FINGERPRINT\n    )",
+      "    running = (template_metadata.get(\"annotations\") or {}).get(DEPLOYMENT_FINGERPRINT)",
+      tests=("tests/hook/test_restart_rule.py",)),
+    M("r2: the earliest change taken for the last", "restart", "restart.py",
+      "    return max(times, default=None)", "    return min(times, default=None)",
+      tests=("tests/hook/test_restart_rule.py",)),
+    M("r2: keyless docker config gets empty credentials", "docker-config", "dockerconfig.py",
+      'return {"auths": {}} if settings.helper_url else build(settings.auth_key, username, password)',
+      "return build(settings.auth_key, username, password)",
+      tests=("tests/hook/test_google_keyless.py", "tests/hook/test_dockerconfig_lookup.py")),
+    M("r2: key JSON's private_key lines not registered one by one", "redaction", "progress.py",
+      "for part in [*value.splitlines(), *_private_key(value).splitlines()]:", "for part in value.splitlines():",
+      tests=("tests/hook/test_progress.py", "tests/hook/test_canary.py")),
+    M("r2: JSON field names not redacted", "redaction", "progress.py",
+      "return {self.redact(str(k)): self.redact_fields(v) for k, v in value.items()}",
+      "return {str(k): self.redact_fields(v) for k, v in value.items()}",
+      tests=("tests/hook/test_progress.py", "tests/hook/test_canary.py")),
+    M("r2: only line feeds escaped in messages (CR, ANSI escapes pass)", "start-up", "errors.py",
+      'return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)',
+      'return text.replace("\\n", "\\\\n")',
+      tests=("tests/hook/test_messages.py", "tests/hook/test_process_exit.py")),
+    M("r2: an unexpected error prints the exception's text", "start-up", "cli.py",
+      'f"Unexpected error ({type(exc).__name__}); re-run', 'f"Unexpected error ({exc}); re-run',
+      tests=("tests/hook/test_messages.py", "tests/hook/test_process_exit.py")),
+    M("r2: image names of exactly 255 characters refused", "settings", "settings.py",
+      "if len(shortest) > NAME_TOTAL_LENGTH_MAX:", "if len(shortest) >= NAME_TOTAL_LENGTH_MAX:",
+      tests=("tests/hook/test_binderhub_wiring_output.py", "tests/chart/test_value_rules.py")),
+    M("r2: an empty token_url written over BinderHub's default", "settings", "settings.py",
+      '        if self.token_url:\n            registry["token_url"] = self.token_url', '        registry["token_url"] = self.token_url',
+      tests=("tests/hook/test_binderhub_wiring_output.py", "tests/chart/test_value_rules.py")),
+    M("r2: eu.gcr.io in location eu", "google-keys", "providers/google/target.py",
+      '"eu.gcr.io": "europe"', '"eu.gcr.io": "eu"',
+      tests=("tests/hook/test_google.py",)),
+    M("r2: validate mode: a key that cannot push exits 3 (outage) not 1", "google-keys", "providers/google/proof.py",
+      "                if timeout_is_outage:", "                if not timeout_is_outage:",
+      tests=("tests/hook/test_google.py",)),
+    M("r2: a key deleted meanwhile fails the revocation", "google-keys", "providers/google/keys.py",
+      '                partial(self.iam.admin.delete_service_account_key, request={"name": key.name}),\n'
+      '                expect=(NOT_FOUND,),',
+      '                partial(self.iam.admin.delete_service_account_key, request={"name": key.name}),\n                expect=(),',
+      tests=("tests/hook/test_google.py", "tests/hook/test_crash_safety.py")),
+    M("r2: uninstall after a switch to validate keeps the keys create mode made", "google-keys", "providers/google/__init__.py",
+      'if self.mode != "create" and current.annotation(CREDENTIAL_ORIGIN) != CREATED:',
+      'if self.mode != "create" or current.annotation(CREDENTIAL_ORIGIN) != CREATED:',
+      tests=("tests/hook/test_google.py",)),
+    M("r2: a user identity bound as serviceAccount:", "workload-identity", "providers/google/workload_identity.py",
+      'return f"serviceAccount:{email}" if email.endswith(".gserviceaccount.com") else None',
+      'return f"serviceAccount:{email}" if "@" in email else None',
+      tests=("tests/hook/test_workload_identity_bindings.py", "tests/hook/test_google_keyless.py")),
+    M("r2: any role of the builder on the repository counts as writer", "google-keys", "providers/google/resources.py",
+      'if any(b.get("role") == target.role and member in (b.get("members") or []) for b in policy.get("bindings") or []):',
+      'if any(member in (b.get("members") or []) for b in policy.get("bindings") or []):',
+      tests=("tests/hook/test_google.py",)),
+    M("r2: helper client: any 404 is a missing repository", "helper-client", "helper_client.py",
+      "    if response.status_code == 404 and missing_ok:", "    if response.status_code == 404:",
+      tests=("tests/hook/test_google_keyless.py",)),
+    M("r2: check: credentials for another registry accepted from the helper", "helper-client", "commands/check.py",
+      'if credentials["registry"].split("://")[-1].rstrip("/") != settings.host:', "if False:",
+      tests=("tests/hook/test_google_keyless.py",)),
+    M("r2: provision --output DIR mints keys it can never revoke", "output", "commands/provision.py",
+      "if not applying and provider_type.mints_credentials(values):", 'if args.output == "-" and provider_type.mints_credentials(values):',
+      tests=("tests/hook/test_google.py",)),
+    M("r2: the Secret is Opaque (kubelet cannot pull with it)", "output", "templates/secret.yaml.j2",
+      "type: kubernetes.io/dockerconfigjson", "type: Opaque",
+      tests=("tests/hook/test_generic.py", "tests/hook/test_kube_writer.py")),
+    M("r2: null in a values file does not remove the default", "values", "values.py",
+      "        if value is None:\n            merged.pop(key, None)",
+      "        if value is None:\n            merged[key] = merged.get(key)",
+      tests=("tests/hook/test_generic.py", "tests/hook/test_values_properties.py")),
+    M("r2: values files replace maps instead of merging them", "values", "values.py",
+      "            merged[key] = merge(merged[key], value)", "            merged[key] = copy.deepcopy(value)",
+      tests=("tests/hook/test_generic.py", "tests/hook/test_values_properties.py")),
+    M("r2: invalid values (exit 2) retried by the Job", "chart", "chart/templates/_helpers.tpl",
+      "          values: [1, 2]", "          values: [1]",
+      tests=("tests/chart/test_chart.py",)),
+    M("r2: the test Pod mounts a ServiceAccount token", "chart", "chart/templates/_helpers.tpl",
+      "{{- if $checksSecret }}\nautomountServiceAccountToken: false", "{{- if false }}\nautomountServiceAccountToken: false",
+      tests=("tests/chart/test_chart.py",)),
+    M("r2: the hook may read every Secret of the namespace", "chart", "chart/templates/shared/role.yaml",
+      "    resources: [secrets]\n    resourceNames: [{{ include \"binderhub-registry.secretName\" . | quote }}]\n",
+      "    resources: [secrets]\n",
+      tests=("tests/chart/test_chart.py",)),
 ]
 
 
@@ -393,7 +519,13 @@ def main() -> int:
                 print(f"[{index:2}/{len(chosen)}] STALE    {mutation.group}: {mutation.name}", flush=True)
                 continue
             try:
-                code, seconds, detail = run_tests(GROUPS[mutation.group], work, args.timeout, repository)
+                stages = [list(mutation.tests), GROUPS[mutation.group]] if mutation.tests else [GROUPS[mutation.group]]
+                code, seconds, detail = 0, 0.0, ""
+                for tests in stages:
+                    code, more, detail = run_tests(tests, work, args.timeout, repository)
+                    seconds += more
+                    if code != 0:
+                        break
                 if code == 0 and not args.targeted_only:  # the whole suite decides for a survivor of its targeted tests
                     code, more, detail = run_tests(["tests", *(f"--ignore={d}" for d in SUITE_EXCLUDES)], work, args.suite_timeout,
                                                    repository)

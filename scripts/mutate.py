@@ -7,11 +7,19 @@ Why our own list and not mutmut: the tests run the CLI as a separate process (as
 does) and through the lifecycle harness; mutmut 3's trampolines live in its own `mutants/` copy,
 which those processes never import. Here the mutated copy is put first on PYTHONPATH (the
 editable install is a plain .pth path entry, which PYTHONPATH precedes), and the subprocesses
-inherit it. The modules are those where a silent bug hurts most: the push proof (oci.py), docker
-config lookup (dockerconfig.py), redaction (progress.py), rotation decisions (rotation.py), the
-Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py).
+inherit it. The first mutations cover where a silent bug hurts most: the push proof (oci.py),
+docker config lookup (dockerconfig.py), redaction (progress.py), rotation decisions (rotation.py),
+the Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py); the "r1:" and
+"r2:" ones are two rounds of an independent review (issue #26) of every module and chart template,
+written from the code and README without this list. A ``chart/...`` module is a file of the
+repository snapshot, restored after its run.
 
-Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS] [--skip-baseline]
+Each mutant meets its own ``tests`` (when given), then its area's (GROUPS), then, as a survivor,
+the whole suite but SUITE_EXCLUDES (``--targeted-only`` stops before that). The run ends with
+killed/total per area and the survivors.
+
+Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS] [--skip-baseline] [--targeted-only]
+       [--suite-timeout SECONDS]
 A mutation whose text no longer matches the code is reported as STALE (update the list).
 """
 

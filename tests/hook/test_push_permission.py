@@ -95,6 +95,17 @@ def test_a_token_registry_is_also_proven_by_an_upload_session(tmp_path, token_re
     assert [r.status for r in recorder.seen() if r.is_upload_cancel(PROBE)] == [204]
 
 
+def test_a_repository_path_the_registry_does_not_have_is_invalid_configuration_not_an_outage(tmp_path, make_basic_auth_registry):
+    """Harbor or GitLab answer 404 NAME_UNKNOWN for a project that does not exist: exit 2, naming
+    the path to create or the value to change (not exit 3, which says try again later)."""
+    password = random_password()
+    registry = make_basic_auth_registry({"builder": (password, [("*", ALL)])}, projects=["team/*"])
+    result = provision(tmp_path, registry.url, "builder", password)
+    assert result.code == 2, result.stderr
+    assert f"no repository path {PROBE!r}" in result.last_line
+    assert [r.status for r in registry.seen() if r.is_upload_start(PROBE)] == [404]
+
+
 class _NoLocationHandler(LoopbackHandler):
     """An open registry that answers the upload with 201 and no Location (a broken proxy in front)."""
 

@@ -89,3 +89,13 @@ def test_a_retry_that_then_trickles_ends_within_the_one_deadline(tmp_path):
     assert run.result.code != -9, f"still running after 1.5 x the {deadline:g}s deadline; stderr: {run.result.stderr}"
     assert (run.result.code, f"within the {deadline:g}s deadline" in run.result.last_line) == (3, True), run.result.stderr
     assert registry.requests == ["GET /v2/", "GET /v2/"]  # the 503, then the trickle
+
+
+def test_an_upload_session_proven_with_an_opaque_token_is_cancelled_with_it(tmp_path):
+    """An opaque token says nothing about delete, so the hook tries to cancel the empty session."""
+    with HostileRegistry("opaque-token-registry") as registry:
+        values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", PASSWORD))
+        result = run_cli_bounded("provision", "--values", str(values), "--output", "-", kill_after=2 * DEADLINE).result
+    assert result.code == 0, result.stderr
+    assert [(seen.method, seen.authorization) for seen in registry.seen if "/blobs/uploads/" in seen.path] == [
+        ("POST", "Bearer opaque-token-0123456789"), ("DELETE", "Bearer opaque-token-0123456789")]

@@ -194,6 +194,20 @@ class HostileHandler(LoopbackHandler):
         else:
             self._answer(200, b"{}")
 
+    def mode_opaque_token_registry(self) -> None:
+        """A well-behaved token registry whose tokens are opaque (not JWTs: the granted actions
+        cannot be read from them), so only the upload session proves push; it accepts its token
+        for the upload and for cancelling it."""
+        bearer = self.headers.get("Authorization") == "Bearer opaque-token-0123456789"
+        if self.path.startswith("/token"):
+            self._answer(200, json.dumps({"token": "opaque-token-0123456789"}).encode())
+        elif not bearer:
+            self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', WWW_Authenticate=self._bearer())
+        elif self.command == "POST":
+            self._answer(202, Location=f"/v2/{self.owner.repository}/blobs/uploads/u-1")
+        else:
+            self._answer(204 if self.command == "DELETE" else 200, b"" if self.command == "DELETE" else b"{}")
+
     def mode_retry_then_trickle(self) -> None:
         """503 with Retry-After (most of the deadline away), then a response that trickles: the
         deadline is the operation's, retries included, not each attempt's."""

@@ -83,3 +83,11 @@ def test_retry_then_trickle_asks_to_come_back_then_trickles():
         head = raw_get(registry, 64)
     assert (first.status_code, first.headers["Retry-After"]) == (503, "5")
     assert head.startswith(b"HTTP/1.1 200 OK\r\nX-Slow: a")
+
+
+def test_the_opaque_token_registry_accepts_only_its_own_token():
+    with HostileRegistry("opaque-token-registry") as registry:
+        token = httpx.get(f"{registry.url}/token").json()["token"]
+        refused = httpx.post(f"{registry.url}/v2/x/blobs/uploads/")
+        started = httpx.post(f"{registry.url}/v2/x/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    assert token.count(".") != 2 and refused.status_code == 401 and started.status_code == 202

@@ -103,6 +103,23 @@ def test_a_token_realm_with_a_query_string_gets_service_appended_with_an_ampersa
         assert binderhub.get_image_manifest("binder/binder-q", "v1") is not None
 
 
+def test_a_token_service_answering_only_access_token_is_understood(tmp_path, make_token_server, make_registry):
+    """OAuth2-style token services answer ``access_token`` without ``token`` (both are in the spec)."""
+    token_server = make_token_server(token_fields=("access_token",))
+    registry = make_registry("token", token_server=token_server)
+    result = provision_offline(tmp_path, generic_values(registry.url, "pusher", token_server.password("pusher")))
+    assert result.code == 0, result.stderr
+    assert "token-scope + upload-session" in result.stderr
+
+
+def test_a_token_service_answering_403_rejects_the_login(tmp_path, token_registry, token_server):
+    """403 from the token service refuses these credentials (exit 1), it is not an outage to retry."""
+    token_server.fail_next(403)
+    result = provision_offline(tmp_path, generic_values(token_registry.url, "pusher", token_server.password("pusher")))
+    assert result.code == 1, result.stderr
+    assert "rejected the login of user 'pusher' (the token service answered 403)" in result.last_line
+
+
 def test_without_token_url_binderhub_misses_images_on_a_token_registry(tmp_path, token_registry, token_server):
     """Why provision sets token_url: BinderHub's WWW-Authenticate fallback sends no Accept
     header, and distribution 2.8 then answers 404 for an OCI image that exists."""

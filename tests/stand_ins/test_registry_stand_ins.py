@@ -285,3 +285,9 @@ def test_a_realm_with_a_query_string_is_advertised_and_required(make_token_serve
     asked = {"service": ts.service, "scope": "repository:x:pull"}
     assert httpx.get(f"{ts.url}/token", params=asked, auth=("pusher", ts.password("pusher"))).status_code == 404
     assert httpx.get(f"{ts.url}/token", params={"tenant": "binder", **asked}, auth=("pusher", ts.password("pusher"))).status_code == 200
+
+
+def test_an_oauth2_style_token_server_answers_only_access_token(make_token_server) -> None:
+    ts = make_token_server(token_fields=("access_token",))
+    body = token_response(ts, "pusher", "repository:x:pull").json()
+    assert "token" not in body and body["access_token"].count(".") == 2

@@ -134,8 +134,12 @@ class TokenServer(LoopbackHttpServer):
         expires_in: int = 300,
         workdir: Path | None = None,
         realm_query: str = "",
+        token_fields: tuple[str, ...] = ("token", "access_token"),
     ) -> None:
         super().__init__()
+        # The fields the token is answered in: distribution's spec has both; OAuth2-style
+        # services (some cloud registries) answer only access_token.
+        self.token_fields = token_fields
         # A realm with a query string (``tenant=binder``), as token services behind one endpoint
         # for several tenants advertise it; requests without those parameters are answered 404.
         self.realm_query = realm_query
@@ -289,8 +293,7 @@ class _Handler(LoopbackHandler):
         service = query.get("service", [None])[0]  # first value, like Go's Query().Get
         token = ts.issue(username or "", access, audience=service if service is not None else "")
         issued_at = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
-        reply(200, {"token": token, "access_token": token, "expires_in": ts.expires_in,
-                    "issued_at": issued_at})
+        reply(200, {**{field: token for field in ts.token_fields}, "expires_in": ts.expires_in, "issued_at": issued_at})
 
     def _basic_auth(self) -> tuple[str | None, str | None]:
         header = self.headers.get("Authorization", "")

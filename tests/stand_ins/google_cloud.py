@@ -464,6 +464,8 @@ class GoogleCloudState:
         self.token_uri = GOOGLE_TOKEN_URI
         #: the time access tokens are issued and checked against (tests move it to expire them)
         self.clock: Callable[[], float] = time.time
+        #: Google's clock minus this machine's (the hook's), for the keys' validAfterTime: clocks differ
+        self.key_time_offset = dt.timedelta(0)
         self._keys: dict[str, KeyRecord] = {}  # by key id
         self._tokens: dict[str, _Token] = {}
         self._failures: dict[str, list[str]] = {}
@@ -777,7 +779,7 @@ class GoogleCloudState:
                        .sign(private, hashes.SHA256()))
         key = KeyRecord(key_id, record.email, record.project_id, private.public_key(),
                         certificate.public_bytes(serialization.Encoding.PEM), user_managed,
-                        valid_after=now)
+                        valid_after=now + self.key_time_offset)
         record.keys[key_id] = key
         self._keys[key_id] = key
         return key

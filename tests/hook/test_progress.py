@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 from binderhub_registry.progress import Progress
@@ -53,6 +53,19 @@ def test_a_secret_inside_a_message_is_masked(log_format, secret):
     output = emit(log_format, secret, message=f"the registry said: bad password {secret} for alice")
     assert_clean(output, secret)
     assert "for alice" in output
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("secret", [HOSTILE, "pw with/slash+plus ü"], ids=["quotes-backslash-non-ascii", "space-slash-plus"])
+def test_each_written_form_of_a_secret_is_masked_where_it_stands(log_format, secret):
+    """Messages carry secrets as text, JSON strings, URL paths and form-encoded queries (a
+    server's error echoing the request): each form is masked, not only the raw one."""
+    written = {"raw": secret, "json": json.dumps(secret)[1:-1], "path": quote(secret, safe=""), "form": quote_plus(secret, safe=""),
+               "repr": repr(secret)[1:-1]}
+    for how, form in written.items():
+        output = emit(log_format, secret, message=f"the server echoed {how} {form} back")
+        assert form not in output, f"{how} form {form!r} printed in {output!r}"
+        assert f"{how} *** back" in (json.loads(output)["message"] if log_format == "json" else output)
 
 
 @pytest.mark.parametrize("secret", [PLAIN, HOSTILE], ids=["single-line", "quotes-backslash-non-ascii"])

@@ -41,7 +41,8 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 
 # The tests that should catch a bug in each area, fastest and most targeted first (pytest -x).
 GROUPS = {
-    "push-proof": ["tests/hook/test_push_permission.py", "tests/hook/test_generic.py", "tests/hook/test_dockerhub.py"],
+    "push-proof": ["tests/hook/test_push_permission.py", "tests/hook/test_generic.py", "tests/hook/test_dockerhub.py",
+                   "tests/hook/test_hostile_registry.py"],
     "docker-config": ["tests/hook/test_dockerconfig_lookup.py", "tests/hook/test_generic.py", "tests/hook/test_check_google.py"],
     "redaction": ["tests/hook/test_progress.py", "tests/hook/test_canary.py", "tests/hook/test_generic.py"],
     "rotation": ["tests/hook/test_rotation_policy.py", "tests/hook/test_crash_safety.py",
@@ -62,7 +63,8 @@ GROUPS = {
     "settings": ["tests/hook/test_binderhub_wiring_output.py", "tests/test_binder_pod_config.py", "tests/hook/test_generic.py",
                  "tests/chart/test_value_rules.py"],
     "values": ["tests/hook/test_generic.py", "tests/hook/test_values_properties.py", "tests/chart/test_value_rules.py"],
-    "helper-client": ["tests/hook/test_google_keyless.py", "tests/lifecycle/test_keyless_lifecycle.py"],
+    "helper-client": ["tests/helper/test_helper_service.py", "tests/hook/test_google_keyless.py",
+                      "tests/lifecycle/test_keyless_lifecycle.py"],
     "chart": ["tests/chart", "tests/lifecycle/test_harness_teeth.py", "tests/lifecycle/test_generic_lifecycle.py"],
 }
 # A survivor of its targeted tests then meets the whole suite but these (the image is rebuilt

@@ -35,6 +35,17 @@ def test_bindings_are_added_once_and_removed_alone(google_cloud, builder, google
     assert len([c for c in google_cloud.state.calls_of("SetIamPolicy") if c.code == "OK"]) == 2
 
 
+def test_a_policy_changed_between_read_and_write_is_read_again_and_both_changes_stay(google_cloud, builder, google_admin):
+    """Another admin changes the builder's policy between the hook's read and write: Google refuses
+    the stale etag, and the hook reads again instead of losing its binding (or theirs)."""
+    iam = google_cloud.iam_client(google_admin.credentials())
+    record = google_cloud.state.service_accounts[BUILDER]
+    google_cloud.state.concurrent_policy_changes.append(("roles/iam.serviceAccountUser", "user:other-admin@example.org"))
+    assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.WORKLOAD_IDENTITY_USER, MEMBER)])
+    assert record.bindings == {"roles/iam.serviceAccountUser": {"user:other-admin@example.org"}, wi.WORKLOAD_IDENTITY_USER: {MEMBER}}
+    assert [c.code for c in google_cloud.state.calls_of("SetIamPolicy")] == ["ABORTED", "OK"]
+
+
 def test_no_identity_pool_says_enable_workload_identity(google_cloud, builder, google_admin):
     google_cloud.project.workload_identity_pool = False
     iam = google_cloud.iam_client(google_admin.credentials())

@@ -464,6 +464,9 @@ class GoogleCloudState:
         self.token_uri = GOOGLE_TOKEN_URI
         #: the time access tokens are issued and checked against (tests move it to expire them)
         self.clock: Callable[[], float] = time.time
+        #: (role, member) bindings another admin adds to a service account's own policy right
+        #: after the next reads of it, one per read (a concurrent read-modify-write)
+        self.concurrent_policy_changes: list[tuple[str, str]] = []
         #: Google's clock minus this machine's (the hook's), for the keys' validAfterTime: clocks differ
         self.key_time_offset = dt.timedelta(0)
         self._keys: dict[str, KeyRecord] = {}  # by key id
@@ -1037,10 +1040,16 @@ class IamAdminService:
 
     def GetIamPolicy(self, call: CallContext,  # noqa: N802
                      req: iam_policy_pb2.GetIamPolicyRequest) -> policy_pb2.Policy:
-        """The account's own policy (who may act as it)."""
+        """The account's own policy (who may act as it). Then a change someone else makes, when a
+        test queued one (``concurrent_policy_changes``): the reader's etag is stale at once."""
         with self.state.lock:
             _, record = self._account_by_name(call, req.resource, _SA + "getIamPolicy")
-            return _account_policy(record)
+            policy = _account_policy(record)
+            if self.state.concurrent_policy_changes:
+                role, member = self.state.concurrent_policy_changes.pop(0)
+                record.bindings.setdefault(role, set()).add(member)
+                record.policy_version += 1
+            return policy
 
     def SetIamPolicy(self, call: CallContext,  # noqa: N802
                      req: iam_policy_pb2.SetIamPolicyRequest) -> policy_pb2.Policy:

@@ -673,3 +673,16 @@ def test_real_distribution_accepts_an_upload_from_a_google_writer(
             assert httpx.delete(upload.headers["Location"], headers=headers).status_code == 204
     finally:
         server.stop()
+
+
+def test_a_queued_concurrent_change_makes_the_readers_etag_stale(
+        google_cloud: GoogleCloud, iam: iam_admin_v1.IAMClient) -> None:
+    account = iam.create_service_account(name=f"projects/{PROJECT}", account_id="policy-race")
+    resource = f"projects/{PROJECT}/serviceAccounts/{account.email}"
+    google_cloud.state.concurrent_policy_changes.append(("roles/iam.serviceAccountUser", "user:other@example.org"))
+    read = iam.get_iam_policy(request={"resource": resource})
+    assert not read.bindings  # read before the other admin's write
+    read.bindings.add(role="roles/iam.serviceAccountTokenCreator", members=["user:me@example.org"])
+    raises(lambda: iam.set_iam_policy(request={"resource": resource, "policy": read}), gexc.Aborted)
+    again = iam.get_iam_policy(request={"resource": resource})
+    assert [(b.role, list(b.members)) for b in again.bindings] == [("roles/iam.serviceAccountUser", ["user:other@example.org"])]

@@ -42,6 +42,8 @@ CASES = [
     ("malformed-upload-location", "http", 3, "with a Location that is not an http(s) URL"),
     ("rate-limited-nan", "http", 3, "kept answering 429 (rate limited) after 4 attempts"),
     ("rate-limited-long", "http", 3, "kept answering 503 after 1 attempt"),
+    # a body's words are never copied, only the spec's error codes: here the status's own phrase
+    ("upload-denied-echoing", "http", 1, "(the registry answered 403 Forbidden to starting an upload)"),
 ]
 
 

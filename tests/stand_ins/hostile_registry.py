@@ -208,6 +208,14 @@ class HostileHandler(LoopbackHandler):
         else:
             self._answer(204 if self.command == "DELETE" else 200, b"" if self.command == "DELETE" else b"{}")
 
+    def mode_upload_denied_echoing(self) -> None:
+        """An open registry refusing the upload with a body whose error "code" is not one of the
+        spec's but text it made up from the request (some proxies echo headers and addresses)."""
+        if self.command == "POST":
+            self._answer(403, json.dumps({"errors": [{"code": f"denied for {self.client_address[0]} via X-Internal-Route 7"}]}).encode())
+        else:
+            self._answer(200, b"{}")
+
     def mode_retry_then_trickle(self) -> None:
         """503 with Retry-After (most of the deadline away), then a response that trickles: the
         deadline is the operation's, retries included, not each attempt's."""

@@ -27,6 +27,7 @@ DOCKERHUB = {"registry": {"type": "dockerhub", "dockerhub": {"username": "alice"
 GCR = {"registry": {"type": "gcr", "gcr": {"project": "binder-test"}}}
 GCR_VALIDATE = {"registry": {"type": "gcr", "gcr": {"project": "binder-test"}, "google": {"mode": "validate", "key": "{}"}}}
 LONG = "a" * 230  # with "https://registry.example.org/" and "push-check": over 255
+EXACTLY_255 = "a" * 223 + "-"  # "registry.example.org/" (21) + 224 + "push-check" (10): Docker's limit, allowed
 
 
 @dataclass
@@ -39,8 +40,8 @@ class Rule:
 
 
 RULES = [
-    Rule("registry.prefix", ["binder-", "", "binder/", "org/binder-", "a--b-", "binder.", "b1", "x" * 200],
-         ["/binder-", "-binder", ".binder", "org//binder-", "Binder-", "my_proj-", "a.-b", "binder--/x", LONG + "-"]),
+    Rule("registry.prefix", ["binder-", "", "binder/", "org/binder-", "a--b-", "binder.", "b1", "x" * 200, EXACTLY_255],
+         ["/binder-", "-binder", ".binder", "org//binder-", "Binder-", "my_proj-", "a.-b", "binder--/x", LONG + "-", "a" + EXACTLY_255]),
     Rule("registry.generic.repository", ["", "org", "org/binder", "my--group/x", "a.b/c-d", "a---b"],
          ["/org", "org/", "org//x", "-org", "Org", "my_group", "a..b", "a" * 240]),
     Rule("registry.generic.url",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from binderhub_registry.state import CREATED_AT, CREDENTIAL_ID, PREVIOUS_CREDENTIAL_ID, ROTATION_REVISION
 
@@ -226,9 +227,11 @@ def test_unknown_project_says_to_check_the_project_value(kube_api, tmp_path, goo
     assert "no-such-project" in result.last_line
 
 
-def test_printing_instead_of_applying_is_refused_in_create_mode(kube_api, tmp_path, google_cloud, google_adc, google_registry):
-    """Printed keys could never be reused or revoked by the tool, and would pile up."""
-    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)), "--output", "-")
+@pytest.mark.parametrize("output", ["-", "DIR"])
+def test_printing_instead_of_applying_is_refused_in_create_mode(kube_api, tmp_path, google_cloud, google_adc, google_registry, output):
+    """Printed (or written to a directory), keys could never be reused or revoked by the tool, and would pile up."""
+    where = str(tmp_path / "out") if output == "DIR" else "-"
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)), "--output", where)
     assert result.code == 2
     assert "registry.google.mode=validate" in result.last_line
     assert google_cloud.state.writes() == []
@@ -294,3 +297,13 @@ def test_a_repository_policy_that_does_not_start_empty_keeps_its_bindings(kube_a
         "roles/artifactregistry.reader": {"group:readers@example.org"},
         "roles/artifactregistry.writer": {"user:ci@example.org", f"serviceAccount:{BUILDER}"},
     }
+
+
+def test_eu_gcr_io_is_the_gcr_io_repository_in_europe(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """gcr.io hosts are Artifact Registry repositories named after the host, in the multi-region
+    Google gives each: us, europe, asia (not "eu")."""
+    values = google_values(google_cloud, google_registry("eu.gcr.io"), "gcr")
+    values["registry"]["gcr"]["host"] = "eu.gcr.io"
+    result = provision(kube_api, tmp_path, values)
+    assert result.code == 0, result.stderr
+    assert f"projects/{PROJECT}/locations/europe/repositories/eu.gcr.io" in google_cloud.state.repositories

@@ -68,6 +68,12 @@ def test_each_written_form_of_a_secret_is_masked_where_it_stands(log_format, sec
         assert f"{how} *** back" in (json.loads(output)["message"] if log_format == "json" else output)
 
 
+def test_a_secret_in_a_json_field_name_is_masked_too():
+    """A mapping keyed by what a server echoed (a header, a URL) can carry a secret in its keys."""
+    output = emit("json", PLAIN, message="answer", headers={f"Authorization: {PLAIN}": "echoed"})
+    assert PLAIN not in output and json.loads(output)["headers"] == {"Authorization: ***": "echoed"}
+
+
 @pytest.mark.parametrize("secret", [PLAIN, HOSTILE], ids=["single-line", "quotes-backslash-non-ascii"])
 def test_json_lines_stay_json_and_mask_secrets_in_message_and_fields(secret):
     output = emit("json", secret, message=f"said {secret}.", detail={"body": [f"x {secret}"]}, attempts=3)

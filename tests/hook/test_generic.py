@@ -120,6 +120,16 @@ def test_a_token_service_answering_403_rejects_the_login(tmp_path, token_registr
     assert "rejected the login of user 'pusher' (the token service answered 403)" in result.last_line
 
 
+def test_a_token_url_in_values_wins_over_the_realm_the_registry_names(tmp_path, token_registry, token_server):
+    """registry.generic.tokenUrl is for registries whose challenge names a realm BinderHub cannot
+    reach (an internal host): the value is what BinderHub gets, whatever the registry says."""
+    given = f"{token_server.url}/token?service={token_server.service}&via=values"
+    values = generic_values(token_registry.url, "pusher", token_server.password("pusher"), tokenUrl=given)
+    result = provision_offline(tmp_path, values)
+    assert result.code == 0, result.stderr
+    assert binderhub_config(result.document("ConfigMap"))["DockerRegistry"]["token_url"] == given
+
+
 def test_without_token_url_binderhub_misses_images_on_a_token_registry(tmp_path, token_registry, token_server):
     """Why provision sets token_url: BinderHub's WWW-Authenticate fallback sends no Accept
     header, and distribution 2.8 then answers 404 for an OCI image that exists."""

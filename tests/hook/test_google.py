@@ -307,3 +307,12 @@ def test_eu_gcr_io_is_the_gcr_io_repository_in_europe(kube_api, tmp_path, google
     result = provision(kube_api, tmp_path, values)
     assert result.code == 0, result.stderr
     assert f"projects/{PROJECT}/locations/europe/repositories/eu.gcr.io" in google_cloud.state.repositories
+
+
+def test_a_builder_that_may_only_read_the_repository_is_granted_writer(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """Another role of the builder on the repository (reader) is not the writer role it needs."""
+    repository = google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
+    google_cloud.state.grant_repository_role(repository.name, BUILDER, "roles/artifactregistry.reader")
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert f"serviceAccount:{BUILDER}" in google_cloud.state.repositories[repository.name].bindings["roles/artifactregistry.writer"]

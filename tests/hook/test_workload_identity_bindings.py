@@ -65,3 +65,11 @@ def test_token_minted_once_the_hook_may_act_as_the_builder(google_cloud, iam_cre
     wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")])
     token = wi.mint_polling(mint, Progress("text"), timeout=0, who=google_admin.email, builder=BUILDER)
     assert google_cloud.state.authenticate(f"Bearer {token}") == BUILDER
+
+
+def test_only_a_service_account_identity_is_bound_as_token_creator():
+    """A hook running as a person (gcloud's user credentials) already may mint tokens as an owner:
+    no `serviceAccount:` member is made up for a user, which Google would refuse."""
+    assert wi.identity_member(f"hook@{PROJECT}.iam.gserviceaccount.com") == f"serviceAccount:hook@{PROJECT}.iam.gserviceaccount.com"
+    assert wi.identity_member("alice@example.org") is None
+    assert wi.identity_member("the hook's identity") is None

@@ -316,3 +316,17 @@ def test_a_builder_that_may_only_read_the_repository_is_granted_writer(kube_api,
     result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 0, result.stderr
     assert f"serviceAccount:{BUILDER}" in google_cloud.state.repositories[repository.name].bindings["roles/artifactregistry.writer"]
+
+
+def test_uninstall_after_a_switch_to_validate_mode_still_revokes_the_key_create_mode_made(
+        kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """The Secret says the key was created by this tool: `cleanup` revokes it whatever the mode is now."""
+    values = google_values(google_cloud, google_registry(AR_HOST))
+    created = provision(kube_api, tmp_path, values)
+    assert created.code == 0, created.stderr
+    assert len(google_cloud.state.service_accounts[BUILDER].user_keys()) == 1
+    values["registry"]["google"] |= {"mode": "validate", "key": "{}"}
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder")
+    cleaned = run_cli("cleanup", "--values", str(write_values(tmp_path / "validate.yaml", values)), env={"KUBECONFIG": str(kubeconfig)})
+    assert cleaned.code == 0, cleaned.stderr
+    assert google_cloud.state.service_accounts[BUILDER].user_keys() == []

@@ -159,7 +159,7 @@ class RegistryClient:
 
     def request_token(self, scopes: list[str]) -> Token:
         challenge = self.challenge()
-        params: list[tuple[str, str]] = []
+        params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.service:
             params.append(("service", challenge.service))
         params += [("scope", scope) for scope in scopes]

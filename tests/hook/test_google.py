@@ -161,9 +161,10 @@ def test_ten_foreign_keys_are_never_deleted(kube_api, tmp_path, google_cloud, go
 def test_transient_google_errors_are_retried(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.fail_next("CreateServiceAccountKey", "UNAVAILABLE", times=2)
     google_cloud.state.fail_next("GetIamPolicy", "RESOURCE_EXHAUSTED", times=1)
+    google_cloud.state.fail_next("GetRepository", "INTERNAL", times=1)  # Google's 500 "Internal error encountered."
     result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 0, result.stderr
-    assert result.stderr.count("retrying") == 3
+    assert result.stderr.count("retrying") == 4
 
 
 def test_persistent_google_outage_exits_3(kube_api, tmp_path, google_cloud, google_adc, google_registry):

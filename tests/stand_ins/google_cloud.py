@@ -289,6 +289,8 @@ def injected(status: str, api: str, project_number: str) -> ApiError:
             f"service '{api}' for consumer 'project_number:{project_number}'."),
             [_error_info("RATE_LIMIT_EXCEEDED", "googleapis.com", service=api,
                          consumer=f"projects/{project_number}")])
+    if status == "INTERNAL":
+        return ApiError(status, "Internal error encountered.")
     return ApiError(status, "The service is currently unavailable.")
 
 
@@ -565,8 +567,9 @@ class GoogleCloudState:
     def fail_next(self, method: str, status: str = "UNAVAILABLE", times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` (an RPC name such as "GetRepository" or
         "CreateServiceAccountKey", or "token" for the OAuth endpoint) with RESOURCE_EXHAUSTED
-        (HTTP 429) or UNAVAILABLE (HTTP 503). Checked after authentication."""
-        if status not in ("RESOURCE_EXHAUSTED", "UNAVAILABLE"):
+        (HTTP 429), UNAVAILABLE (HTTP 503) or INTERNAL (HTTP 500, Google's "Internal error
+        encountered."). Checked after authentication."""
+        if status not in ("RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL"):
             raise ValueError(f"unsupported injected status {status}")
         with self.lock:
             self._failures.setdefault(method, []).extend([status] * times)

@@ -515,9 +515,12 @@ def test_rest_errors_map_to_api_core_classes(
 
     google_cloud.state.fail_next("GetRepository", "RESOURCE_EXHAUSTED")
     google_cloud.state.fail_next("GetRepository", "UNAVAILABLE")
+    google_cloud.state.fail_next("GetRepository", "INTERNAL")
     err = raises(lambda: ar.get_repository(name=repo_name()), gexc.TooManyRequests)
     assert err.response.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     raises(lambda: ar.get_repository(name=repo_name()), gexc.ServiceUnavailable)
+    err = raises(lambda: ar.get_repository(name=repo_name()), gexc.InternalServerError)
+    assert err.response.json()["error"] == {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}
     ar.get_repository(name=repo_name())
 
     google_cloud.state.set_api_enabled(PROJECT, AR_API, False)

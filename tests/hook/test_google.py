@@ -131,12 +131,17 @@ def test_blocked_key_creation_says_so_and_points_to_validate_mode(kube_api, tmp_
     assert "registry.google.mode=validate" in result.last_line
 
 
-def test_missing_admin_role_names_the_role_to_grant(kube_api, tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
-    admin = make_google_principal("weak-admin", roles=["roles/iam.serviceAccountKeyAdmin", "roles/artifactregistry.admin"])
+@pytest.mark.parametrize(("has", "missing"), [
+    (["roles/iam.serviceAccountKeyAdmin", "roles/artifactregistry.admin"], "roles/iam.serviceAccountAdmin"),
+    (["roles/iam.serviceAccountAdmin", "roles/artifactregistry.admin"], "roles/iam.serviceAccountKeyAdmin"),
+], ids=["no-account-admin", "no-key-admin"])
+def test_missing_admin_role_names_the_role_to_grant(kube_api, tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch,
+                                                    has, missing):
+    admin = make_google_principal("weak-admin", roles=has)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(admin.key_file))
     result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 1
-    assert "roles/iam.serviceAccountAdmin" in result.last_line
+    assert f" {missing} on " in result.last_line
     assert admin.email in result.last_line
 
 

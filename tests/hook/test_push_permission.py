@@ -106,6 +106,28 @@ def test_a_repository_path_the_registry_does_not_have_is_invalid_configuration_n
     assert [r.status for r in registry.seen() if r.is_upload_start(PROBE)] == [404]
 
 
+def test_a_token_granting_nothing_on_the_repository_is_no_push_without_an_upload(tmp_path, make_token_server, make_registry,
+                                                                                make_basic_auth_registry):
+    """A JWT that grants nothing on the repository (the token service lists it with no actions):
+    no push, told from the token alone, with no upload session tried."""
+    password = random_password()
+    token_server = make_token_server({"ci": {"password": password, "grants": [("other/*", {"pull", "push", "delete"})]}})
+    recorder = make_basic_auth_registry(None, upstream=make_registry("token", token_server=token_server))
+    result = provision(tmp_path, recorder.url, "ci", password)
+    assert result.code == 1, result.stderr
+    assert f"cannot push to {PROBE}" in result.last_line
+    assert [r for r in recorder.seen() if r.is_upload_start(PROBE)] == []
+
+
+def test_a_deadline_that_is_not_a_positive_number_falls_back_to_the_default(tmp_path, htpasswd_registry):
+    """BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS of 0, a negative number or nan would end every
+    operation at once: the default (60 s) applies instead."""
+    values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    for deadline in ("0", "-5", "nan"):
+        result = run_cli("provision", "--values", str(values), "--output", "-", env={"BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS": deadline})
+        assert result.code == 0, f"{deadline}: {result.stderr}"
+
+
 class _NoLocationHandler(LoopbackHandler):
     """An open registry that answers the upload with 201 and no Location (a broken proxy in front)."""
 

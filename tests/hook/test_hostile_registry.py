@@ -31,6 +31,7 @@ CASES = [
     ("non-http-location", "http", 3, "redirected to a Location that is not an http(s) URL"),
     ("html-200", "http", 2, "answered GET /v2/ with a web page, not the registry API"),
     ("html-200", "https", 3, "did not complete a TLS handshake"),
+    ("html-200-untyped", "http", 2, "answered GET /v2/ with a web page, not the registry API"),
     ("html-token", "http", 3, "answered with a web page without a token"),
     ("token-not-json", "http", 3, "answered with a body that is not JSON without a token"),
     ("token-wrong-types", "http", 3, "answered with JSON without a token"),

@@ -134,6 +134,10 @@ class HostileHandler(LoopbackHandler):
     def mode_html_200(self) -> None:
         self._answer(200, HTML, content_type="text/html; charset=utf-8")
 
+    def mode_html_200_untyped(self) -> None:
+        """A web page served as text/plain (a default server page without its type)."""
+        self._answer(200, HTML, content_type="text/plain")
+
     def mode_html_token(self) -> None:
         if self.path.startswith("/token"):
             self._answer(200, HTML, content_type="text/html")

@@ -392,3 +392,26 @@ def test_a_binary_value_in_the_existing_secret_does_not_stop_provision_offline(t
     (entry,) = secret_docker_config(result.document("Secret"))["auths"].values()
     assert base64.b64decode(entry["auth"]).decode() == f"alice:{password}"
     assert password not in result.stderr
+
+
+def test_a_password_file_with_a_trailing_newline_in_the_existing_secret_logs_in(tmp_path, kube_api, htpasswd_registry):
+    """`kubectl create secret --from-file=password=...` keeps the file's final newline: it is not
+    part of the password."""
+    password = htpasswd_registry.password("alice")
+    _existing_secret(kube_api, {"username": b"alice\n", "password": password.encode() + b"\n"})
+    result = _provision_with_existing_secret(kube_api, tmp_path, htpasswd_registry.url)
+    assert result.code == 0, result.stderr
+    (entry,) = secret_docker_config(result.document("Secret"))["auths"].values()
+    assert base64.b64decode(entry["auth"]).decode() == f"alice:{password}"
+
+
+def test_render_of_google_without_a_discovered_token_url_names_the_registry_service(tmp_path):
+    """Offline, the token URL BinderHub gets for Artifact Registry is the registry's own, with its
+    service (the registry's host) as Google's token service requires."""
+    values = {"registry": {"type": "artifact-registry",
+                           "artifactRegistry": {"project": "my-project", "location": "us-central1", "repository": "binder"},
+                           "google": {"mode": "validate", "key": "{}"}}}
+    result = run_cli("render", "--values", str(write_values(tmp_path / "v.yaml", values)))
+    assert result.code == 0, result.stderr
+    token_url = binderhub_config(result.document("ConfigMap"))["DockerRegistry"]["token_url"]
+    assert token_url == "https://us-central1-docker.pkg.dev/v2/token?service=us-central1-docker.pkg.dev"

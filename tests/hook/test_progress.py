@@ -171,3 +171,12 @@ def test_the_clis_last_sentence_and_traceback_are_redacted(monkeypatch, capsys, 
     assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" not in stderr
     if "json" in flags:
         assert all(json.loads(line) for line in stderr.splitlines())
+
+
+def test_a_secret_read_from_a_file_is_masked_without_its_final_newline():
+    """A password file ends in a newline the registry never sees; messages quote it without (also
+    a short one, below the length at which lines of a multi-line secret are masked on their own)."""
+    for secret in ("pw-from-a-file-123", "s3cr"):
+        output = emit("text", secret + "\n", message=f"login of alice with {secret} refused")
+        assert secret not in output and "with *** refused" in output
+

@@ -124,7 +124,8 @@ def test_a_deadline_that_is_not_a_positive_number_falls_back_to_the_default(tmp_
     operation at once: the default (60 s) applies instead."""
     values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
     for deadline in ("0", "-5", "nan"):
-        result = run_cli("provision", "--values", str(values), "--output", "-", env={"BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS": deadline})
+        env = {"BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS": deadline}
+        result = run_cli("provision", "--values", str(values), "--output", "-", env=env)
         assert result.code == 0, f"{deadline}: {result.stderr}"
 
 
@@ -160,3 +161,12 @@ def test_an_upload_answered_without_202_and_a_location_is_no_proof(tmp_path):
     assert registry.posts == 1
     assert "a registry must answer 202 with a Location" in result.last_line
     assert "Unexpected error" not in result.stderr
+
+
+def test_a_token_url_without_a_service_is_the_realm_itself():
+    from binderhub_registry.oci import Challenge  # noqa: PLC0415
+
+    assert Challenge("bearer", realm="https://auth.example.org/token").token_url == "https://auth.example.org/token"
+    with_query = Challenge("bearer", realm="https://a.example.org/t?x=1", service="r")
+    assert with_query.token_url == "https://a.example.org/t?x=1&service=r"
+    assert Challenge("basic").token_url == ""

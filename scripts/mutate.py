@@ -9,8 +9,8 @@ which those processes never import. Here the mutated copy is put first on PYTHON
 editable install is a plain .pth path entry, which PYTHONPATH precedes), and the subprocesses
 inherit it. The first mutations cover where a silent bug hurts most: the push proof (oci.py),
 docker config lookup (dockerconfig.py), redaction (progress.py), rotation decisions (rotation.py),
-the Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py); the "r1:" and
-"r2:" ones are two rounds of an independent review (issue #26) of every module and chart template,
+the Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py); the "r1:" to
+"r3:" ones are three rounds of an independent review (issue #26) of every module and chart template,
 written from the code and README without this list. A ``chart/...`` module is a file of the
 repository snapshot, restored after its run.
 

@@ -7,12 +7,20 @@ Why our own list and not mutmut: the tests run the CLI as a separate process (as
 does) and through the lifecycle harness; mutmut 3's trampolines live in its own `mutants/` copy,
 which those processes never import. Here the mutated copy is put first on PYTHONPATH (the
 editable install is a plain .pth path entry, which PYTHONPATH precedes), and the subprocesses
-inherit it. The modules are those where a silent bug hurts most: the push proof (oci.py), docker
-config lookup (dockerconfig.py), redaction (progress.py), rotation decisions (rotation.py), the
-Google key lifecycle (providers/google/), the Kubernetes writer (kube.py) and the registry
-helper's limits, name rules, token cache and error hygiene (helper_service/).
+inherit it. The first mutations cover where a silent bug hurts most: the push proof (oci.py),
+docker config lookup (dockerconfig.py), redaction (progress.py), rotation decisions (rotation.py),
+the Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py), the registry helper
+(helper_service/), Harbor and the value rules; the "r1:" to
+"r3:" ones are three rounds of an independent review (issue #26) of every module and chart template,
+written from the code and README without this list. A ``chart/...`` module is a file of the
+repository snapshot, restored after its run.
 
-Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS] [--skip-baseline]
+Each mutant meets its own ``tests`` (when given), then its area's (GROUPS), then, as a survivor,
+the whole suite but SUITE_EXCLUDES (``--targeted-only`` stops before that). The run ends with
+killed/total per area and the survivors.
+
+Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS] [--skip-baseline] [--targeted-only]
+       [--suite-timeout SECONDS]
 A mutation whose text no longer matches the code is reported as STALE (update the list).
 """
 
@@ -34,12 +42,14 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 
 # The tests that should catch a bug in each area, fastest and most targeted first (pytest -x).
 GROUPS = {
-    "push-proof": ["tests/hook/test_push_permission.py", "tests/hook/test_generic.py", "tests/hook/test_dockerhub.py"],
+    "push-proof": ["tests/hook/test_push_permission.py", "tests/hook/test_generic.py", "tests/hook/test_dockerhub.py",
+                   "tests/hook/test_hostile_registry.py"],
     "docker-config": ["tests/hook/test_dockerconfig_lookup.py", "tests/hook/test_generic.py", "tests/hook/test_check_google.py"],
     "redaction": ["tests/hook/test_progress.py", "tests/hook/test_canary.py", "tests/hook/test_generic.py"],
     "rotation": ["tests/hook/test_rotation_policy.py", "tests/hook/test_crash_safety.py",
                  "tests/lifecycle/test_google_lifecycle.py"],
-    "google-keys": ["tests/hook/test_crash_safety.py", "tests/hook/test_google.py", "tests/hook/test_check_google.py",
+    "google-keys": ["tests/hook/test_crash_safety.py", "tests/hook/test_google.py", "tests/hook/test_google_key_revocation.py",
+                    "tests/hook/test_check_google.py",
                     "tests/lifecycle/test_google_lifecycle.py"],
     "restart": ["tests/hook/test_restart_rule.py", "tests/hook/test_restart_after_install.py",
                 "tests/lifecycle/test_one_release_lifecycle.py", "tests/lifecycle/test_cluster_generic.py"],
@@ -53,16 +63,31 @@ GROUPS = {
                     "tests/hook/test_generic.py",
                     "tests/lifecycle/test_cluster_generic.py", "tests/lifecycle/test_google_lifecycle.py"],
     "value-rules": ["tests/test_readme.py", "tests/chart/test_value_rules.py"],
+    "http": ["tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py"],
+    "workload-identity": ["tests/hook/test_workload_identity_bindings.py", "tests/hook/test_google_keyless.py"],
+    "output": ["tests/hook/test_generic.py", "tests/hook/test_canary.py", "tests/hook/test_google.py"],
+    "settings": ["tests/hook/test_binderhub_wiring_output.py", "tests/test_binder_pod_config.py", "tests/hook/test_generic.py",
+                 "tests/chart/test_value_rules.py"],
+    "values": ["tests/hook/test_generic.py", "tests/hook/test_values_properties.py", "tests/chart/test_value_rules.py"],
+    "helper-client": ["tests/hook/test_helper_client.py", "tests/helper/test_helper_service.py", "tests/hook/test_google_keyless.py",
+                      "tests/lifecycle/test_keyless_lifecycle.py"],
+    "chart": ["tests/chart", "tests/lifecycle/test_harness_teeth.py", "tests/lifecycle/test_cluster_generic.py"],
 }
+# A survivor of its targeted tests then meets the whole suite but these (the image is rebuilt
+# only for its own inputs, the release tests lint the workflow): the verdict is the suite's.
+SUITE_EXCLUDES = ["tests/image", "tests/release"]
 
 
 @dataclass(frozen=True)
 class Mutation:
     name: str
     group: str
-    module: str  # path under hooks/binderhub_registry, or under the repository when it starts with chart/
+    module: str  # path under hooks/binderhub_registry, or a chart file (chart/...)
     old: str  # must occur exactly once in the module
     new: str
+    # The tests that should catch it first (pytest ids): run before the group's, which then run
+    # only for a survivor of these; empty: the group's at once.
+    tests: tuple[str, ...] = ()
 
 
 M = Mutation
@@ -275,6 +300,358 @@ MUTATIONS = [
       "    except (ValueError, AttributeError):\n        status = None\n    if isinstance(status, str):"),
     M("token mints not counted in the metrics", "helper", "helper_service/app.py",
       "self.tokens.on_mint = self.metrics.token_mints.inc", "self.tokens.on_mint = lambda: None"),
+    # -- an independent review (issue #26), round 1: written from the code and README only -------
+    M("r1: credentials sent to an upload Location on another origin", "push-proof", "oci.py",
+      "        if origin(upload) != origin(self.url):  # credentials go to the registry only\n            headers, auth = {}, None\n",
+      "",
+      tests=("tests/hook/test_hostile_registry.py::test_credentials_never_follow_an_upload_location_to_another_origin",)),
+    M("r1: token realm with a query string gets a second '?'", "push-proof", "oci.py",
+      'sep = "&" if "?" in self.realm else "?"', 'sep = "?"',
+      tests=("tests/hook/test_generic.py::test_a_token_realm_with_a_query_string_gets_service_appended_with_an_ampersand",)),
+    M("r1: opaque tokens never cancel the upload session", "push-proof", "oci.py",
+      'may_cancel = granted is None or "delete" in granted', 'may_cancel = granted is not None and "delete" in granted',
+      tests=("tests/hook/test_hostile_registry.py::test_an_upload_session_proven_with_an_opaque_token_is_cancelled_with_it",)),
+    M("r1: 404 to the upload taken as an outage", "push-proof", "oci.py",
+      "        if response.status_code == 404:\n            raise InvalidConfiguration(",
+      "        if response.status_code == 410:\n            raise InvalidConfiguration(",
+      tests=("tests/hook/test_push_permission.py::test_a_repository_path_the_registry_does_not_have_is_invalid_configuration_not_an_outage",)),
+    M("r1: any 401 error on the upload taken as no-push", "push-proof", "oci.py",
+      '        if error == "insufficient_scope":\n            return', "        if error:\n            return",
+      tests=("tests/hook/test_hostile_registry.py",)),
+    M("r1: refused Basic upload never asks whether the login is wrong", "push-proof", "oci.py",
+      '            if challenge.scheme == "basic":\n                self.check_login()',
+      '            if challenge.scheme == "none":\n                self.check_login()',
+      tests=("tests/hook/test_push_permission.py",)),
+    M("r1: challenge scheme compared case-sensitively", "push-proof", "oci.py",
+      "    scheme = scheme.lower()\n", "",
+      tests=("tests/hook/test_push_permission.py",)),
+    M("r1: realm that is not http(s) accepted", "push-proof", "oci.py",
+      '    if not params.get("realm", "").startswith(("https://", "http://")):', '    if "realm" not in params:',
+      tests=("tests/hook/test_hostile_registry.py",)),
+    M("r1: any 404 from the API server is absent (write into a missing namespace succeeds)", "kube-writer", "kube.py",
+      "        if response.status == 404 and missing_ok:", "        if response.status == 404:",
+      tests=("tests/hook/test_kube_writer.py",)),
+    M("r1: apply without force (conflicts with other managers)", "kube-writer", "kube.py",
+      '("force", True)', '("force", False)',
+      tests=("tests/hook/test_kube_writer.py",)),
+    M("r1: --namespace ignored when the kubeconfig names one", "kube-writer", "kube.py",
+      "self.namespace = namespace or default_namespace", "self.namespace = default_namespace or namespace",
+      tests=("tests/hook/test_kube_writer.py",)),
+    M("r1: a Deployment already running the fingerprint gets its pods rolled when noted", "restart", "kube.py",
+      'patch = noted if decision == "note" else {**noted, "spec": {"template": noted}}', 'patch = {**noted, "spec": {"template": noted}}',
+      tests=("tests/hook/test_restart_rule.py", "tests/hook/test_restart_after_install.py")),
+    M("r1: fingerprint ignores a change of registry.json", "kube-writer", "state.py",
+      "unchanged = current.docker_config == docker_config and current.binderhub_config == binderhub_config",
+      "unchanged = current.docker_config == docker_config",
+      tests=("tests/hook/test_release_state.py", "tests/hook/test_kube_writer.py")),
+    M("r1: a kept key's created-at re-stamped on every run", "rotation", "providers/google/__init__.py",
+      "created_at=current.annotation(CREATED_AT),", 'created_at="",',
+      tests=("tests/hook/test_google.py::test_a_kept_key_keeps_its_creation_time_so_the_interval_rotates_it",)),
+    M("r1: revisions compared as strings ('9' >= '10')", "rotation", "rotation.py",
+      "        if done == policy.revision:", "        if done >= policy.revision:",
+      tests=("tests/hook/test_rotation_policy.py", "tests/hook/test_google.py::test_every_upgrade_rotates_from_revision_9_to_10")),
+    M("r1: exactly one interval old does not rotate", "rotation", "rotation.py",
+      "    if age >= policy.interval:", "    if age > policy.interval:",
+      tests=("tests/hook/test_rotation_policy.py",)),
+    M("r1: trigger ignored under policy never", "rotation", "rotation.py",
+      "    if policy.trigger and annotations.get(ROTATION_TRIGGER, \"\") != policy.trigger:",
+      "    if policy.policy != \"never\" and policy.trigger and annotations.get(ROTATION_TRIGGER, \"\") != policy.trigger:",
+      tests=("tests/hook/test_rotation_policy.py",)),
+    M("r1: unknown creation time never rotates", "rotation", "rotation.py",
+      "        return True, \"the credential's creation time is unknown\"",
+      "        return False, \"the credential's creation time is unknown\"",
+      tests=("tests/hook/test_rotation_policy.py",)),
+    M("r1: same second counts as after (no restart)", "restart", "restart.py",
+      "created <= current.changed_at", "created < current.changed_at",
+      tests=("tests/hook/test_restart_rule.py",)),
+    M("r1: an object without managedFields counts for nothing", "restart", "restart.py",
+      "        if not entries:\n            return None", "        if not entries:\n            continue",
+      tests=("tests/hook/test_restart_rule.py",)),
+    M("r1: host:port auths key taken for BinderHub's hostname lookup", "docker-config", "dockerconfig.py",
+      'hostname = urlparse(registry_url).hostname or ""', "hostname = urlparse(registry_url).netloc",
+      tests=("tests/hook/test_dockerconfig_lookup.py",)),
+    M("r1: any host ending in docker.io is Docker Hub", "docker-config", "dockerconfig.py",
+      '("." + hostname).endswith((".docker.io", ".docker.com"))', 'hostname.endswith(("docker.io", "docker.com"))',
+      tests=("tests/hook/test_dockerconfig_lookup.py",)),
+    M("r1: auth without ':' accepted", "docker-config", "dockerconfig.py",
+      "    if \":\" not in decoded:\n        return None  # BinderHub splits", "    if False:\n        return None  # BinderHub splits",
+      tests=("tests/hook/test_dockerconfig_lookup.py",)),
+    M("r1: URL-encoded form only path style", "redaction", "progress.py",
+      'forms |= {quote(value, safe=""), quote_plus(value, safe="")}', "forms |= {quote(value)}",
+      tests=("tests/hook/test_progress.py",)),
+    M("r1: JSON lines redacted after encoding", "redaction", "progress.py",
+      "line = json.dumps(self.redact_fields(record), sort_keys=False)", "line = self.redact(json.dumps(record, sort_keys=False))",
+      tests=("tests/hook/test_progress.py",)),
+    M("r1: PEM lines (64 chars) not redacted one by one", "redaction", "progress.py",
+      "if len(part) >= MIN_LINE_LENGTH:", "if len(part) > 64:",
+      tests=("tests/hook/test_progress.py", "tests/hook/test_canary.py")),
+    M("r1: every attempt gets the whole deadline (retry then trickle)", "http", "bounded_http.py",
+      "response = self._once(method, url, left, what=what, **kwargs)", "response = self._once(method, url, seconds, what=what, **kwargs)",
+      tests=("tests/hook/test_hostile_registry.py::test_a_retry_that_then_trickles_ends_within_the_one_deadline",)),
+    M("r1: 500/502/504 not retried", "http", "bounded_http.py",
+      "RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})", "RETRY_STATUSES = frozenset({429, 503})",
+      tests=("tests/hook/test_dockerhub.py",)),
+    M("r1: the 11th key asked of Google", "google-keys", "providers/google/keys.py",
+      "if len(keys) >= MAX_KEYS:", "if len(keys) > MAX_KEYS:",
+      tests=("tests/hook/test_google.py",)),
+    M("r1: leaked-key clean-up deletes a key in use", "google-keys", "providers/google/keys.py",
+      " and key_id(k.name) not in in_use\n", "\n",
+      tests=("tests/hook/test_crash_safety.py",)),
+    M("r1: creation window without clock skew", "google-keys", "providers/google/keys.py",
+      "started - CLOCK_SKEW, started + CREATION_WINDOW", "started, started + CREATION_WINDOW",
+      tests=("tests/hook/test_crash_safety.py",)),
+    M("r1: no write-ahead note before the key creation", "google-keys", "providers/google/keys.py",
+      "        self.record_intent({INTENT_STARTED: started, INTENT_ACCOUNT: self.account})\n        while (", "        while (",
+      tests=("tests/hook/test_crash_safety.py",)),
+    M("r1: rotation revokes the current key before the new one is in the Secret", "google-keys", "providers/google/__init__.py",
+      'live = keys.revoke(live, {older} - {kid, ""}, "the key before the current one")',
+      'live = keys.revoke(live, {older, kid} - {""}, "the key before the current one")',
+      tests=("tests/hook/test_crash_safety.py",)),
+    M("r1: a disabled key in the Secret is reused", "google-keys", "providers/google/__init__.py",
+      "if kid in by_id and not by_id[kid].disabled:", "if kid in by_id:",
+      tests=("tests/hook/test_google.py", "tests/hook/test_crash_safety.py")),
+    M("r1: uninstall removes other members of the role", "workload-identity", "providers/google/workload_identity.py",
+      "                binding.members.remove(member)", "                del binding.members[:]",
+      tests=("tests/hook/test_workload_identity_bindings.py",)),
+    M("r1: member added to a conditional binding", "workload-identity", "providers/google/workload_identity.py",
+      "b.role == role and not b.condition.expression", "b.role == role",
+      tests=("tests/hook/test_workload_identity_bindings.py",)),
+    M("r1: IAM policy etag conflict not retried", "workload-identity", "providers/google/workload_identity.py",
+      "        if answer != CONFLICT:\n            return True", "        return True",
+      tests=("tests/hook/test_workload_identity_bindings.py",)),
+    M("r1: repository IAM policy assumed empty", "google-keys", "providers/google/resources.py",
+      'bindings = policy.setdefault("bindings", [])', 'bindings = policy["bindings"] = []',
+      tests=("tests/hook/test_google.py",)),
+    M("r1: secret.yaml keeps a wider mode it already had", "output", "commands/provision.py",
+      "    os.chmod(secret_path, 0o600)\n", "",
+      tests=("tests/hook/test_generic.py::test_output_dir_writes_the_secret_readable_only_by_its_owner",)),
+    M("r1: credentials revoked before the Secret is written", "kube-writer", "commands/provision.py",
+      "    kube.apply(rendered.secret)\n    kube.apply(rendered.configmap)\n"
+      "    checkpoint(\"after-secret-written\")\n    obtained.after_switch()",
+      "    obtained.after_switch()\n    kube.apply(rendered.secret)\n    kube.apply(rendered.configmap)\n"
+      "    checkpoint(\"after-secret-written\")",
+      tests=("tests/hook/test_crash_safety.py",)),
+    M("r1: Docker Hub namespace keeps upper case", "push-proof", "providers/dockerhub.py",
+      '.get("username", "")).lower()', '.get("username", ""))',
+      tests=("tests/hook/test_dockerhub.py",)),
+    M("r1: discovered token URL overrides registry.generic.tokenUrl", "push-proof", "providers/generic.py",
+      'token_url=self.config.get("tokenUrl") or discovered.token_url', 'token_url=discovered.token_url or self.config.get("tokenUrl")',
+      tests=("tests/hook/test_generic.py",)),
+    # -- round 2: fresh mutants of every module and chart template ---------------------------------
+    M("r2: a web page answering GET /v2/ taken for an open registry", "push-proof", "oci.py",
+      "if response.status_code == 200 and _is_html(response):", "if response.status_code == 200 and False:",
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py")),
+    M("r2: token service 403 taken as an outage", "push-proof", "oci.py",
+      '        if response.status_code == 403:\n            raise self._rejected("the token service answered 403")\n', "",
+      tests=("tests/hook/test_generic.py::test_a_token_service_answering_403_rejects_the_login",)),
+    M("r2: OAuth2-style access_token answers not read", "push-proof", "oci.py",
+      'value = body.get("token") or body.get("access_token")', 'value = body.get("token")',
+      tests=("tests/hook/test_generic.py::test_a_token_service_answering_only_access_token_is_understood",)),
+    M("r2: registry tokens not registered as secrets", "redaction", "oci.py",
+      "        self.progress.add_secret(value)\n        claims = jwt_claims(value)", "        claims = jwt_claims(value)",
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py")),
+    M("r2: any error code of a body copied into the sentence", "push-proof", "oci.py",
+      "code if code in ERROR_CODES else response.reason_phrase", "code or response.reason_phrase",
+      tests=("tests/hook/test_hostile_registry.py::test_a_misbehaving_registry_ends_in_one_sentence_within_twice_the_deadline",)),
+    M("r2: 422 from the API server taken as an outage", "kube-writer", "kube.py",
+      "    if status in (409, 422):", "    if status == 409:",
+      tests=("tests/hook/test_crash_safety.py::test_a_secret_write_the_api_refuses_keeps_the_note_so_the_next_run_deletes_the_unused_key",)),
+    M("r2: key.json of registry.existingSecret not registered as a secret", "redaction", "kube.py",
+      'SECRET_KEYS = ("password", "key.json")', 'SECRET_KEYS = ("password",)',
+      tests=("tests/hook/test_kube_writer.py", "tests/hook/test_messages.py")),
+    M("r2: no fingerprint annotation yet gives an empty fingerprint", "kube-writer", "state.py",
+      "    if unchanged and current.annotation(FINGERPRINT):", "    if unchanged:",
+      tests=("tests/hook/test_release_state.py",)),
+    M("r2: every-upgrade without a revision rotates every run", "rotation", "rotation.py",
+      '            return False, "no release revision given (rotation happens on helm upgrade)"',
+      '            return True, "no release revision given (rotation happens on helm upgrade)"',
+      tests=("tests/hook/test_rotation_policy.py",)),
+    M("r2: the Deployment's own note ignored", "restart", "restart.py",
+      "    running = (template_metadata.get(\"annotations\") or {}).get(DEPLOYMENT_FINGERPRINT) or "
+      "(metadata.get(\"annotations\") or {}).get(\n        DEPLOYMENT_FINGERPRINT\n    )",
+      "    running = (template_metadata.get(\"annotations\") or {}).get(DEPLOYMENT_FINGERPRINT)",
+      tests=("tests/hook/test_restart_rule.py",)),
+    M("r2: the earliest change taken for the last", "restart", "restart.py",
+      "    return max(times, default=None)", "    return min(times, default=None)",
+      tests=("tests/hook/test_restart_rule.py",)),
+    M("r2: keyless docker config gets empty credentials", "docker-config", "dockerconfig.py",
+      'return {"auths": {}} if settings.helper_url else build(settings.auth_key, username, password)',
+      "return build(settings.auth_key, username, password)",
+      tests=("tests/hook/test_google_keyless.py", "tests/hook/test_dockerconfig_lookup.py")),
+    M("r2: key JSON's private_key lines not registered one by one", "redaction", "progress.py",
+      "for part in [*value.splitlines(), *_private_key(value).splitlines()]:", "for part in value.splitlines():",
+      tests=("tests/hook/test_progress.py", "tests/hook/test_canary.py")),
+    M("r2: JSON field names not redacted", "redaction", "progress.py",
+      "return {self.redact(str(k)): self.redact_fields(v) for k, v in value.items()}",
+      "return {str(k): self.redact_fields(v) for k, v in value.items()}",
+      tests=("tests/hook/test_progress.py",)),
+    M("r2: only line feeds escaped in messages (CR, ANSI escapes pass)", "start-up", "errors.py",
+      'return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)',
+      'return text.replace("\\n", "\\\\n")',
+      tests=("tests/hook/test_messages.py",)),
+    M("r2: an unexpected error prints the exception's text", "start-up", "cli.py",
+      'f"Unexpected error ({type(exc).__name__}); re-run', 'f"Unexpected error ({exc}); re-run',
+      tests=("tests/hook/test_messages.py",)),
+    M("r2: image names of exactly 255 characters refused", "settings", "settings.py",
+      "if len(shortest) > NAME_TOTAL_LENGTH_MAX:", "if len(shortest) >= NAME_TOTAL_LENGTH_MAX:",
+      tests=("tests/chart/test_value_rules.py",)),
+    M("r2: an empty token_url written over BinderHub's default", "settings", "settings.py",
+      '        if self.token_url:\n            registry["token_url"] = self.token_url', '        registry["token_url"] = self.token_url',
+      tests=("tests/hook/test_generic.py::test_basic_auth_registry_gets_a_secret_binderhub_and_build_pods_can_use",)),
+    M("r2: eu.gcr.io in location eu", "google-keys", "providers/google/target.py",
+      '"eu.gcr.io": "europe"', '"eu.gcr.io": "eu"',
+      tests=("tests/hook/test_google.py::test_eu_gcr_io_is_the_gcr_io_repository_in_europe",)),
+    M("r2: validate mode: a key that cannot push exits 3 (outage) not 1", "google-keys", "providers/google/proof.py",
+      "                if timeout_is_outage:", "                if not timeout_is_outage:",
+      tests=("tests/hook/test_google.py",)),
+    M("r2: a key deleted meanwhile fails the revocation", "google-keys", "providers/google/keys.py",
+      '                partial(self.iam.admin.delete_service_account_key, request={"name": key.name}),\n'
+      '                expect=(NOT_FOUND,),',
+      '                partial(self.iam.admin.delete_service_account_key, request={"name": key.name}),\n                expect=(),',
+      tests=("tests/hook/test_google_key_revocation.py",)),
+    M("r2: uninstall after a switch to validate keeps the keys create mode made", "google-keys", "providers/google/__init__.py",
+      'if self.mode != "create" and current.annotation(CREDENTIAL_ORIGIN) != CREATED:',
+      'if self.mode != "create" or current.annotation(CREDENTIAL_ORIGIN) != CREATED:',
+      tests=("tests/hook/test_google.py::test_uninstall_after_a_switch_to_validate_mode_still_revokes_the_key_create_mode_made",)),
+    M("r2: a user identity bound as serviceAccount:", "workload-identity", "providers/google/workload_identity.py",
+      'return f"serviceAccount:{email}" if email.endswith(".gserviceaccount.com") else None',
+      'return f"serviceAccount:{email}" if "@" in email else None',
+      tests=("tests/hook/test_workload_identity_bindings.py",)),
+    M("r2: any role of the builder on the repository counts as writer", "google-keys", "providers/google/resources.py",
+      'if any(b.get("role") == target.role and member in (b.get("members") or []) for b in policy.get("bindings") or []):',
+      'if any(member in (b.get("members") or []) for b in policy.get("bindings") or []):',
+      tests=("tests/hook/test_google.py::test_a_builder_that_may_only_read_the_repository_is_granted_writer",)),
+    M("r2: helper client: any 404 is a missing repository", "helper-client", "helper_client.py",
+      "    if response.status_code == 404 and missing_ok:", "    if response.status_code == 404:",
+      tests=("tests/hook/test_helper_client.py", "tests/helper/test_helper_service.py")),
+    M("r2: check: credentials for another registry accepted from the helper", "helper-client", "commands/check.py",
+      'if credentials["registry"].split("://")[-1].rstrip("/") != settings.host:', "if False:",
+      tests=("tests/hook/test_helper_client.py", "tests/helper/test_helper_service.py")),
+    M("r2: provision --output DIR mints keys it can never revoke", "output", "commands/provision.py",
+      "if not applying and provider_type.mints_credentials(values):", 'if args.output == "-" and provider_type.mints_credentials(values):',
+      tests=("tests/hook/test_google.py::test_printing_instead_of_applying_is_refused_in_create_mode",)),
+    M("r2: the Secret is Opaque (kubelet cannot pull with it)", "output", "templates/secret.yaml.j2",
+      "type: kubernetes.io/dockerconfigjson", "type: Opaque",
+      tests=("tests/hook/test_generic.py", "tests/hook/test_kube_writer.py")),
+    M("r2: null in a values file does not remove the default", "values", "values.py",
+      "        if value is None:\n            merged.pop(key, None)",
+      "        if value is None:\n            merged[key] = merged.get(key)",
+      tests=("tests/hook/test_generic.py", "tests/hook/test_values_properties.py")),
+    M("r2: values files replace maps instead of merging them", "values", "values.py",
+      "            merged[key] = merge(merged[key], value)", "            merged[key] = copy.deepcopy(value)",
+      tests=("tests/hook/test_generic.py", "tests/hook/test_values_properties.py")),
+    M("r2: invalid values (exit 2) retried by the Job", "chart", "chart/templates/_helpers.tpl",
+      "          values: [1, 2]", "          values: [1]",
+      tests=("tests/chart/test_chart.py",)),
+    M("r2: the test Pod mounts a ServiceAccount token", "chart", "chart/templates/_helpers.tpl",
+      "{{- if $checksSecret }}\nautomountServiceAccountToken: false", "{{- if false }}\nautomountServiceAccountToken: false",
+      tests=("tests/chart/test_chart.py",)),
+    M("r2: the hook may read every Secret of the namespace", "chart", "chart/templates/shared/role.yaml",
+      "    resources: [secrets]\n    resourceNames: [{{ include \"binderhub-registry.secretName\" . | quote }}]\n",
+      "    resources: [secrets]\n",
+      tests=("tests/chart/test_chart.py",)),
+    # -- round 3: fresh mutants of every module and chart template ---------------------------------
+    M("r3: Google's 500 and 502 not retried", "google-keys", "providers/google/api.py",
+      "except (gexc.TooManyRequests, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.BadGateway) as exc:",
+      "except (gexc.TooManyRequests, gexc.ServiceUnavailable) as exc:",
+      tests=("tests/hook/test_google.py",)),
+    M("r3: refused Google credentials reported as an outage", "google-keys", "providers/google/api.py",
+      "                raise CredentialsRejected(\n                    f\"Google rejected the credentials",
+      "                raise Unreachable(\n                    f\"Google rejected the credentials",
+      tests=("tests/hook/test_google.py",)),
+    M("r3: a disabled API recognised only by SERVICE_DISABLED in the first line", "google-keys", "providers/google/api.py",
+      '"SERVICE_DISABLED" in str(exc) or "has not been used in project" in message or "is disabled" in message',
+      '"SERVICE_DISABLED" in message',
+      tests=("tests/hook/test_google.py",)),
+    M("r3: key permissions point to serviceAccountAdmin", "google-keys", "providers/google/api.py",
+      '("iam.serviceAccountKeys", "roles/iam.serviceAccountKeyAdmin")', '("iam.serviceAccountKeys", "roles/iam.serviceAccountAdmin")',
+      tests=("tests/hook/test_google.py",)),
+    M("r3: blocked key creation recognised case-sensitively", "google-keys", "providers/google/api.py",
+      '"key creation is not allowed" in message.lower()', '"key creation is not allowed" in message',
+      tests=("tests/hook/test_google.py",)),
+    M("r3: a zero or negative deadline taken as given", "http", "bounded_http.py",
+      "return seconds if math.isfinite(seconds) and seconds > 0 else DEFAULT_DEADLINE", "return seconds",
+      tests=("tests/hook/test_push_permission.py::test_a_deadline_that_is_not_a_positive_number_falls_back_to_the_default",)),
+    M("r3: a JWT granting nothing on the repository counts as opaque", "push-proof", "oci.py",
+      "return self.access.get(repository, frozenset())", "return self.access.get(repository)",
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py", "tests/hook/test_push_permission.py")),
+    M("r3: a web page without an html Content-Type taken for JSON", "push-proof", "oci.py",
+      '    return "html" in response.headers.get("Content-Type", "").lower() or response.content.lstrip()[:1] == b"<"',
+      '    return "html" in response.headers.get("Content-Type", "").lower()',
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py", "tests/hook/test_push_permission.py")),
+    M("r3: a token the registry refuses reported as no push", "push-proof", "oci.py",
+      '        if response.status_code == 401 and challenge.scheme == "bearer":\n            self._token_refused(response, token)\n', "",
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py", "tests/hook/test_push_permission.py")),
+    M("r3: a token URL without a service gets an empty service", "push-proof", "oci.py",
+      "        if not self.service:\n            return self.realm",
+      '        if not self.service:\n            return f"{self.realm}?service="',
+      tests=("tests/hook/test_push_permission.py",)),
+    M("r3: the existingSecret password keeps its trailing newline", "kube-writer", "kube.py",
+      'password=data.get("password", "").strip(), key_json', 'password=data.get("password", ""), key_json',
+      tests=("tests/hook/test_kube_writer.py", "tests/hook/test_restart_after_install.py", "tests/hook/test_generic.py")),
+    M("r3: a noted Deployment reported as restarted", "restart", "kube.py",
+      'return "started-after" if decision == "note" else "restarted"', 'return "restarted"',
+      tests=("tests/hook/test_kube_writer.py", "tests/hook/test_restart_after_install.py", "tests/hook/test_generic.py")),
+    M("r3: a docker config with a non-string username not reported", "docker-config", "dockerconfig.py",
+      'for field in ("auth", "username", "password"):', 'for field in ("auth",):',
+      tests=("tests/hook/test_dockerconfig_lookup.py",)),
+    M("r3: a secret's stripped form not registered", "redaction", "progress.py",
+      "values = {value, value.strip()}", "values = {value}",
+      tests=("tests/hook/test_progress.py", "tests/hook/test_canary.py")),
+    M("r3: SIGTERM ends the hook without a sentence", "start-up", "cli.py",
+      "    signal.signal(signal.SIGTERM, _terminate)\n", "",
+      tests=("tests/hook/test_process_exit.py", "tests/hook/test_crash_safety.py")),
+    M("r3: build pods not told the push Secret", "settings", "settings.py",
+      '            "DockerRegistry": registry,\n            "KubernetesBuildExecutor": {"push_secret": secret_name},\n',
+      '            "DockerRegistry": registry,\n',
+      tests=("tests/hook/test_binderhub_wiring_output.py", "tests/test_binder_pod_config.py")),
+    M("r3: the push check ignores registry.generic.repository", "push-proof", "providers/generic.py",
+      'probe = "/".join(p for p in (repository_path, probe_name(self.registry_values["prefix"])) if p)',
+      'probe = probe_name(self.registry_values["prefix"])',
+      tests=("tests/hook/test_generic.py",)),
+    M("r3: two-letter Docker Hub namespaces kept whole", "push-proof", "providers/dockerhub.py",
+      'BINDERHUB_WHOLE_NAMESPACE = re.compile(r"[a-z0-9]{4,40}")', 'BINDERHUB_WHOLE_NAMESPACE = re.compile(r"[a-z0-9]{2,40}")',
+      tests=("tests/hook/test_dockerhub.py",)),
+    M("r3: Docker Hub not marked as answering 401 for missing repositories", "push-proof", "providers/dockerhub.py",
+      "            not_found_401=True,", "            not_found_401=False,",
+      tests=("tests/hook/test_dockerhub.py",)),
+    M("r3: Google's default token URL without its service", "google-keys", "providers/google/__init__.py",
+      'token_url=discovered.token_url or f"{url}/v2/token?service={host}"', 'token_url=discovered.token_url or f"{url}/v2/token"',
+      tests=("tests/hook/test_generic.py::test_render_of_google_without_a_discovered_token_url_names_the_registry_service",)),
+    M("r3: the helper's token file keeps its trailing newline", "helper-client", "helper_client.py",
+      'return Path(path).read_text(encoding="utf-8").strip()', 'return Path(path).read_text(encoding="utf-8")',
+      tests=("tests/hook/test_helper_client.py", "tests/helper/test_helper_service.py")),
+    M("r3: uninstall keeps the settings ConfigMap", "kube-writer", "commands/cleanup.py",
+      '(("Secret", name), ("ConfigMap", settings_configmap_name(name)))', '(("Secret", name),)',
+      tests=("tests/hook/test_kube_writer.py", "tests/lifecycle/test_cluster_generic.py")),
+    M("r3: unquoted dates in values files become dates", "values", "values.py",
+      'if tag != "tag:yaml.org,2002:timestamp"]', "if True]",
+      tests=("tests/hook/test_values_properties.py", "tests/hook/test_generic.py")),
+    M("r3: a new account unknown to key creation fails the run", "google-keys", "providers/google/keys.py",
+      "                expect=(NOT_FOUND,) if new_account else (),\n            )\n        ) == NOT_FOUND:",
+      "                expect=(),\n            )\n        ) == NOT_FOUND:",
+      tests=("tests/hook/test_google.py",)),
+    M("r3: an account unknown to the repository policy fails the run", "google-keys", "providers/google/resources.py",
+      "expect=(CONFLICT, ACCOUNT_UNKNOWN),", "expect=(CONFLICT,),",
+      tests=("tests/hook/test_google.py",)),
+    M("r3: the hook may not create its settings ConfigMap", "chart", "chart/templates/shared/role.yaml",
+      '    resources: [configmaps]\n    resourceNames: [{{ include "binderhub-registry.settingsName" . | quote }}]\n'
+      '    verbs: [get, create, patch, delete]',
+      '    resources: [configmaps]\n    resourceNames: [{{ include "binderhub-registry.settingsName" . | quote }}]\n'
+      '    verbs: [get, patch, delete]',
+      tests=("tests/chart/test_chart.py", "tests/lifecycle/test_harness_teeth.py")),
+    M("r3: the hook may not roll the BinderHub Deployments", "chart", "chart/templates/shared/role.yaml",
+      "    verbs: [get, patch]", "    verbs: [get]",
+      tests=("tests/chart/test_chart.py", "tests/lifecycle/test_harness_teeth.py")),
+    M("r3: the hook Job has no deadline", "chart", "chart/templates/_helpers.tpl",
+      "  activeDeadlineSeconds: {{ $settings.activeDeadlineSeconds }}\n", "",
+      tests=("tests/chart/test_chart.py", "tests/lifecycle/test_harness_teeth.py")),
+    M("r3: hook pods restart in place", "chart", "chart/templates/_helpers.tpl",
+      "restartPolicy: Never", "restartPolicy: OnFailure",
+      tests=("tests/chart/test_chart.py", "tests/lifecycle/test_harness_teeth.py")),
+    M("r3: Basic challenge with the wrong scheme case is not Basic", "push-proof", "oci.py",
+      '    if scheme == "basic":\n        return Challenge("basic")', '    if scheme == "Basic":\n        return Challenge("basic")',
+      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py", "tests/hook/test_push_permission.py")),
 ]
 
 
@@ -317,6 +694,15 @@ def apply(mutation: Mutation, package_dir: Path, repository: Path) -> str | None
     when the mutation's text is not in it."""
     in_chart = mutation.module.startswith("chart/")
     path = repository / mutation.module if in_chart else package_dir / "binderhub_registry" / mutation.module
+def target_of(mutation: Mutation, package_dir: Path, repository: Path) -> Path:
+    """The file a mutation changes: a module of the package copy, or (``chart/...``) a file of the
+    repository snapshot, which the caller restores after the run."""
+    if mutation.module.startswith("chart/"):
+        return repository / mutation.module
+    return package_dir / "binderhub_registry" / mutation.module
+
+
+def apply(mutation: Mutation, path: Path) -> bool:
     text = path.read_text()
     if text.count(mutation.old) != 1:
         return None
@@ -330,6 +716,8 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per mutant's test run")
     parser.add_argument("--skip-baseline", action="store_true", help="do not first check that the unmutated tests pass")
+    parser.add_argument("--suite-timeout", type=float, default=1800, help="seconds for a survivor's whole-suite run")
+    parser.add_argument("--targeted-only", action="store_true", help="do not run the whole suite for survivors of their targeted tests")
     args = parser.parse_args()
     chosen = [m for m in MUTATIONS if args.only in m.name or args.only in m.group]
     if args.list:
@@ -354,7 +742,9 @@ def main() -> int:
                 print(f"  the unmutated tests fail ({detail}); fix them first", file=sys.stderr)
                 return 2
 
-        killed, survived, stale = [], [], []
+        killed: list[Mutation] = []
+        survived: list[Mutation] = []
+        stale: list[Mutation] = []
         for index, mutation in enumerate(chosen, 1):
             copy_package(work, pristine)
             before = apply(mutation, work, repository)
@@ -365,12 +755,37 @@ def main() -> int:
             code, seconds, detail = run_tests(GROUPS[mutation.group], work, args.timeout, repository)
             if mutation.module.startswith("chart/"):
                 (repository / mutation.module).write_text(before)
+            path = target_of(mutation, work, repository)
+            original = path.read_text()
+            if not apply(mutation, path):
+                stale.append(mutation)
+                print(f"[{index:2}/{len(chosen)}] STALE    {mutation.group}: {mutation.name}", flush=True)
+                continue
+            try:
+                stages = [list(mutation.tests), GROUPS[mutation.group]] if mutation.tests else [GROUPS[mutation.group]]
+                code, seconds, detail = 0, 0.0, ""
+                for tests in stages:
+                    code, more, detail = run_tests(tests, work, args.timeout, repository)
+                    seconds += more
+                    if code != 0:
+                        break
+                if code == 0 and not args.targeted_only:  # the whole suite decides for a survivor of its targeted tests
+                    code, more, detail = run_tests(["tests", *(f"--ignore={d}" for d in SUITE_EXCLUDES)], work, args.suite_timeout,
+                                                   repository)
+                    seconds += more
+                    detail = f"{detail} (whole suite)" if code != 0 else detail
+            finally:
+                path.write_text(original)
             fate = "killed" if code != 0 else "SURVIVED"
             (killed if code != 0 else survived).append(mutation)
             print(f"[{index:2}/{len(chosen)}] {fate:8} {mutation.group}: {mutation.name} ({seconds:.0f}s)"
                   + (f"\n            by {detail}" if code != 0 else ""), flush=True)
 
     applied = len(killed) + len(survived)
+    print("\nkilled/total per area:")
+    for group in sorted({m.group for m in killed + survived}):
+        total = sum(m.group == group for m in killed + survived)
+        print(f"  {group:18} {sum(m.group == group for m in killed)}/{total}")
     print(f"\n{len(killed)} of {applied} mutants killed ({100 * len(killed) / max(applied, 1):.0f}%)"
           + (f"; {len(stale)} stale (their code changed: update scripts/mutate.py)" if stale else ""))
     for mutation in survived:

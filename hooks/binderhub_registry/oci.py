@@ -159,13 +159,15 @@ class RegistryClient:
 
     def request_token(self, scopes: list[str]) -> Token:
         challenge = self.challenge()
-        params: list[tuple[str, str]] = []
+        params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.service:
             params.append(("service", challenge.service))
         params += [("scope", scope) for scope in scopes]
         if self.username:
             params.append(("account", self.username))
-        response = self._send("GET", challenge.realm, what="Requesting a registry token", params=params, auth=self._basic())
+        # The realm's own query (a tenant, ...) stays: httpx's params= would replace it.
+        url = str(httpx.URL(challenge.realm).copy_merge_params(params))
+        response = self._send("GET", url, what="Requesting a registry token", auth=self._basic())
         if response.status_code == 401:
             raise self._rejected("the token service answered 401")
         if response.status_code == 403:

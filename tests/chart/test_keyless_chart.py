@@ -87,3 +87,13 @@ def test_binderhub_starts_with_the_helper_in_one_release_and_as_companion(helm_b
         assert client.service_url == "http://binderhub-registry-helper.binder.svc:8080"
         assert client.auth_token == "the-helper-token-0123456789"
         assert pod.config["BinderHub"]["image_prefix"] == "us-central1-docker.pkg.dev/my-project/binderhub/binder-"
+
+
+def test_the_longest_secret_name_keeps_every_keyless_object_name_within_kubernetes_limit(helm_binaries):
+    """output.secretName at its maximum: the settings ConfigMap and the helper's token Secret append
+    to it, and each name must stay a valid Kubernetes name (253 characters)."""
+    longest = "a" * 240
+    docs = template(helm_binaries, "4", KEYLESS, f"output.secretName={longest}", "binderhub.enabled=false")
+    token_secret = next(d for d in by_kind(docs, "Secret") if d["metadata"]["name"].endswith("-helper-token"))
+    assert token_secret["metadata"]["name"] == f"{longest}-helper-token"
+    assert max(len(d["metadata"]["name"]) for d in docs) == 253

@@ -29,6 +29,7 @@ GCR = {"registry": {"type": "gcr", "gcr": {"project": "binder-test"}}}
 AR = {"registry": {"type": "artifact-registry", "artifactRegistry": {"project": "binder-test", "location": "us-central1"}}}
 GCR_VALIDATE = {"registry": {"type": "gcr", "gcr": {"project": "binder-test"}, "google": {"mode": "validate", "key": "{}"}}}
 LONG = "a" * 230  # with "https://registry.example.org/" and "push-check": over 255
+EXACTLY_255 = "a" * 223 + "-"  # "registry.example.org/" (21) + 224 + "push-check" (10): Docker's limit, allowed
 
 
 @dataclass
@@ -41,8 +42,8 @@ class Rule:
 
 
 RULES = [
-    Rule("registry.prefix", ["binder-", "", "binder/", "org/binder-", "a--b-", "binder.", "b1", "x" * 200],
-         ["/binder-", "-binder", ".binder", "org//binder-", "Binder-", "my_proj-", "a.-b", "binder--/x", LONG + "-"]),
+    Rule("registry.prefix", ["binder-", "", "binder/", "org/binder-", "a--b-", "binder.", "b1", "x" * 200, EXACTLY_255],
+         ["/binder-", "-binder", ".binder", "org//binder-", "Binder-", "my_proj-", "a.-b", "binder--/x", LONG + "-", "a" + EXACTLY_255]),
     Rule("registry.generic.repository", ["", "org", "org/binder", "my--group/x", "a.b/c-d", "a---b"],
          ["/org", "org/", "org//x", "-org", "Org", "my_group", "a..b", "a" * 240]),
     Rule("registry.generic.url",
@@ -76,6 +77,9 @@ RULES = [
     Rule("registry.artifactRegistry.project", ["binder-test"], ["", "my_project"], base=AR),
     Rule("registry.artifactRegistry.location", ["europe"], [""], base=AR),
     Rule("registry.google.adminKeySecret", ["admin-key", "admin.key"], ["admin..key", "Admin"], base=GCR),
+    # <secretName>-helper-token (keyless Google) must stay within Kubernetes' 253 characters
+    Rule("output.secretName", ["", "registry", "my-registry", "a" * 240], ["a" * 241, "My-registry", "a.b", "-registry"],
+         extra={"binderhub.enabled": False}),
     Rule("image.repository",
          ["quay.io/jupyterhub/binderhub-registry", "localhost:5000/x", "registry.example.org/a__b/c", "ghcr.io/org/my--image",
           "Registry.Example.org/x", "binderhub-registry"],

@@ -58,6 +58,32 @@ def test_crash_right_after_the_first_key_is_created_leaks_nothing(hook, kube_api
     assert keys(google_cloud) == {secret_key_id(kube_api)}
 
 
+def test_a_secret_write_the_api_refuses_keeps_the_note_so_the_next_run_deletes_the_unused_key(hook, kube_api, google_cloud):
+    """The write-ahead note is cleared only once the Secret holds the new key: when the API server
+    refuses the Secret (here a hand-made Opaque one, whose type is immutable) the key just made is
+    unused, and the next run must still know to delete it."""
+    kube_api.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "binderhub-registry", "namespace": NS}, "type": "Opaque"})
+    refused = hook(1)
+    assert refused.code == 2, refused.stderr
+    assert len(keys(google_cloud)) == 1
+    kube_api.delete("secrets", NS, "binderhub-registry")  # the user removes it, as the sentence says
+    converged = hook(1)
+    assert converged.code == 0, converged.stderr
+    assert keys(google_cloud) == {secret_key_id(kube_api)}
+
+
+@pytest.mark.parametrize("google_behind", [timedelta(seconds=45), timedelta(seconds=-45)], ids=["google-behind", "google-ahead"])
+def test_a_key_leaked_by_a_crash_is_found_though_google_and_the_hook_disagree_on_the_time(hook, kube_api, google_cloud, google_behind):
+    """The leaked key is recognised by its creation time (Google's clock) near the note's (the
+    hook's clock): clocks that differ by less than a minute must not hide it."""
+    google_cloud.state.key_time_offset = -google_behind
+    crashed = hook(1, crash_at="after-key-creation")
+    assert crashed.code == 137
+    converged = hook(1)
+    assert converged.code == 0, converged.stderr
+    assert keys(google_cloud) == {secret_key_id(kube_api)}
+
+
 @pytest.mark.parametrize("crash_at", ["after-revoking-previous", "after-key-creation", "after-secret-written"])
 def test_crash_during_rotation_keeps_a_working_secret_and_converges(hook, kube_api, google_cloud, crash_at):
     assert hook(1).code == 0

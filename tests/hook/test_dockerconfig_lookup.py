@@ -75,3 +75,10 @@ def test_an_auth_without_a_colon_crashes_binderhub_and_is_no_credentials_for_che
         binderhub_credentials(URL, "", auths)
     assert dockerconfig.credentials_for({"auths": auths}, URL) is None
     assert "not base64 of UTF-8 username:password" in (dockerconfig.problem({"auths": auths}) or "")
+
+
+@pytest.mark.parametrize("field", ["auth", "username", "password"])
+def test_an_entry_field_that_is_not_a_string_is_reported(field):
+    """Docker refuses the whole config.json when any of these is not a string."""
+    problem = dockerconfig.problem({"auths": {"https://r.example.org": {field: 5}}})
+    assert problem is not None and f"`{field}` is a JSON number" in problem

@@ -175,14 +175,16 @@ def test_rate_limited_on_every_attempt_exits_3(tmp_path, dockerhub, dockerhub_va
     assert [r.status for r in dockerhub.token_server.requests] == [429] * 4
 
 
-def test_token_service_503_then_success(tmp_path, dockerhub, dockerhub_values):
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_token_service_5xx_then_success(tmp_path, dockerhub, dockerhub_values, status):
+    """Every transient server error is retried (a proxy's 502 and 504 as much as the service's 503)."""
     dockerhub.add_account("alice")
     token = dockerhub.add_token("alice", "read-write")
-    dockerhub.fail_next(503, count=1)
+    dockerhub.fail_next(status, count=1)
     result = provision_offline(tmp_path, dockerhub_values("alice", token))
     assert_outcome(result, 0, "BinderHub pushes to alice/binder-", secrets=(token,))
-    assert result.stderr.count("answered 503; retrying") == 1
-    assert [r.status for r in dockerhub.token_server.requests] == [503, 200]
+    assert result.stderr.count(f"answered {status}; retrying") == 1
+    assert [r.status for r in dockerhub.token_server.requests] == [status, 200]
 
 
 # -- the written docker config ------------------------------------------------------------------

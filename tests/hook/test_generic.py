@@ -85,6 +85,51 @@ def test_token_registry_gets_the_token_url_binderhub_needs(tmp_path, token_regis
         assert binderhub.get_image_manifest("binder/binder-x", "v1") is not None
 
 
+def test_a_token_realm_with_a_query_string_gets_service_appended_with_an_ampersand(tmp_path, make_token_server, make_registry):
+    """A realm that has a query (one token endpoint for several tenants): BinderHub's token URL is
+    the realm with ``&service=``; a second ``?`` would lose the tenant, and the token service
+    answers 404."""
+    token_server = make_token_server(realm_query="tenant=binder")
+    registry = make_registry("token", token_server=token_server)
+    password = token_server.password("pusher")
+    result = provision_offline(tmp_path, generic_values(registry.url, "pusher", password))
+    assert result.code == 0, result.stderr
+    token_url = binderhub_config(result.document("ConfigMap"))["DockerRegistry"]["token_url"]
+    assert token_url == f"{token_server.url}/token?tenant=binder&service={token_server.service}"
+    token = httpx.get(f"{token_server.url}/token", auth=("pusher", password), params={
+        "tenant": "binder", "service": token_server.service, "scope": "repository:binder/binder-q:pull,push"}).json()["token"]
+    push_image(registry.url, "binder/binder-q", "v1", token=token)
+    with binderhub_for(result) as binderhub:
+        assert binderhub.get_image_manifest("binder/binder-q", "v1") is not None
+
+
+def test_a_token_service_answering_only_access_token_is_understood(tmp_path, make_token_server, make_registry):
+    """OAuth2-style token services answer ``access_token`` without ``token`` (both are in the spec)."""
+    token_server = make_token_server(token_fields=("access_token",))
+    registry = make_registry("token", token_server=token_server)
+    result = provision_offline(tmp_path, generic_values(registry.url, "pusher", token_server.password("pusher")))
+    assert result.code == 0, result.stderr
+    assert "token-scope + upload-session" in result.stderr
+
+
+def test_a_token_service_answering_403_rejects_the_login(tmp_path, token_registry, token_server):
+    """403 from the token service refuses these credentials (exit 1), it is not an outage to retry."""
+    token_server.fail_next(403)
+    result = provision_offline(tmp_path, generic_values(token_registry.url, "pusher", token_server.password("pusher")))
+    assert result.code == 1, result.stderr
+    assert "rejected the login of user 'pusher' (the token service answered 403)" in result.last_line
+
+
+def test_a_token_url_in_values_wins_over_the_realm_the_registry_names(tmp_path, token_registry, token_server):
+    """registry.generic.tokenUrl is for registries whose challenge names a realm BinderHub cannot
+    reach (an internal host): the value is what BinderHub gets, whatever the registry says."""
+    given = f"{token_server.url}/token?service={token_server.service}&via=values"
+    values = generic_values(token_registry.url, "pusher", token_server.password("pusher"), tokenUrl=given)
+    result = provision_offline(tmp_path, values)
+    assert result.code == 0, result.stderr
+    assert binderhub_config(result.document("ConfigMap"))["DockerRegistry"]["token_url"] == given
+
+
 def test_without_token_url_binderhub_misses_images_on_a_token_registry(tmp_path, token_registry, token_server):
     """Why provision sets token_url: BinderHub's WWW-Authenticate fallback sends no Accept
     header, and distribution 2.8 then answers 404 for an OCI image that exists."""
@@ -234,11 +279,17 @@ def test_json_log_format_prints_one_json_object_per_line(tmp_path, htpasswd_regi
     assert records[-1]["exitCode"] == 1
 
 
-def test_output_dir_writes_the_secret_readable_only_by_its_owner(tmp_path, htpasswd_registry):
+@pytest.mark.parametrize("earlier_mode", [None, 0o644], ids=["new-file", "existing-world-readable-file"])
+def test_output_dir_writes_the_secret_readable_only_by_its_owner(tmp_path, htpasswd_registry, earlier_mode):
+    """Also when secret.yaml is there already with a wider mode (an earlier run's copy, a checkout)."""
     values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    secret_path = tmp_path / "out" / "secret.yaml"
+    if earlier_mode is not None:
+        secret_path.parent.mkdir()
+        secret_path.write_text("stale\n")
+        secret_path.chmod(earlier_mode)
     result = run_cli("provision", "--values", str(values), "--output", str(tmp_path / "out"))
     assert result.code == 0, result.stderr
-    secret_path = tmp_path / "out" / "secret.yaml"
     assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
     assert yaml.safe_load(secret_path.read_text().split("---\n", 1)[1])["kind"] == "Secret"
     assert (tmp_path / "out" / "settings-configmap.yaml").exists()
@@ -343,3 +394,26 @@ def test_a_binary_value_in_the_existing_secret_does_not_stop_provision_offline(t
     (entry,) = secret_docker_config(result.document("Secret"))["auths"].values()
     assert base64.b64decode(entry["auth"]).decode() == f"alice:{password}"
     assert password not in result.stderr
+
+
+def test_a_password_file_with_a_trailing_newline_in_the_existing_secret_logs_in(tmp_path, kube_api, htpasswd_registry):
+    """`kubectl create secret --from-file=password=...` keeps the file's final newline: it is not
+    part of the password."""
+    password = htpasswd_registry.password("alice")
+    _existing_secret(kube_api, {"username": b"alice\n", "password": password.encode() + b"\n"})
+    result = _provision_with_existing_secret(kube_api, tmp_path, htpasswd_registry.url)
+    assert result.code == 0, result.stderr
+    (entry,) = secret_docker_config(result.document("Secret"))["auths"].values()
+    assert base64.b64decode(entry["auth"]).decode() == f"alice:{password}"
+
+
+def test_render_of_google_without_a_discovered_token_url_names_the_registry_service(tmp_path):
+    """Offline, the token URL BinderHub gets for Artifact Registry is the registry's own, with its
+    service (the registry's host) as Google's token service requires."""
+    values = {"registry": {"type": "artifact-registry",
+                           "artifactRegistry": {"project": "my-project", "location": "us-central1", "repository": "binder"},
+                           "google": {"mode": "validate", "key": "{}"}}}
+    result = run_cli("render", "--values", str(write_values(tmp_path / "v.yaml", values)))
+    assert result.code == 0, result.stderr
+    token_url = binderhub_config(result.document("ConfigMap"))["DockerRegistry"]["token_url"]
+    assert token_url == "https://us-central1-docker.pkg.dev/v2/token?service=us-central1-docker.pkg.dev"

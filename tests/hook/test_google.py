@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
-from binderhub_registry.state import CREDENTIAL_ID
+from binderhub_registry.state import CREATED_AT, CREDENTIAL_ID, PREVIOUS_CREDENTIAL_ID, ROTATION_REVISION
 
 from tests.fixtures_google import AR_HOST, BUILDER, PROJECT, google_values
 from tests.helpers import binderhub_config, binderhub_for, push_image, run_cli, secret_key_file, write_values
@@ -144,12 +146,17 @@ def test_blocked_key_creation_says_so_and_points_to_validate_mode(kube_api, tmp_
     assert "registry.google.mode=validate" in result.last_line
 
 
-def test_missing_admin_role_names_the_role_to_grant(kube_api, tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch):
-    admin = make_google_principal("weak-admin", roles=["roles/iam.serviceAccountKeyAdmin", "roles/artifactregistry.admin"])
+@pytest.mark.parametrize(("has", "missing"), [
+    (["roles/iam.serviceAccountKeyAdmin", "roles/artifactregistry.admin"], "roles/iam.serviceAccountAdmin"),
+    (["roles/iam.serviceAccountAdmin", "roles/artifactregistry.admin"], "roles/iam.serviceAccountKeyAdmin"),
+], ids=["no-account-admin", "no-key-admin"])
+def test_missing_admin_role_names_the_role_to_grant(kube_api, tmp_path, google_cloud, make_google_principal, google_registry, monkeypatch,
+                                                    has, missing):
+    admin = make_google_principal("weak-admin", roles=has)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(admin.key_file))
     result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 1
-    assert "roles/iam.serviceAccountAdmin" in result.last_line
+    assert f" {missing} on " in result.last_line
     assert admin.email in result.last_line
 
 
@@ -174,9 +181,10 @@ def test_ten_foreign_keys_are_never_deleted(kube_api, tmp_path, google_cloud, go
 def test_transient_google_errors_are_retried(kube_api, tmp_path, google_cloud, google_adc, google_registry):
     google_cloud.state.fail_next("CreateServiceAccountKey", "UNAVAILABLE", times=2)
     google_cloud.state.fail_next("GetIamPolicy", "RESOURCE_EXHAUSTED", times=1)
+    google_cloud.state.fail_next("GetRepository", "INTERNAL", times=1)  # Google's 500 "Internal error encountered."
     result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
     assert result.code == 0, result.stderr
-    assert result.stderr.count("retrying") == 3
+    assert result.stderr.count("retrying") == 4
 
 
 def test_persistent_google_outage_exits_3(kube_api, tmp_path, google_cloud, google_adc, google_registry):
@@ -240,9 +248,11 @@ def test_unknown_project_says_to_check_the_project_value(kube_api, tmp_path, goo
     assert "no-such-project" in result.last_line
 
 
-def test_printing_instead_of_applying_is_refused_in_create_mode(kube_api, tmp_path, google_cloud, google_adc, google_registry):
-    """Printed keys could never be reused or revoked by the tool, and would pile up."""
-    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)), "--output", "-")
+@pytest.mark.parametrize("output", ["-", "DIR"])
+def test_printing_instead_of_applying_is_refused_in_create_mode(kube_api, tmp_path, google_cloud, google_adc, google_registry, output):
+    """Printed (or written to a directory), keys could never be reused or revoked by the tool, and would pile up."""
+    where = str(tmp_path / "out") if output == "DIR" else "-"
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)), "--output", where)
     assert result.code == 2
     assert "registry.google.mode=validate" in result.last_line
     assert google_cloud.state.writes() == []
@@ -255,3 +265,89 @@ def test_a_new_account_whose_keys_iam_cannot_see_yet_is_waited_for(kube_api, tmp
     assert result.code == 0, result.stderr
     assert result.stderr.count("waiting for IAM to propagate: IAM does not") == 3
     assert len(google_cloud.state.service_accounts[BUILDER].user_keys()) == 1
+
+
+def age_secret(kube_api, by: timedelta) -> str:
+    """Time passing for the credential: its created-at note moved ``by`` into the past (the hook
+    reads its own clock, which a test cannot move); the new note."""
+    secret = kube_api.get("secrets", "binder", "binderhub-registry")
+    annotations = secret["metadata"]["annotations"]
+    created = datetime.strptime(annotations[CREATED_AT], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    annotations[CREATED_AT] = (created - by).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kube_api.put(secret)
+    return annotations[CREATED_AT]
+
+
+def test_a_kept_key_keeps_its_creation_time_so_the_interval_rotates_it(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """A run that keeps the key keeps its created-at: re-stamped on every run, a key would never age."""
+    values = google_values(google_cloud, google_registry(AR_HOST)) | {"rotation": {"policy": "interval", "interval": "720h"}}
+    first = provision(kube_api, tmp_path, values)
+    assert first.code == 0, first.stderr
+    key = key_of(first)["private_key_id"]
+    noted = age_secret(kube_api, timedelta(hours=719))
+    kept = provision(kube_api, tmp_path, values)
+    assert kept.code == 0, kept.stderr
+    annotations = kept.document("Secret")["metadata"]["annotations"]
+    assert (key_of(kept)["private_key_id"], annotations[CREATED_AT]) == (key, noted)
+    age_secret(kube_api, timedelta(hours=2))  # 721 hours old now
+    rotated = provision(kube_api, tmp_path, values)
+    assert rotated.code == 0, rotated.stderr
+    assert key_of(rotated)["private_key_id"] != key
+    assert rotated.document("Secret")["metadata"]["annotations"][PREVIOUS_CREDENTIAL_ID] == key
+
+
+def test_every_upgrade_rotates_from_revision_9_to_10(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """Release revisions are numbers: "9" to "10" is a new revision (as strings, "9" >= "10")."""
+    values = google_values(google_cloud, google_registry(AR_HOST))
+    first = provision(kube_api, tmp_path, values | {"rotation": {"revision": "9"}})
+    assert first.code == 0, first.stderr
+    tenth = provision(kube_api, tmp_path, values | {"rotation": {"revision": "10"}})
+    assert tenth.code == 0, tenth.stderr
+    assert key_of(tenth)["private_key_id"] != key_of(first)["private_key_id"]
+    assert tenth.document("Secret")["metadata"]["annotations"][ROTATION_REVISION] == "10"
+
+
+def test_a_repository_policy_that_does_not_start_empty_keeps_its_bindings(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """The builder's writer role is added to the repository's policy; what others granted stays."""
+    repository = google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
+    google_cloud.state.grant_repository_role(repository.name, "group:readers@example.org", "roles/artifactregistry.reader")
+    google_cloud.state.grant_repository_role(repository.name, "user:ci@example.org", "roles/artifactregistry.writer")
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert google_cloud.state.repositories[repository.name].bindings == {
+        "roles/artifactregistry.reader": {"group:readers@example.org"},
+        "roles/artifactregistry.writer": {"user:ci@example.org", f"serviceAccount:{BUILDER}"},
+    }
+
+
+def test_eu_gcr_io_is_the_gcr_io_repository_in_europe(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """gcr.io hosts are Artifact Registry repositories named after the host, in the multi-region
+    Google gives each: us, europe, asia (not "eu")."""
+    values = google_values(google_cloud, google_registry("eu.gcr.io"), "gcr")
+    values["registry"]["gcr"]["host"] = "eu.gcr.io"
+    result = provision(kube_api, tmp_path, values)
+    assert result.code == 0, result.stderr
+    assert f"projects/{PROJECT}/locations/europe/repositories/eu.gcr.io" in google_cloud.state.repositories
+
+
+def test_a_builder_that_may_only_read_the_repository_is_granted_writer(kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """Another role of the builder on the repository (reader) is not the writer role it needs."""
+    repository = google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
+    google_cloud.state.grant_repository_role(repository.name, BUILDER, "roles/artifactregistry.reader")
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    assert f"serviceAccount:{BUILDER}" in google_cloud.state.repositories[repository.name].bindings["roles/artifactregistry.writer"]
+
+
+def test_uninstall_after_a_switch_to_validate_mode_still_revokes_the_key_create_mode_made(
+        kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """The Secret says the key was created by this tool: `cleanup` revokes it whatever the mode is now."""
+    values = google_values(google_cloud, google_registry(AR_HOST))
+    created = provision(kube_api, tmp_path, values)
+    assert created.code == 0, created.stderr
+    assert len(google_cloud.state.service_accounts[BUILDER].user_keys()) == 1
+    values["registry"]["google"] |= {"mode": "validate", "key": "{}"}
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder")
+    cleaned = run_cli("cleanup", "--values", str(write_values(tmp_path / "validate.yaml", values)), env={"KUBECONFIG": str(kubeconfig)})
+    assert cleaned.code == 0, cleaned.stderr
+    assert google_cloud.state.service_accounts[BUILDER].user_keys() == []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import generic_values, run_cli_bounded, write_values
-from tests.stand_ins.hostile_registry import HostileRegistry
+from tests.stand_ins.hostile_registry import RETRY_THEN_TRICKLE_AFTER, HostileRegistry
 
 DEADLINE = 4.0  # seconds, BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS of every case
 MEMORY_LIMIT_MIB = 128
@@ -31,6 +31,7 @@ CASES = [
     ("non-http-location", "http", 3, "redirected to a Location that is not an http(s) URL"),
     ("html-200", "http", 2, "answered GET /v2/ with a web page, not the registry API"),
     ("html-200", "https", 3, "did not complete a TLS handshake"),
+    ("html-200-untyped", "http", 2, "answered GET /v2/ with a web page, not the registry API"),
     ("html-token", "http", 3, "answered with a web page without a token"),
     ("token-not-json", "http", 3, "answered with a body that is not JSON without a token"),
     ("token-wrong-types", "http", 3, "answered with JSON without a token"),
@@ -42,6 +43,8 @@ CASES = [
     ("malformed-upload-location", "http", 3, "with a Location that is not an http(s) URL"),
     ("rate-limited-nan", "http", 3, "kept answering 429 (rate limited) after 4 attempts"),
     ("rate-limited-long", "http", 3, "kept answering 503 after 1 attempt"),
+    # a body's words are never copied, only the spec's error codes: here the status's own phrase
+    ("upload-denied-echoing", "http", 1, "(the registry answered 403 Forbidden to starting an upload)"),
 ]
 
 
@@ -62,3 +65,40 @@ def test_a_misbehaving_registry_ends_in_one_sentence_within_twice_the_deadline(t
     assert PASSWORD not in result.output
     assert run.max_rss_mib < MEMORY_LIMIT_MIB, f"{mode}: peak memory {run.max_rss_mib:.0f} MiB"
     assert run.seconds <= 2 * DEADLINE
+
+
+def test_credentials_never_follow_an_upload_location_to_another_origin(tmp_path):
+    """A registry (redirecting, or compromised) naming another origin for the upload session gets
+    the cancel there without the Authorization header; the registry's own origin gets it."""
+    with HostileRegistry("upload-elsewhere") as registry:
+        values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", PASSWORD))
+        result = run_cli_bounded("provision", "--values", str(values), "--output", "-", kill_after=2 * DEADLINE).result
+    assert result.code == 0, result.stderr
+    posts = [seen for seen in registry.seen if seen.method == "POST"]
+    cancels = [seen for seen in registry.seen if seen.method == "DELETE"]
+    assert [(seen.host.split(":")[0], seen.authorization is not None) for seen in posts] == [("127.0.0.1", True)]
+    assert [(seen.host.split(":")[0], seen.authorization) for seen in cancels] == [("localhost", None)]
+
+
+def test_a_retry_that_then_trickles_ends_within_the_one_deadline(tmp_path):
+    """The deadline bounds the operation, retries included: a 503 asking to come back after most of
+    it, then a response that trickles, ends the hook at the deadline, not a deadline later. The
+    bound here is 1.5 x the deadline (a hook giving each attempt the whole deadline takes 1.8 x)."""
+    deadline = RETRY_THEN_TRICKLE_AFTER + 1.0
+    with HostileRegistry("retry-then-trickle") as registry:
+        values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", PASSWORD))
+        run = run_cli_bounded("provision", "--values", str(values), "--output", "-", kill_after=1.5 * deadline,
+                              env={"BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS": str(deadline)})
+    assert run.result.code != -9, f"still running after 1.5 x the {deadline:g}s deadline; stderr: {run.result.stderr}"
+    assert (run.result.code, f"within the {deadline:g}s deadline" in run.result.last_line) == (3, True), run.result.stderr
+    assert registry.requests == ["GET /v2/", "GET /v2/"]  # the 503, then the trickle
+
+
+def test_an_upload_session_proven_with_an_opaque_token_is_cancelled_with_it(tmp_path):
+    """An opaque token says nothing about delete, so the hook tries to cancel the empty session."""
+    with HostileRegistry("opaque-token-registry") as registry:
+        values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", PASSWORD))
+        result = run_cli_bounded("provision", "--values", str(values), "--output", "-", kill_after=2 * DEADLINE).result
+    assert result.code == 0, result.stderr
+    assert [(seen.method, seen.authorization) for seen in registry.seen if "/blobs/uploads/" in seen.path] == [
+        ("POST", "Bearer opaque-token-0123456789"), ("DELETE", "Bearer opaque-token-0123456789")]

@@ -98,3 +98,13 @@ def test_an_identity_rbac_forbids_to_write_exits_2_at_once_naming_the_role(kube_
     result = run_cli("provision", "--values", str(values), env={"KUBECONFIG": str(kubeconfig)})
     assert result.code == 2, result.stderr
     assert "forbids the hook to" in result.last_line and result.last_line.endswith("the chart's Role must allow it.")
+
+
+def test_a_namespace_that_does_not_exist_fails_the_hook_instead_of_writing_nowhere(kube_api, tmp_path, htpasswd_registry):
+    """The reads there find nothing (absent is fine); the write is a 404 about the namespace, which
+    must end the hook (exit 2), not count as done."""
+    kube_api.absent_namespaces.add("nowhere")
+    result = provision(kube_api, tmp_path, htpasswd_registry, "--namespace", "nowhere")
+    assert result.code == 2, result.stderr
+    assert "nowhere" in result.last_line and "namespace" in result.last_line
+    assert [(e.verb, e.namespace, e.code) for e in kube_api.audit if e.verb == "patch"] == [("patch", "nowhere", 404)]

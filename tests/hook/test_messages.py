@@ -58,3 +58,29 @@ def test_an_empty_required_value_names_the_registry_type_not_a_placeholder(tmp_p
     result = cli(tmp_path, values, "render")
     assert result.code == 2
     assert result.last_line == "error: registry.generic.username must be set for registry.type=generic."
+
+
+def test_a_sentence_quoting_a_value_stays_one_line_whatever_control_characters_it_holds():
+    """Carriage returns and terminal escapes from a file or a server are written as escapes: they
+    could otherwise rewrite the log line (or a terminal) a person reads."""
+    from binderhub_registry.errors import InvalidConfiguration  # noqa: PLC0415
+
+    message = InvalidConfiguration("Secret 'a\rb\x1b[2Jc\nd' is odd; fix it.").message
+    assert message == "Secret 'a\\rb\\x1b[2Jc\\nd' is odd; fix it."
+    assert all(char.isprintable() for char in message)
+
+
+def test_an_unexpected_error_names_its_class_never_its_text(tmp_path, capsys, monkeypatch):
+    """A bug's exception text can hold anything (a URL with a token, a server's answer): only
+    its class is printed, and --debug adds the traceback."""
+    from binderhub_registry import cli  # noqa: PLC0415
+    from binderhub_registry.commands import render  # noqa: PLC0415
+
+    def broken(args, progress):
+        raise RuntimeError("GET https://registry.example.org/?token=sekr1t-t0ken failed")
+
+    monkeypatch.setattr(render, "run", broken)
+    values = write_values(tmp_path / "values.yaml", generic_values("https://registry.example.org", "alice", "pw-1"))
+    assert cli.main(["render", "--values", str(values)]) == 3
+    err = capsys.readouterr().err
+    assert "Unexpected error (RuntimeError)" in err and "sekr1t" not in err

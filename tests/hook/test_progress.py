@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 from binderhub_registry.progress import Progress
@@ -53,6 +53,25 @@ def test_a_secret_inside_a_message_is_masked(log_format, secret):
     output = emit(log_format, secret, message=f"the registry said: bad password {secret} for alice")
     assert_clean(output, secret)
     assert "for alice" in output
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("secret", [HOSTILE, "pw with/slash+plus ü"], ids=["quotes-backslash-non-ascii", "space-slash-plus"])
+def test_each_written_form_of_a_secret_is_masked_where_it_stands(log_format, secret):
+    """Messages carry secrets as text, JSON strings, URL paths and form-encoded queries (a
+    server's error echoing the request): each form is masked, not only the raw one."""
+    written = {"raw": secret, "json": json.dumps(secret)[1:-1], "path": quote(secret, safe=""), "form": quote_plus(secret, safe=""),
+               "repr": repr(secret)[1:-1]}
+    for how, form in written.items():
+        output = emit(log_format, secret, message=f"the server echoed {how} {form} back")
+        assert form not in output, f"{how} form {form!r} printed in {output!r}"
+        assert f"{how} *** back" in (json.loads(output)["message"] if log_format == "json" else output)
+
+
+def test_a_secret_in_a_json_field_name_is_masked_too():
+    """A mapping keyed by what a server echoed (a header, a URL) can carry a secret in its keys."""
+    output = emit("json", PLAIN, message="answer", headers={f"Authorization: {PLAIN}": "echoed"})
+    assert PLAIN not in output and json.loads(output)["headers"] == {"Authorization: ***": "echoed"}
 
 
 @pytest.mark.parametrize("secret", [PLAIN, HOSTILE], ids=["single-line", "quotes-backslash-non-ascii"])
@@ -152,3 +171,12 @@ def test_the_clis_last_sentence_and_traceback_are_redacted(monkeypatch, capsys, 
     assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" not in stderr
     if "json" in flags:
         assert all(json.loads(line) for line in stderr.splitlines())
+
+
+def test_a_secret_read_from_a_file_is_masked_without_its_final_newline():
+    """A password file ends in a newline the registry never sees; messages quote it without (also
+    a short one, below the length at which lines of a multi-line secret are masked on their own)."""
+    for secret in ("pw-from-a-file-123", "s3cr"):
+        output = emit("text", secret + "\n", message=f"login of alice with {secret} refused")
+        assert secret not in output and "with *** refused" in output
+

@@ -95,6 +95,40 @@ def test_a_token_registry_is_also_proven_by_an_upload_session(tmp_path, token_re
     assert [r.status for r in recorder.seen() if r.is_upload_cancel(PROBE)] == [204]
 
 
+def test_a_repository_path_the_registry_does_not_have_is_invalid_configuration_not_an_outage(tmp_path, make_basic_auth_registry):
+    """Harbor or GitLab answer 404 NAME_UNKNOWN for a project that does not exist: exit 2, naming
+    the path to create or the value to change (not exit 3, which says try again later)."""
+    password = random_password()
+    registry = make_basic_auth_registry({"builder": (password, [("*", ALL)])}, projects=["team/*"])
+    result = provision(tmp_path, registry.url, "builder", password)
+    assert result.code == 2, result.stderr
+    assert f"no repository path {PROBE!r}" in result.last_line
+    assert [r.status for r in registry.seen() if r.is_upload_start(PROBE)] == [404]
+
+
+def test_a_token_granting_nothing_on_the_repository_is_no_push_without_an_upload(tmp_path, make_token_server, make_registry,
+                                                                                make_basic_auth_registry):
+    """A JWT that grants nothing on the repository (the token service lists it with no actions):
+    no push, told from the token alone, with no upload session tried."""
+    password = random_password()
+    token_server = make_token_server({"ci": {"password": password, "grants": [("other/*", {"pull", "push", "delete"})]}})
+    recorder = make_basic_auth_registry(None, upstream=make_registry("token", token_server=token_server))
+    result = provision(tmp_path, recorder.url, "ci", password)
+    assert result.code == 1, result.stderr
+    assert f"cannot push to {PROBE}" in result.last_line
+    assert [r for r in recorder.seen() if r.is_upload_start(PROBE)] == []
+
+
+def test_a_deadline_that_is_not_a_positive_number_falls_back_to_the_default(tmp_path, htpasswd_registry):
+    """BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS of 0, a negative number or nan would end every
+    operation at once: the default (60 s) applies instead."""
+    values = write_values(tmp_path / "values.yaml", generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")))
+    for deadline in ("0", "-5", "nan"):
+        env = {"BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS": deadline}
+        result = run_cli("provision", "--values", str(values), "--output", "-", env=env)
+        assert result.code == 0, f"{deadline}: {result.stderr}"
+
+
 class _NoLocationHandler(LoopbackHandler):
     """An open registry that answers the upload with 201 and no Location (a broken proxy in front)."""
 
@@ -127,3 +161,12 @@ def test_an_upload_answered_without_202_and_a_location_is_no_proof(tmp_path):
     assert registry.posts == 1
     assert "a registry must answer 202 with a Location" in result.last_line
     assert "Unexpected error" not in result.stderr
+
+
+def test_a_token_url_without_a_service_is_the_realm_itself():
+    from binderhub_registry.oci import Challenge  # noqa: PLC0415
+
+    assert Challenge("bearer", realm="https://auth.example.org/token").token_url == "https://auth.example.org/token"
+    with_query = Challenge("bearer", realm="https://a.example.org/t?x=1", service="r")
+    assert with_query.token_url == "https://a.example.org/t?x=1&service=r"
+    assert Challenge("basic").token_url == ""

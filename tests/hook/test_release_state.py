@@ -46,6 +46,10 @@ def test_the_fingerprint_stays_while_what_binderhub_reads_does_and_changes_with_
     other_prefix = {**binderhub, "BinderHub": {"image_prefix": "r.example.org/other-"}}
     assert state.fingerprint(current, config, other_prefix) not in ("0123456789abcdef", "")
     assert state.fingerprint(state.CurrentState(), config, binderhub) != state.fingerprint(state.CurrentState(), config, binderhub)
+    # Nothing changed but the Secret carries no fingerprint (written by hand, or its annotation
+    # removed): a new one, never an empty one (an empty annotation is dropped and BinderHub never rolls).
+    unannotated = state.CurrentState(exists=True, annotations={}, docker_config=config, binderhub_config=binderhub)
+    assert len(state.fingerprint(unannotated, config, binderhub)) == 16
 
 
 def test_the_current_binderhub_configuration_is_read_from_registry_json():

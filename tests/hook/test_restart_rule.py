@@ -77,7 +77,8 @@ def test_the_last_change_is_the_latest_time_of_any_manager_of_either_object():
 
 
 @pytest.mark.parametrize("objects", [(managed("2026-11-29T10:00:01Z", None),), ({"metadata": {}},),
+                                     (managed("2026-11-29T10:00:01Z"), {"metadata": {}}),
                                      (managed("2026-11-29T10:00:01Z"), managed("yesterday"))],
-                         ids=["entry-without-time", "no-managed-fields", "unreadable-time"])
+                         ids=["entry-without-time", "no-managed-fields", "one-object-without-managed-fields", "unreadable-time"])
 def test_the_last_change_is_unknown_when_any_entry_has_no_readable_time(objects):
     assert last_change(*objects) is None

@@ -22,6 +22,13 @@ def test_every_upgrade_rotates_once_per_release_revision():
     assert should_rotate(policy, {ROTATION_REVISION: "3"}, NOW) == (False, "already rotated for release revision 3")
 
 
+def test_every_upgrade_compares_revisions_as_release_numbers_not_text():
+    """Any other revision rotates: 9 then 10 (as text "9" sorts after "10"), and a rollback's."""
+    assert should_rotate(RotationPolicy("every-upgrade", revision="10"), {ROTATION_REVISION: "9"}, NOW)[0] is True
+    assert should_rotate(RotationPolicy("every-upgrade", revision="100"), {ROTATION_REVISION: "99"}, NOW)[0] is True
+    assert should_rotate(RotationPolicy("every-upgrade", revision="9"), {ROTATION_REVISION: "10"}, NOW)[0] is True
+
+
 def test_every_upgrade_without_a_revision_never_rotates():
     """A plain CLI run (no chart) converges instead of rotating."""
     assert should_rotate(RotationPolicy("every-upgrade"), {ROTATION_REVISION: "7"}, NOW)[0] is False

@@ -22,14 +22,28 @@ def calls(admin) -> GoogleCalls:
 def test_bindings_are_added_once_and_removed_alone(google_cloud, builder, google_admin):
     iam = google_cloud.iam_client(google_admin.credentials())
     record = google_cloud.state.service_accounts[BUILDER]
+    # The policy does not start empty: another role, and another workload in the same role.
+    other_workload = wi.helper_member(PROJECT, "other/another-helper")
     record.bindings["roles/iam.serviceAccountUser"] = {"user:someone@example.org"}
+    record.bindings[wi.WORKLOAD_IDENTITY_USER] = {other_workload}
     wanted = [(wi.WORKLOAD_IDENTITY_USER, MEMBER), (wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")]
     assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=wanted)
     assert not wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=wanted)  # nothing to change: no write
-    assert record.bindings[wi.WORKLOAD_IDENTITY_USER] == {MEMBER}
+    assert record.bindings[wi.WORKLOAD_IDENTITY_USER] == {other_workload, MEMBER}
     assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, remove=wanted)
-    assert record.bindings == {"roles/iam.serviceAccountUser": {"user:someone@example.org"}}
+    assert record.bindings == {"roles/iam.serviceAccountUser": {"user:someone@example.org"}, wi.WORKLOAD_IDENTITY_USER: {other_workload}}
     assert len([c for c in google_cloud.state.calls_of("SetIamPolicy") if c.code == "OK"]) == 2
+
+
+def test_a_policy_changed_between_read_and_write_is_read_again_and_both_changes_stay(google_cloud, builder, google_admin):
+    """Another admin changes the builder's policy between the hook's read and write: Google refuses
+    the stale etag, and the hook reads again instead of losing its binding (or theirs)."""
+    iam = google_cloud.iam_client(google_admin.credentials())
+    record = google_cloud.state.service_accounts[BUILDER]
+    google_cloud.state.concurrent_policy_changes.append(("roles/iam.serviceAccountUser", "user:other-admin@example.org"))
+    assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.WORKLOAD_IDENTITY_USER, MEMBER)])
+    assert record.bindings == {"roles/iam.serviceAccountUser": {"user:other-admin@example.org"}, wi.WORKLOAD_IDENTITY_USER: {MEMBER}}
+    assert [c.code for c in google_cloud.state.calls_of("SetIamPolicy")] == ["ABORTED", "OK"]
 
 
 def test_no_identity_pool_says_enable_workload_identity(google_cloud, builder, google_admin):
@@ -51,3 +65,11 @@ def test_token_minted_once_the_hook_may_act_as_the_builder(google_cloud, iam_cre
     wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")])
     token = wi.mint_polling(mint, Progress("text"), timeout=0, who=google_admin.email, builder=BUILDER)
     assert google_cloud.state.authenticate(f"Bearer {token}") == BUILDER
+
+
+def test_only_a_service_account_identity_is_bound_as_token_creator():
+    """A hook running as a person (gcloud's user credentials) already may mint tokens as an owner:
+    no `serviceAccount:` member is made up for a user, which Google would refuse."""
+    assert wi.identity_member(f"hook@{PROJECT}.iam.gserviceaccount.com") == f"serviceAccount:hook@{PROJECT}.iam.gserviceaccount.com"
+    assert wi.identity_member("alice@example.org") is None
+    assert wi.identity_member("the hook's identity") is None

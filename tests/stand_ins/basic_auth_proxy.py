@@ -80,8 +80,11 @@ class BasicAuthRegistryProxy(LoopbackHttpServer):
 
     def __init__(self, upstream: str, accounts: dict[str, tuple[str, Grants]] | None, *,
                  denied_status: Literal[401, 403] = 403, echo_authorization: bool = False,
-                 realm: str = "Registry Realm") -> None:
+                 realm: str = "Registry Realm", projects: list[str] | None = None) -> None:
         super().__init__()
+        # Like Harbor or GitLab: repositories outside these globs (projects that do not exist)
+        # answer 404 NAME_UNKNOWN to an authorised request; None: every repository may exist.
+        self.projects = projects
         self.upstream = upstream.rstrip("/")
         self.accounts = accounts
         self.denied_status = denied_status
@@ -148,6 +151,9 @@ class _Handler(LoopbackHandler):
             if proxy.accounts is not None and account is not None and needed is not None \
                     and not proxy.allowed(account, *needed):
                 answer = proxy.refusal(proxy.denied_status, authorization)
+            elif needed is not None and proxy.projects is not None and not any(fnmatch(needed[0], g) for g in proxy.projects):
+                answer = 404, {"Content-Type": "application/json", "Docker-Distribution-Api-Version": "registry/2.0"}, json.dumps(
+                    {"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry", "detail": None}]}).encode()
             else:
                 answer = self._forward(body, keep_authorization=proxy.accounts is None)
         proxy.record(SeenRequest(self.command, path, account, answer[0]))

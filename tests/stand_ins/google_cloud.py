@@ -289,6 +289,8 @@ def injected(status: str, api: str, project_number: str) -> ApiError:
             f"service '{api}' for consumer 'project_number:{project_number}'."),
             [_error_info("RATE_LIMIT_EXCEEDED", "googleapis.com", service=api,
                          consumer=f"projects/{project_number}")])
+    if status == "INTERNAL":
+        return ApiError(status, "Internal error encountered.")
     return ApiError(status, "The service is currently unavailable.")
 
 
@@ -464,6 +466,11 @@ class GoogleCloudState:
         self.token_uri = GOOGLE_TOKEN_URI
         #: the time access tokens are issued and checked against (tests move it to expire them)
         self.clock: Callable[[], float] = time.time
+        #: (role, member) bindings another admin adds to a service account's own policy right
+        #: after the next reads of it, one per read (a concurrent read-modify-write)
+        self.concurrent_policy_changes: list[tuple[str, str]] = []
+        #: Google's clock minus this machine's (the hook's), for the keys' validAfterTime: clocks differ
+        self.key_time_offset = dt.timedelta(0)
         self._keys: dict[str, KeyRecord] = {}  # by key id
         self._tokens: dict[str, _Token] = {}
         self._failures: dict[str, list[str]] = {}
@@ -560,8 +567,9 @@ class GoogleCloudState:
     def fail_next(self, method: str, status: str = "UNAVAILABLE", times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` (an RPC name such as "GetRepository" or
         "CreateServiceAccountKey", or "token" for the OAuth endpoint) with RESOURCE_EXHAUSTED
-        (HTTP 429) or UNAVAILABLE (HTTP 503). Checked after authentication."""
-        if status not in ("RESOURCE_EXHAUSTED", "UNAVAILABLE"):
+        (HTTP 429), UNAVAILABLE (HTTP 503) or INTERNAL (HTTP 500, Google's "Internal error
+        encountered."). Checked after authentication."""
+        if status not in ("RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL"):
             raise ValueError(f"unsupported injected status {status}")
         with self.lock:
             self._failures.setdefault(method, []).extend([status] * times)
@@ -777,7 +785,7 @@ class GoogleCloudState:
                        .sign(private, hashes.SHA256()))
         key = KeyRecord(key_id, record.email, record.project_id, private.public_key(),
                         certificate.public_bytes(serialization.Encoding.PEM), user_managed,
-                        valid_after=now)
+                        valid_after=now + self.key_time_offset)
         record.keys[key_id] = key
         self._keys[key_id] = key
         return key
@@ -1035,10 +1043,16 @@ class IamAdminService:
 
     def GetIamPolicy(self, call: CallContext,  # noqa: N802
                      req: iam_policy_pb2.GetIamPolicyRequest) -> policy_pb2.Policy:
-        """The account's own policy (who may act as it)."""
+        """The account's own policy (who may act as it). Then a change someone else makes, when a
+        test queued one (``concurrent_policy_changes``): the reader's etag is stale at once."""
         with self.state.lock:
             _, record = self._account_by_name(call, req.resource, _SA + "getIamPolicy")
-            return _account_policy(record)
+            policy = _account_policy(record)
+            if self.state.concurrent_policy_changes:
+                role, member = self.state.concurrent_policy_changes.pop(0)
+                record.bindings.setdefault(role, set()).add(member)
+                record.policy_version += 1
+            return policy
 
     def SetIamPolicy(self, call: CallContext,  # noqa: N802
                      req: iam_policy_pb2.SetIamPolicyRequest) -> policy_pb2.Policy:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import dataclass
 from typing import ClassVar
 
 from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
@@ -20,6 +21,19 @@ TRICKLE_SECONDS = 0.25  # a byte this often: far below any read timeout, so only
 TRICKLE_ROUNDS = 2000  # ~8 minutes at most, well past any deadline the tests configure
 ENDLESS_CHUNK = b"x" * 65536
 ENDLESS_ROUNDS = 64 * 1024  # 4 GiB at most
+RETRY_THEN_TRICKLE_AFTER = 5  # seconds: most of the deadline the test gives (6 s)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A request as the server received it."""
+
+    method: str
+    path: str
+    host: str
+    authorization: str | None
+
+
 HTML = b"<!doctype html><html><head><title>Welcome</title></head><body>Sign in</body></html>"
 
 
@@ -44,6 +58,7 @@ class HostileHandler(LoopbackHandler):
 
     def _dispatch(self) -> None:
         self.owner.requests.append(f"{self.command} {self.path}")
+        self.owner.seen.append(Seen(self.command, self.path, self.headers.get("Host", ""), self.headers.get("Authorization")))
         try:
             getattr(self, "mode_" + self.owner.mode.replace("-", "_"))()
         except (BrokenPipeError, ConnectionResetError):
@@ -119,6 +134,10 @@ class HostileHandler(LoopbackHandler):
     def mode_html_200(self) -> None:
         self._answer(200, HTML, content_type="text/html; charset=utf-8")
 
+    def mode_html_200_untyped(self) -> None:
+        """A web page served as text/plain (a default server page without its type)."""
+        self._answer(200, HTML, content_type="text/plain")
+
     def mode_html_token(self) -> None:
         if self.path.startswith("/token"):
             self._answer(200, HTML, content_type="text/html")
@@ -166,6 +185,49 @@ class HostileHandler(LoopbackHandler):
     def mode_rate_limited_long(self) -> None:
         self._answer(503, Retry_After="3600")
 
+    def mode_upload_elsewhere(self) -> None:
+        """A Basic registry whose upload Location names another origin (``localhost`` for
+        ``127.0.0.1``: the same server, so it sees what the hook sends there): a redirecting or
+        compromised registry. Credentials must go to the registry's origin only."""
+        if self.headers.get("Host", "").startswith("localhost:"):
+            self._answer(204)  # the other origin: cancelling needs no credentials here
+        elif self.headers.get("Authorization") is None:
+            self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', WWW_Authenticate='Basic realm="hostile"')
+        elif self.command == "POST":
+            self._answer(202, Location=f"http://localhost:{self.owner.port}/v2/{self.owner.repository}/blobs/uploads/u-1")
+        else:
+            self._answer(200, b"{}")
+
+    def mode_opaque_token_registry(self) -> None:
+        """A well-behaved token registry whose tokens are opaque (not JWTs: the granted actions
+        cannot be read from them), so only the upload session proves push; it accepts its token
+        for the upload and for cancelling it."""
+        bearer = self.headers.get("Authorization") == "Bearer opaque-token-0123456789"
+        if self.path.startswith("/token"):
+            self._answer(200, json.dumps({"token": "opaque-token-0123456789"}).encode())
+        elif not bearer:
+            self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', WWW_Authenticate=self._bearer())
+        elif self.command == "POST":
+            self._answer(202, Location=f"/v2/{self.owner.repository}/blobs/uploads/u-1")
+        else:
+            self._answer(204 if self.command == "DELETE" else 200, b"" if self.command == "DELETE" else b"{}")
+
+    def mode_upload_denied_echoing(self) -> None:
+        """An open registry refusing the upload with a body whose error "code" is not one of the
+        spec's but text it made up from the request (some proxies echo headers and addresses)."""
+        if self.command == "POST":
+            self._answer(403, json.dumps({"errors": [{"code": f"denied for {self.client_address[0]} via X-Internal-Route 7"}]}).encode())
+        else:
+            self._answer(200, b"{}")
+
+    def mode_retry_then_trickle(self) -> None:
+        """503 with Retry-After (most of the deadline away), then a response that trickles: the
+        deadline is the operation's, retries included, not each attempt's."""
+        if len(self.owner.requests) == 1:
+            self._answer(503, Retry_After=str(RETRY_THEN_TRICKLE_AFTER))
+        else:
+            self.mode_trickle_headers()
+
     def mode_never_answers(self) -> None:
         self.rfile.read(1)  # blocks until the client closes the connection (then b"")
         self.close_connection = True
@@ -184,3 +246,4 @@ class HostileRegistry(LoopbackHttpServer):
         self.mode = mode
         self.repository = repository
         self.requests: list[str] = []
+        self.seen: list[Seen] = []

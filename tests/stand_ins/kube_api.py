@@ -6,7 +6,10 @@ Role, and its failure modes (401, 403 with RBAC's message, 404, 409, 422) are pa
 This module serves the REST paths the client uses on ``ThreadingHTTPServer`` (127.0.0.1, ephemeral
 port, plain HTTP) and enforces what the real API server enforces for them:
 
-* Resources (all namespaced; namespaces exist implicitly): core/v1 secrets, configmaps,
+* Resources (all namespaced; namespaces exist implicitly, except those a test lists in
+  ``absent_namespaces``: there, as the real NamespaceLifecycle admission answers, a create (or an
+  apply that would create) is a 404 ``namespaces "NS" not found`` with details.kind
+  ``namespaces``, and reads find nothing): core/v1 secrets, configmaps,
   serviceaccounts, pods; apps/v1 deployments; batch/v1 jobs; rbac.authorization.k8s.io/v1 roles,
   rolebindings. ``GET /version``, ``/healthz``, legacy discovery (``/api``, ``/apis``,
   ``/api/v1``, ``/apis/G/V``). Verbs get, list (``labelSelector`` with ``=``, ``==``, ``!=``,
@@ -837,6 +840,7 @@ class KubeApiServer(LoopbackHttpServer):
         self._history: dict[tuple[str, str], ObjList] = {}
         self.audit: list[AuditEvent] = []
         self.clock = ServerClock()
+        self.absent_namespaces: set[str] = set()  # namespaces that do not exist (all others do)
         self.internal_errors: list[str] = []  # bugs in this stand-in, answered with 500; tests may assert it stays empty
         self.admin_token = self._new_token(UserInfo("kubernetes-admin", ("system:masters", "system:authenticated"), admin=True))
 
@@ -954,6 +958,9 @@ class KubeApiServer(LoopbackHttpServer):
             # An apply that creates the object is also authorized as "create" of that name
             # (createAuthorizerAttributes in the real server's patch handler).
             self._authorize(user, "create", rt, namespace, name)
+        creates = verb == "create" or (verb == "patch" and content_type == APPLY and (rt.resource, namespace, name) not in self._objects)
+        if creates and namespace in self.absent_namespaces:
+            raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found', {"name": namespace, "kind": "namespaces"})
         if verb == "get":
             obj = self._objects.get((rt.resource, namespace, name))
             if obj is None:

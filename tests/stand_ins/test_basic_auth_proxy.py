@@ -60,3 +60,11 @@ def test_echoing_registries_quote_the_authorization_header_in_refusals(make_basi
     registry = make_basic_auth_registry(accounts, echo_authorization=True)
     refused = httpx.post(registry.url + "/v2/binder/x/blobs/uploads/", auth=("reader", accounts["reader"][0]))
     assert "Authorization: Basic " in refused.json()["errors"][0]["message"]
+
+
+def test_a_project_that_does_not_exist_answers_404_name_unknown(make_basic_auth_registry, accounts):
+    registry = make_basic_auth_registry(accounts, projects=["team/*"])
+    builder = httpx.BasicAuth("builder", accounts["builder"][0])
+    missing = httpx.post(registry.url + "/v2/binder/image/blobs/uploads/", auth=builder)
+    assert (missing.status_code, missing.json()["errors"][0]["code"]) == (404, "NAME_UNKNOWN")
+    assert httpx.post(registry.url + "/v2/binder/image/blobs/uploads/").status_code == 401  # login first, as before

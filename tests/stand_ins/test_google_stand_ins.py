@@ -515,9 +515,12 @@ def test_rest_errors_map_to_api_core_classes(
 
     google_cloud.state.fail_next("GetRepository", "RESOURCE_EXHAUSTED")
     google_cloud.state.fail_next("GetRepository", "UNAVAILABLE")
+    google_cloud.state.fail_next("GetRepository", "INTERNAL")
     err = raises(lambda: ar.get_repository(name=repo_name()), gexc.TooManyRequests)
     assert err.response.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     raises(lambda: ar.get_repository(name=repo_name()), gexc.ServiceUnavailable)
+    err = raises(lambda: ar.get_repository(name=repo_name()), gexc.InternalServerError)
+    assert err.response.json()["error"] == {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}
     ar.get_repository(name=repo_name())
 
     google_cloud.state.set_api_enabled(PROJECT, AR_API, False)
@@ -673,3 +676,16 @@ def test_real_distribution_accepts_an_upload_from_a_google_writer(
             assert httpx.delete(upload.headers["Location"], headers=headers).status_code == 204
     finally:
         server.stop()
+
+
+def test_a_queued_concurrent_change_makes_the_readers_etag_stale(
+        google_cloud: GoogleCloud, iam: iam_admin_v1.IAMClient) -> None:
+    account = iam.create_service_account(name=f"projects/{PROJECT}", account_id="policy-race")
+    resource = f"projects/{PROJECT}/serviceAccounts/{account.email}"
+    google_cloud.state.concurrent_policy_changes.append(("roles/iam.serviceAccountUser", "user:other@example.org"))
+    read = iam.get_iam_policy(request={"resource": resource})
+    assert not read.bindings  # read before the other admin's write
+    read.bindings.add(role="roles/iam.serviceAccountTokenCreator", members=["user:me@example.org"])
+    raises(lambda: iam.set_iam_policy(request={"resource": resource, "policy": read}), gexc.Aborted)
+    again = iam.get_iam_policy(request={"resource": resource})
+    assert [(b.role, list(b.members)) for b in again.bindings] == [("roles/iam.serviceAccountUser", ["user:other@example.org"])]

@@ -63,3 +63,31 @@ def test_html_and_token_modes_answer_what_they_claim():
 def test_an_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="unknown mode"):
         HostileRegistry("polite")
+
+
+def test_upload_elsewhere_names_another_origin_and_records_what_each_origin_received():
+    with HostileRegistry("upload-elsewhere") as registry:
+        assert httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"].startswith("Basic")
+        upload = httpx.post(f"{registry.url}/v2/x/blobs/uploads/", auth=("alice", "pw"))
+        cancel = httpx.delete(upload.headers["Location"])
+        elsewhere = f"http://localhost:{registry.port}/"
+    assert upload.status_code == 202 and upload.headers["Location"].startswith(elsewhere)
+    assert cancel.status_code == 204
+    assert [(seen.method, seen.host.split(":")[0], seen.authorization is not None) for seen in registry.seen] == [
+        ("GET", "127.0.0.1", False), ("POST", "127.0.0.1", True), ("DELETE", "localhost", False)]
+
+
+def test_retry_then_trickle_asks_to_come_back_then_trickles():
+    with HostileRegistry("retry-then-trickle") as registry:
+        first = httpx.get(f"{registry.url}/v2/")
+        head = raw_get(registry, 64)
+    assert (first.status_code, first.headers["Retry-After"]) == (503, "5")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\nX-Slow: a")
+
+
+def test_the_opaque_token_registry_accepts_only_its_own_token():
+    with HostileRegistry("opaque-token-registry") as registry:
+        token = httpx.get(f"{registry.url}/token").json()["token"]
+        refused = httpx.post(f"{registry.url}/v2/x/blobs/uploads/")
+        started = httpx.post(f"{registry.url}/v2/x/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    assert token.count(".") != 2 and refused.status_code == 401 and started.status_code == 202

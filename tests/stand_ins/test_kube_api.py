@@ -218,6 +218,24 @@ def test_not_found_status_is_exact(core: client.CoreV1Api) -> None:
         404, 'deployments.apps "gone" not found', {"name": "gone", "group": "apps", "kind": "deployments"})
 
 
+def test_a_namespace_that_does_not_exist_refuses_creates_and_finds_nothing(kube_api: KubeApiServer, core: client.CoreV1Api) -> None:
+    """As the real NamespaceLifecycle admission: a create, or an apply that creates, is a 404 about
+    the namespace; a read or delete there is the object's own 404."""
+    kube_api.absent_namespaces.add("nowhere")
+    missing = (404, 'namespaces "nowhere" not found', {"name": "nowhere", "kind": "namespaces"})
+    code, body = status_of(lambda: core.create_namespaced_secret("nowhere", {"metadata": {"name": "s"}}))
+    assert (code, body["message"], body["details"]) == missing
+    code, body = status_of(lambda: core.patch_namespaced_config_map(
+        "c", "nowhere", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, field_manager="m",
+        _content_type="application/apply-patch+yaml"))
+    assert (code, body["message"], body["details"]) == missing
+    code, body = status_of(lambda: core.read_namespaced_secret("s", "nowhere"))
+    assert (code, body["details"]) == (404, {"name": "s", "kind": "secrets"})
+    code, body = status_of(lambda: core.delete_namespaced_secret("s", "nowhere"))
+    assert (code, body["details"]) == (404, {"name": "s", "kind": "secrets"})
+    core.create_namespaced_secret(NS, {"metadata": {"name": "s"}})  # every other namespace exists
+
+
 def apis_apps(core: client.CoreV1Api) -> client.AppsV1Api:
     return client.AppsV1Api(core.api_client)
 

@@ -275,3 +275,19 @@ def test_pinned_helm_and_kubectl(helm_binaries: dict[str, Any], kubectl_binary: 
     assert run(str(helm_binaries["4"]), "version", "--short").startswith("v4.1.4")
     assert run(str(helm_binaries["3"]), "version", "--short").startswith("v3.19.0")
     assert "v1.35.2" in run(str(kubectl_binary), "version", "--client")
+
+
+def test_a_realm_with_a_query_string_is_advertised_and_required(make_token_server, make_registry) -> None:
+    ts = make_token_server(realm_query="tenant=binder")
+    registry = make_registry("token", token_server=ts)
+    challenge = httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"]
+    assert challenge == f'Bearer realm="{ts.url}/token?tenant=binder",service="{ts.service}"'
+    asked = {"service": ts.service, "scope": "repository:x:pull"}
+    assert httpx.get(f"{ts.url}/token", params=asked, auth=("pusher", ts.password("pusher"))).status_code == 404
+    assert httpx.get(f"{ts.url}/token", params={"tenant": "binder", **asked}, auth=("pusher", ts.password("pusher"))).status_code == 200
+
+
+def test_an_oauth2_style_token_server_answers_only_access_token(make_token_server) -> None:
+    ts = make_token_server(token_fields=("access_token",))
+    body = token_response(ts, "pusher", "repository:x:pull").json()
+    assert "token" not in body and body["access_token"].count(".") == 2

@@ -133,8 +133,16 @@ class TokenServer(LoopbackHttpServer):
         key_type: KeyType = "EC",
         expires_in: int = 300,
         workdir: Path | None = None,
+        realm_query: str = "",
+        token_fields: tuple[str, ...] = ("token", "access_token"),
     ) -> None:
         super().__init__()
+        # The fields the token is answered in: distribution's spec has both; OAuth2-style
+        # services (some cloud registries) answer only access_token.
+        self.token_fields = token_fields
+        # A realm with a query string (``tenant=binder``), as token services behind one endpoint
+        # for several tenants advertise it; requests without those parameters are answered 404.
+        self.realm_query = realm_query
         self.users: UserTable = dict(users or {})
         self.service = service
         self.issuer = issuer
@@ -163,7 +171,7 @@ class TokenServer(LoopbackHttpServer):
     @property
     def realm(self) -> str:
         """The token endpoint, as the registry advertises it in ``WWW-Authenticate``."""
-        return f"{self.url}/token"
+        return f"{self.url}/token" + (f"?{self.realm_query}" if self.realm_query else "")
 
     # -- test knobs ------------------------------------------------------------------------
     def fail_next(self, status: int, count: int = 1, retry_after: int | None = None) -> None:
@@ -269,6 +277,9 @@ class _Handler(LoopbackHandler):
 
         if parts.path != "/token":
             return reply(404, {"details": "not found"})
+        wanted = parse_qs(ts.realm_query, keep_blank_values=True)
+        if any(query.get(key, [None])[0] != values[0] for key, values in wanted.items()):
+            return reply(404, {"details": "no such tenant"})
         failure = ts._take_failure()
         if failure is not None:
             headers = ({} if failure.retry_after is None
@@ -282,8 +293,7 @@ class _Handler(LoopbackHandler):
         service = query.get("service", [None])[0]  # first value, like Go's Query().Get
         token = ts.issue(username or "", access, audience=service if service is not None else "")
         issued_at = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
-        reply(200, {"token": token, "access_token": token, "expires_in": ts.expires_in,
-                    "issued_at": issued_at})
+        reply(200, {**{field: token for field in ts.token_fields}, "expires_in": ts.expires_in, "issued_at": issued_at})
 
     def _basic_auth(self) -> tuple[str | None, str | None]:
         header = self.headers.get("Authorization", "")

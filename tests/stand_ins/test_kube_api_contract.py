@@ -127,8 +127,9 @@ def test_a_service_account_without_a_role_gets_the_same_403(servers):
         assert status_of(stand_in) == status_of(real)
 
 
-def test_a_write_into_a_namespace_that_does_not_exist_is_refused_alike(servers):
+def test_a_write_into_a_namespace_that_does_not_exist_is_refused_alike(servers, kube_api):
     missing = f"missing-{secrets.token_hex(3)}"
+    kube_api.absent_namespaces.add(missing)  # the stand-in knows no namespaces unless told which are absent
     path = f"/api/v1/namespaces/{missing}/secrets/x?fieldManager=binderhub-registry&force=true"
     (real_code, real), (stand_in_code, stand_in) = both(servers, "PATCH", path, secret_body("x", "v"), APPLY)
     assert real_code == 404

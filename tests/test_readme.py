@@ -42,7 +42,8 @@ NOT_RUN = {
     "git clone https://github.com/binderhub-registry/binderhub-registry": "clones from GitHub and proves push to your registry",
     "./scripts/try-local": "tests/lifecycle/test_try_local.py runs it on the test cluster",
     "./scripts/test": "this suite itself",
-    ".venv/bin/python benchmarks/registry_helper.py --rounds 5": "a benchmark that prints figures (run by hand; its parts are tested in tests/helper)",
+    ".venv/bin/python benchmarks/registry_helper.py --rounds 5":
+        "a benchmark that prints figures (run by hand; its parts are tested in tests/helper)",
     "scripts/cluster up": "the cluster fixture runs up, load and down (tests/fixtures_cluster.py) and every cluster test uses it",
 }
 

@@ -651,6 +651,13 @@ MUTATIONS = [
     M("r3: Basic challenge with the wrong scheme case is not Basic", "push-proof", "oci.py",
       '    if scheme == "basic":\n        return Challenge("basic")', '    if scheme == "Basic":\n        return Challenge("basic")',
       tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py", "tests/hook/test_push_permission.py")),
+    # -- the real cluster (issue #19) ------------------------------------------------------------
+    M("the cleanup leaves the helm test Pod behind", "chart", "chart/templates/_helpers.tpl",
+      '{{- if eq .command "cleanup" }}', "{{- if false }}",
+      tests=("tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall",)),
+    M("the cleanup's Pod path missing (deleting the helm test Pod fails)", "kube-writer", "kube.py",
+      '    "pods": "/api/v1/namespaces/{namespace}/pods/{name}",\n', "",
+      tests=("tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall",)),
 ]
 
 

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.cluster import layout as net
-from tests.cluster.__main__ import down, up
+from tests.cluster.__main__ import ORDER, down, up
 from tests.cluster.layout import Layout
 from tests.cluster.node import allow_plain_http, load_image
 from tests.cluster.processes import ClusterError, running_pid
@@ -87,7 +87,8 @@ class Cluster:
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     layout = Layout.default()
-    was_up = running_pid(layout, "kube-apiserver") is not None
+    # Another session's cluster (a component running, even one restarting) is left to it.
+    was_up = any(running_pid(layout, name) is not None for name in ORDER)
     try:
         kubeconfig = up(layout)
     except ClusterError as error:

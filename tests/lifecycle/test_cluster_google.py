@@ -7,106 +7,21 @@ interval policy converges; uninstall revokes every key it made."""
 
 from __future__ import annotations
 
-import base64
-import json
-import ssl
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from google.auth.transport.requests import Request
 
-from tests.cluster import layout as net
+from tests.fixtures_cluster_google import StandInTls, binder_deployment, google_admin_secret, trusting_the_stand_ins
 from tests.fixtures_google import AR_HOST, BUILDER, google_values
 from tests.helpers import secret_key_file, write_values
 from tests.lifecycle.helm_release import HelmRelease
-from tests.stand_ins.google_cloud import GoogleCloud, credentials_from, google_token_server
-from tests.stand_ins.registry import Registry, write_self_signed_cert
+from tests.stand_ins.google_cloud import GoogleCloud, credentials_from
 
 pytestmark = pytest.mark.cluster
 
 SECRET = "binderhub-registry"
-ADMIN_SECRET = "google-admin"
-
-
-CA_MOUNT = "/etc/ssl/stand-ins"
-
-
-@dataclass(frozen=True)
-class StandInTls:
-    context: ssl.SSLContext
-    ca_file: Path  # the (self-signed) certificate, which the clients trust
-
-
-@pytest.fixture
-def stand_in_tls(tmp_path) -> StandInTls:
-    """A certificate for the node's address: Google's APIs are https (the chart refuses plain http
-    anywhere but loopback, and a pod cannot reach this machine's loopback)."""
-    cert, key = tmp_path / "stand-ins.crt", tmp_path / "stand-ins.key"
-    write_self_signed_cert(cert, key, addresses=(net.NODE_IP,))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    context.set_alpn_protocols(["h2", "http/1.1"])  # IAM's gRPC (h2) and REST share a port
-    return StandInTls(context, cert)
-
-
-@pytest.fixture
-def node_google_cloud(stand_in_tls) -> Iterator[GoogleCloud]:
-    """The Google stand-ins over https on the node's address, where the hook's pod reaches them;
-    every key file made afterwards names the OAuth endpoint there."""
-    cloud = GoogleCloud()
-    for server in (cloud.oauth, cloud.iam, cloud.artifact_registry):
-        server.address, server.tls = net.NODE_IP, stand_in_tls.context
-    with cloud:
-        yield cloud
-
-
-def trusting_the_stand_ins(cluster, namespace: str, tls: StandInTls) -> dict[str, Any]:
-    """The hook's values for an API behind a private CA, as the chart documents them: the CA in
-    a ConfigMap, mounted, and named by SSL_CERT_FILE (Python's ssl), REQUESTS_CA_BUNDLE (google-auth)
-    and GRPC_DEFAULT_SSL_ROOTS_FILE_PATH (IAM's gRPC client)."""
-    cluster.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "stand-in-ca"},
-                    "data": {"ca.crt": tls.ca_file.read_text()}}], namespace=namespace)
-    ca_file = f"{CA_MOUNT}/ca.crt"
-    return {"extraEnv": [{"name": "BINDERHUB_REGISTRY_RETRY_SECONDS", "value": "0.05"},
-                         {"name": "SSL_CERT_FILE", "value": ca_file}, {"name": "REQUESTS_CA_BUNDLE", "value": ca_file},
-                         {"name": "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "value": ca_file}],
-            "extraVolumes": [{"name": "stand-in-ca", "configMap": {"name": "stand-in-ca"}}],
-            "extraVolumeMounts": [{"name": "stand-in-ca", "mountPath": CA_MOUNT, "readOnly": True}]}
-
-
-@pytest.fixture
-def node_google_registry(node_google_cloud: GoogleCloud, cluster) -> Iterator[Callable[[str], Registry]]:
-    """Factory: the real registry for a Google host, behind Google's token decision, on the node."""
-    started: list[Any] = []
-
-    def make(host: str) -> Registry:
-        tokens = google_token_server(node_google_cloud.authorizer(host))
-        tokens.address = net.NODE_IP
-        started.append(tokens.start())
-        registry = Registry("token", token_server=tokens, address=net.NODE_IP)
-        started.append(registry.start())
-        cluster.allow_plain_http(registry.host)
-        return registry
-
-    yield make
-    for server in reversed(started):
-        server.stop()
-
-
-def binder_deployment(namespace: str) -> dict[str, Any]:
-    """A stand-in for BinderHub's own Deployment (companion mode), admitted under PodSecurity
-    restricted; the pause image is on the node already."""
-    labels = {"app": "binder"}
-    container = {"name": "binder", "image": net.PAUSE_IMAGE, "imagePullPolicy": "Never",
-                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "binder", "namespace": namespace},
-            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 65535, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [container]}}}}
 
 
 @pytest.fixture
@@ -115,12 +30,10 @@ def google_release(helm_release, cluster, node_google_cloud, node_google_registr
     a companion release beside a ``binder`` Deployment, the admin key in a Secret as the README says."""
     def make(registry_type: str = "artifact-registry", **values: Any) -> tuple[HelmRelease, Any]:
         release = helm_release("binderhub-registry", binderhub={"enabled": False})
-        admin = node_google_cloud.add_principal("hook-admin")
-        key = base64.b64encode(json.dumps(admin).encode()).decode()
-        cluster.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": ADMIN_SECRET}, "data": {"key.json": key}},
-                       binder_deployment(release.namespace)], namespace=release.namespace)
+        admin = google_admin_secret(cluster, release.namespace, node_google_cloud)
+        cluster.apply([binder_deployment(release.namespace)], namespace=release.namespace)
         registry = node_google_registry("gcr.io" if registry_type == "gcr" else AR_HOST)
-        chart_values = google_values(node_google_cloud, registry, registry_type, adminKeySecret=ADMIN_SECRET)
+        chart_values = google_values(node_google_cloud, registry, registry_type, adminKeySecret=admin)
         chart_values["registry"]["google"]["endpoints"]["iam"] = node_google_cloud.iam.url
         chart_values["hook"] = trusting_the_stand_ins(cluster, release.namespace, stand_in_tls)
         chart_values.update(values)

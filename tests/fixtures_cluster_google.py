@@ -103,18 +103,6 @@ def node_google_registry(node_google_cloud: GoogleCloud, cluster) -> Iterator[Ca
         server.stop()
 
 
-def binder_deployment(namespace: str) -> dict[str, Any]:
-    """A stand-in for BinderHub's own Deployment (companion mode), admitted under PodSecurity
-    restricted; the pause image is on the node already."""
-    labels = {"app": "binder"}
-    container = {"name": "binder", "image": net.PAUSE_IMAGE, "imagePullPolicy": "Never",
-                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "binder", "namespace": namespace},
-            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 65535, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [container]}}}}
-
-
 @pytest.fixture
 def node_iam_credentials(node_google_cloud: GoogleCloud, stand_in_tls: StandInTls) -> Iterator[IamCredentialsServer]:
     server = IamCredentialsServer(node_google_cloud.state)

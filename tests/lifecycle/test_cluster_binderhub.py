@@ -245,10 +245,15 @@ def test_companion_mode_with_binderhubs_own_chart(helm_release, node_registry, b
 
     pods = binder_pods(ours)
     second = node_registry("htpasswd", users={"bob": "bob-password-0123456789"})
-    ours.upgrade([write_values(tmp_path / "second.yaml", generic_values(second.url, "bob", "bob-password-0123456789"))])
+    second_values = generic_values(second.url, "bob", "bob-password-0123456789", repository="other")
+    second_values["registry"]["prefix"] = "other-"
+    ours.upgrade([write_values(tmp_path / "second.yaml", second_values)])
+    # What their release was given once is the same whatever the registry: nothing to copy again.
+    assert ours.cluster.kubectl("get", "configmap", "binderhub-registry-settings", "-o", r"jsonpath={.data.binderhub-values\.yaml}",
+                                namespace=ours.namespace).stdout == companion
     settle_binder(ours, pods)
     assert binder_pods(ours) != pods  # their binder, restarted by our hook
-    assert image_name_binderhub_computes(ours, REPOSITORY, COMMIT).startswith(f"{second.host}/binder/binder-")
+    assert image_name_binderhub_computes(ours, REPOSITORY, COMMIT).startswith(f"{second.host}/other/other-")
 
 
 def helper_requests(release: HelmRelease, endpoint: str, status: str) -> float:

@@ -13,7 +13,8 @@ import pytest
 import requests
 from google.auth.transport.requests import Request
 
-from tests.fixtures_cluster_google import StandInTls, binder_deployment, google_admin_secret, trusting_the_stand_ins
+from tests.fixtures_cluster import binder_deployment
+from tests.fixtures_cluster_google import StandInTls, google_admin_secret, trusting_the_stand_ins
 from tests.fixtures_google import AR_HOST, BUILDER, google_values
 from tests.helpers import secret_key_file, write_values
 from tests.lifecycle.helm_release import HelmRelease

@@ -8,5 +8,6 @@ pytest_plugins = [
     "tests.fixtures_kube",
     "tests.fixtures_chart",
     "tests.fixtures_cluster",
+    "tests.fixtures_cluster_google",
     "tests.fixtures_harbor",
 ]

@@ -84,6 +84,19 @@ class Cluster:
         require(self.layout, "kube-apiserver", condition, timeout, what)  # type: ignore[arg-type]
 
 
+def binder_deployment(namespace: str) -> dict[str, Any]:
+    """A stand-in for an existing BinderHub's own Deployment (companion mode), admitted under
+    PodSecurity restricted, running the pause image (on the node already): what the hook
+    restarts, where the real BinderHub is not the point of the test."""
+    labels = {"app": "binder"}
+    container = {"name": "binder", "image": net.PAUSE_IMAGE, "imagePullPolicy": "Never",
+                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "binder", "namespace": namespace},
+            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 65535, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [container]}}}}
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     layout = Layout.default()

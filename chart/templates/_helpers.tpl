@@ -93,7 +93,7 @@ kept, unlike sprig's merge).
 {{- $hook := .root.Values.hook -}}
 {{- $own := index .root.Values .component -}}
 {{- $settings := dict -}}
-{{- range $key := list "backoffLimit" "activeDeadlineSeconds" "logFormat" "resources" "nodeSelector" "tolerations" "affinity" "podAnnotations" "podSecurityContext" "securityContext" "extraEnv" -}}
+{{- range $key := list "backoffLimit" "activeDeadlineSeconds" "logFormat" "resources" "nodeSelector" "tolerations" "affinity" "podAnnotations" "podSecurityContext" "securityContext" "extraEnv" "extraVolumes" "extraVolumeMounts" -}}
 {{- $_ := set $settings $key (ternary (index $own $key) (index $hook $key) (hasKey $own $key)) -}}
 {{- end -}}
 {{- toYaml $settings -}}
@@ -183,6 +183,9 @@ containers:
       {{- /* The binder pod's own mount of the Secret (and of registry.json, and the helper's token). */}}
       {{- list (include "binderhub-registry.binderVolumeMount" $root | fromYaml) | toYaml | nindent 6 }}
       {{- end }}
+      {{- with $settings.extraVolumeMounts }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
 volumes:
   - name: values
     secret:
@@ -192,6 +195,9 @@ volumes:
       sizeLimit: 64Mi
   {{- if $checksSecret }}
   {{- list (include "binderhub-registry.binderVolume" $root | fromYaml) | toYaml | nindent 2 }}
+  {{- end }}
+  {{- with $settings.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end -}}
 

@@ -19,8 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
+from binderhub_registry.helper_contract import HELPER_PORT
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures_chart import built_chart
+from tests.fixtures_chart import binderhub_archive, built_chart
+from tests.fixtures_cluster_google import google_admin_secret, trusting_the_stand_ins
+from tests.fixtures_google import AR_HOST
+from tests.fixtures_workload_identity import keyless_values
 from tests.helpers import generic_values, write_values
 from tests.lifecycle.helm_release import HelmRelease
 
@@ -95,8 +101,8 @@ def push_with_the_secret(release: HelmRelease, source: str, destination: str) ->
                    check=True, capture_output=True, timeout=300)
 
 
-def launch(release: HelmRelease, repository: str, ref: str) -> list[dict[str, Any]]:
-    """BinderHub's launch API (the event stream a browser reads), until ready or failed."""
+def launch(release: HelmRelease, repository: str, ref: str, until: tuple[str, ...] = ("ready", "failed")) -> list[dict[str, Any]]:
+    """BinderHub's launch API (the event stream a browser reads), until one of the phases ``until``."""
     spec = f"{urllib.parse.quote(repository, safe='')}/{ref}"
     events: list[dict[str, Any]] = []
     with httpx.stream("GET", f"{binder_url(release)}/build/git/{spec}", headers={"Accept": "text/event-stream"},
@@ -104,7 +110,7 @@ def launch(release: HelmRelease, repository: str, ref: str) -> list[dict[str, An
         for line in response.iter_lines():
             if line.startswith("data:"):
                 events.append(json.loads(line.removeprefix("data:")))
-                if events[-1].get("phase") in ("ready", "failed"):
+                if events[-1].get("phase") in until:
                     break
     return events
 
@@ -170,3 +176,138 @@ def test_without_the_pull_secret_the_user_pod_never_pulls(helm_release, node_reg
     assert events[-1]["phase"] == "failed", events[-3:]
     messages = "".join(event.get("message", "") for event in events)
     assert "401 Unauthorized" in messages or "authorization failed" in messages or "ErrImagePull" in messages, messages[-2000:]
+
+
+def binder_pods(release: HelmRelease) -> list[str]:
+    return sorted(pod["metadata"]["name"] for pod in release.cluster.items("pods", release.namespace, selector="component=binder"))
+
+
+def settle_binder(release: HelmRelease, before: list[str]) -> None:
+    """Wait for binder's rollout, and for its earlier pods to be gone (the Service then reaches only the new one)."""
+    release.cluster.kubectl("rollout", "status", "deployment/binder", "--timeout=300s", namespace=release.namespace)
+    gone = [f"pod/{name}" for name in before]
+    if gone:
+        release.cluster.kubectl("wait", "--for=delete", *gone, "--timeout=300s", namespace=release.namespace)
+
+
+def test_binderhub_follows_what_the_hook_writes_on_upgrade(helm_release, node_registry, binderhub_images, tmp_path):
+    """A wrong password: the hook refuses, BinderHub keeps the registry it had. A second
+    registry: the hook writes, binder restarts, and BinderHub checks, names and finds images there."""
+    release, first = install(helm_release, node_registry, tmp_path)
+    pods = binder_pods(release)
+
+    wrong = write_values(tmp_path / "wrong.yaml", generic_values(first.url, "alice", "wrong-password-0123456789"))
+    refused = release.upgrade([wrong, TEST_VALUES], "--wait", "--timeout", "8m", check=False)
+    assert refused.returncode != 0
+    assert "rejected the login of user 'alice'" in refused.output, refused.output[-3000:]
+    assert binder_pods(release) == pods  # not restarted
+    assert {check["service"]: check["ok"] for check in health(release)["checks"]}["Docker registry"] is True
+
+    second = node_registry("htpasswd", users={"bob": "bob-password-0123456789"})
+    moved = write_values(tmp_path / "second.yaml", generic_values(second.url, "bob", "bob-password-0123456789"))
+    release.upgrade([moved, TEST_VALUES], "--wait", "--timeout", "8m")
+    settle_binder(release, pods)
+    assert binder_pods(release) != pods  # restarted for the new registry
+    first.stop()  # BinderHub no longer needs the first registry for anything
+    assert {check["service"]: check["ok"] for check in health(release)["checks"]}["Docker registry"] is True
+
+    image = image_name_binderhub_computes(release, REPOSITORY, COMMIT)
+    assert image.startswith(f"{second.host}/binder/binder-"), image
+    push_with_the_secret(release, binderhub_images["singleuser"], image)
+    events = launch(release, REPOSITORY, COMMIT)
+    assert events[0]["phase"] == "built" and events[-1]["phase"] == "ready", events[-3:]
+    assert build_pods(release) == []
+
+
+def test_companion_mode_with_binderhubs_own_chart(helm_release, node_registry, binderhub_images, tmp_path):
+    """README's companion mode: our release first, then BinderHub's own chart with
+    `-f my-binder-release.yaml -f binderhub-values.yaml` (from our settings ConfigMap); the launch
+    works, and a registry change in our release restarts their binder."""
+    first = node_registry("htpasswd", users={"alice": PASSWORD})
+    ours = helm_release("binderhub-registry", binderhub={"enabled": False})
+    ours.install([write_values(tmp_path / "first.yaml", generic_values(first.url, "alice", PASSWORD))])
+    companion = ours.cluster.kubectl("get", "configmap", "binderhub-registry-settings",
+                                     "-o", r"jsonpath={.data.binderhub-values\.yaml}", namespace=ours.namespace).stdout
+    companion_values = tmp_path / "binderhub-values.yaml"
+    companion_values.write_text(companion)
+    my_binder_release = write_values(tmp_path / "my-binder-release.yaml", yaml.safe_load(TEST_VALUES.read_text())["binderhub"])
+    theirs = HelmRelease(ours.cluster, ours.helm, binderhub_archive(), "binder", ours.namespace, tmp_path / "helm-binder")
+    theirs.install([my_binder_release, companion_values], "--wait", "--timeout", "8m")
+
+    image = image_name_binderhub_computes(ours, REPOSITORY, COMMIT)
+    assert image.startswith(f"{first.host}/binder/binder-"), image
+    push_with_the_secret(ours, binderhub_images["singleuser"], image)
+    events = launch(ours, REPOSITORY, COMMIT)
+    assert events[0]["phase"] == "built" and events[-1]["phase"] == "ready", events[-3:]
+    assert build_pods(ours) == []
+    (pod,) = user_pods(ours)
+    assert {"name": "binderhub-registry"} in pod["spec"]["imagePullSecrets"]
+
+    pods = binder_pods(ours)
+    second = node_registry("htpasswd", users={"bob": "bob-password-0123456789"})
+    second_values = generic_values(second.url, "bob", "bob-password-0123456789", repository="other")
+    second_values["registry"]["prefix"] = "other-"
+    ours.upgrade([write_values(tmp_path / "second.yaml", second_values)])
+    # What their release was given once is the same whatever the registry: nothing to copy again.
+    assert ours.cluster.kubectl("get", "configmap", "binderhub-registry-settings", "-o", r"jsonpath={.data.binderhub-values\.yaml}",
+                                namespace=ours.namespace).stdout == companion
+    settle_binder(ours, pods)
+    assert binder_pods(ours) != pods  # their binder, restarted by our hook
+    assert image_name_binderhub_computes(ours, REPOSITORY, COMMIT).startswith(f"{second.host}/other/other-")
+
+
+def helper_requests(release: HelmRelease, endpoint: str, status: str) -> float:
+    """Requests the registry helper's pods answered at ``endpoint`` with ``status`` (their /metrics)."""
+    total = 0.0
+    for pod in release.cluster.items("pods", release.namespace, selector="app.kubernetes.io/component=registry-helper"):
+        metrics = httpx.get(f"http://{pod['status']['podIP']}:{HELPER_PORT}/metrics", timeout=30).text
+        for family in text_string_to_metric_families(metrics):
+            total += sum(sample.value for sample in family.samples if sample.name == "binderhub_registry_helper_requests_total"
+                         and sample.labels.get("endpoint") == endpoint and sample.labels.get("status") == status)
+    return total
+
+
+def push_with_the_helpers_credentials(release: HelmRelease, source: str, destination: str) -> None:
+    """A build pod's push, keyless: credentials from the helper's POST /token (with the bearer
+    token BinderHub mounts), as BinderHub hands them to repo2docker."""
+    service = release.get("service", "binderhub-registry-helper")
+    token_secret = release.get("secret", "binderhub-registry-helper-token")
+    assert service is not None and token_secret is not None
+    bearer = base64.b64decode(token_secret["data"]["token"]).decode().strip()
+    name = destination.split("/", 1)[1]
+    answer = httpx.post(f"http://{service['spec']['clusterIP']}:{HELPER_PORT}/token/{name}",
+                        headers={"Authorization": f"Bearer {bearer}"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    credentials = answer.json()
+    subprocess.run(["podman", "push", "--quiet", "--tls-verify=false", "--creds",
+                    f"{credentials['username']}:{credentials['password']}", source, f"docker://{destination}"],
+                   check=True, capture_output=True, timeout=300)
+
+
+def test_keyless_binderhub_finds_images_through_the_registry_helper(helm_release, cluster, node_google_cloud, node_google_registry,
+                                                                    node_iam_credentials, node_metadata, stand_in_tls,
+                                                                    binderhub_images, tmp_path):
+    """One release, keyless Google: BinderHub's real ExternalRegistryHelper client, in the binder
+    pod, asks our registry helper; an image pushed with the helper's credentials is found (no
+    build). The user pod's pull is the node's business on GKE (its node identity), not ours."""
+    release = helm_release("binderhub")
+    admin = google_admin_secret(cluster, release.namespace, node_google_cloud)
+    values = keyless_values(node_google_cloud, node_google_registry(AR_HOST), node_iam_credentials, adminKeySecret=admin)
+    del values["registryHelper"]  # the chart sets the helper's name and namespace
+    values["registry"]["google"]["endpoints"]["iam"] = node_google_cloud.iam.url
+    values["hook"] = trusting_the_stand_ins(cluster, release.namespace, stand_in_tls)
+    values["hook"]["extraEnv"].append({"name": "GCE_METADATA_HOST", "value": node_metadata.host})
+    release.install([write_values(tmp_path / "keyless.yaml", values), TEST_VALUES], "--wait", "--timeout", "8m")
+    checks = {check["service"]: check["ok"] for check in health(release)["checks"]}
+    assert checks["JupyterHub API"] is True, checks
+
+    image = image_name_binderhub_computes(release, REPOSITORY, COMMIT)
+    registry_host = values["registry"]["google"]["registryUrl"].split("://", 1)[1]
+    assert image.startswith(f"{registry_host}/binder-test/binder/"), image
+    push_with_the_helpers_credentials(release, binderhub_images["singleuser"], image)
+    found_before = helper_requests(release, "image", "200")
+
+    events = launch(release, REPOSITORY, COMMIT, until=("built", "failed"))
+    assert events[-1]["phase"] == "built" and events[-1]["imageName"] == image, events[-3:]
+    assert build_pods(release) == []  # found, not built
+    assert helper_requests(release, "image", "200") > found_before  # BinderHub's client asked our helper

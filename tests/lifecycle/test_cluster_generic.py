@@ -8,12 +8,16 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
+from tests.cluster import layout as net
 from tests.fixtures_chart import built_chart
+from tests.fixtures_cluster import binder_deployment
 from tests.helpers import generic_values, write_values
 from tests.lifecycle.helm_release import HelmRelease
+from tests.stand_ins.dockerhub import DockerHub
 
 pytestmark = pytest.mark.cluster
 
@@ -26,6 +30,12 @@ def docker_config(release: HelmRelease) -> dict:
     assert secret is not None, "the hook wrote no Secret"
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
     return json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+
+
+def login(release: HelmRelease) -> str:
+    """``user:password`` of the one entry of the Secret's docker config."""
+    (entry,) = docker_config(release)["auths"].values()
+    return base64.b64decode(entry["auth"]).decode()
 
 
 def pod_events(release: HelmRelease) -> list[dict]:
@@ -127,6 +137,18 @@ def test_one_release_writes_before_binderhub_and_rolls_it_only_for_a_change(helm
     rolled = binder_replica_sets(release)
     assert len(rolled) == 2 and installed[0] in rolled
 
+    # Only the prefix changes: the docker config is the same, but BinderHub must restart to read
+    # the new image_prefix; the same values again restart nothing.
+    prefixed = generic_values(second_registry.url, "alice", "alice-password-0123456789")
+    prefixed["registry"]["prefix"] = "other-"
+    third = write_values(tmp_path / "third.yaml", prefixed)
+    release.upgrade([third])
+    settings = release.get("configmap", f"{SECRET}-settings")
+    assert settings is not None and f"{second_registry.host}/binder/other-" in settings["data"]["registry.json"]
+    assert len(binder_replica_sets(release)) == 3
+    release.upgrade([third])
+    assert len(binder_replica_sets(release)) == 3
+
     release.uninstall()
     assert release.get("secret", SECRET) is None
     assert ours(release) == []
@@ -218,17 +240,66 @@ def test_an_api_server_restarted_while_the_hook_runs_leaves_nothing_broken(helm_
     assert "BinderHub can push to" in release.test_log()
 
 
-def test_password_from_an_existing_secret(helm_release, node_registry, cluster, tmp_path):
-    password = "alice-password-0123456789"
-    registry = node_registry("htpasswd", users={"alice": password})
+def test_a_password_rotated_in_the_existing_secret_is_picked_up_and_binderhub_restarted(helm_release, node_registry, cluster,
+                                                                                         tmp_path):
+    """The registry's admin rotates the robot's password and a GitOps tool updates the Secret
+    named by registry.existingSecret: the next upgrade proves and writes it, and restarts BinderHub."""
+    registry = node_registry("token", users={"robot": {"password": "first-password-0123456789",
+                                                       "grants": [("*", {"pull", "push", "delete"})]}})
     release = helm_release("binderhub-registry", binderhub={"enabled": False})
-    cluster.kubectl("create", "secret", "generic", "my-registry-credentials", f"--from-literal=password={password}",
-                    namespace=release.namespace)
-    values = generic_values(registry.url, "alice", "")
-    values["registry"]["existingSecret"] = "my-registry-credentials"
-    release.install([write_values(tmp_path / "values.yaml", values)])
-    (entry,) = docker_config(release)["auths"].values()
-    assert base64.b64decode(entry["auth"]).decode() == f"alice:{password}"
+
+    def credentials_secret(password: str) -> None:
+        cluster.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "robot-credentials"},
+                        "stringData": {"password": password}}], namespace=release.namespace)
+
+    credentials_secret("first-password-0123456789")
+    cluster.apply([binder_deployment(release.namespace)], namespace=release.namespace)
+    values = generic_values(registry.url, "robot", "")
+    values["registry"]["existingSecret"] = "robot-credentials"
+    path = write_values(tmp_path / "values.yaml", values)
+    release.install([path])
+    assert login(release) == "robot:first-password-0123456789"
+    rollouts = binder_replica_sets(release)
+
+    registry.token_server.users["robot"]["password"] = "second-password-0123456789"
+    credentials_secret("second-password-0123456789")
+    upgraded = release.upgrade([path])
+    assert login(release) == "robot:second-password-0123456789"
+    assert len(binder_replica_sets(release)) == len(rollouts) + 1
+    assert "second-password" not in upgraded.output
+
+
+def test_docker_hub_install_test_token_change_and_uninstall(helm_release, cluster, tmp_path):
+    """Docker Hub (its token service, and its registry answering 401 for what does not exist),
+    on the node: a token proven and written, kept as it is by the same values, a new token picked
+    up with one restart of BinderHub, the Secret gone on uninstall."""
+    with DockerHub(address=net.NODE_IP) as hub:
+        cluster.allow_plain_http(hub.registry_url.split("://", 1)[1])
+        hub.add_account("binderbot")
+        first = hub.add_token("binderbot", "read-write")
+        release = helm_release("binderhub-registry", binderhub={"enabled": False})
+        cluster.apply([binder_deployment(release.namespace)], namespace=release.namespace)
+
+        def values(token: str) -> Path:
+            return write_values(tmp_path / f"{token[-6:]}.yaml", {"registry": {"type": "dockerhub", "dockerhub": {
+                "username": "binderbot", "password": token, "registryUrl": hub.registry_url, "authUrl": hub.auth_url}}})
+
+        release.install([values(first)])
+        assert login(release) == f"binderbot:{first}"
+        release.test()
+        assert "BinderHub can push to binderbot/binder-" in release.test_log()
+        rollouts = binder_replica_sets(release)
+
+        release.upgrade([values(first)])
+        assert binder_replica_sets(release) == rollouts  # validated again, nothing restarted
+
+        second = hub.add_token("binderbot", "read-write")
+        release.upgrade([values(second)])
+        assert login(release) == f"binderbot:{second}"
+        assert len(binder_replica_sets(release)) == len(rollouts) + 1
+
+        release.uninstall()
+        assert release.get("secret", SECRET) is None
 
 
 def test_a_missing_existing_secret_fails_the_install_with_its_name(helm_release, node_registry, tmp_path):

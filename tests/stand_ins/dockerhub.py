@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
+from tests.stand_ins.loopback import LOOPBACK, LoopbackHandler, LoopbackHttpServer
 from tests.stand_ins.registry import Registry
 from tests.stand_ins.token_server import ALL_ACTIONS, TokenServer, UserEntry
 
@@ -254,17 +254,20 @@ class _ProxyHandler(LoopbackHandler):
 class DockerHub:
     """Token service + distribution + 401-for-missing proxy. ``start()``/``stop()`` or ``with``."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = LOOPBACK) -> None:
+        self.address = address  # all three listen there (the test cluster's node address for pods)
         self.token_server = DockerHubTokenServer()
+        self.token_server.address = address
         self.registry: Registry | None = None
         self.proxy: NotFound401Proxy | None = None
 
     def start(self) -> DockerHub:
         try:
             self.token_server.start()
-            self.registry = Registry("token", token_server=self.token_server).start()
-            self.proxy = NotFound401Proxy(self.registry.url, self.token_server.realm,
-                                          self.token_server.service).start()
+            self.registry = Registry("token", token_server=self.token_server, address=self.address).start()
+            self.proxy = NotFound401Proxy(self.registry.url, self.token_server.realm, self.token_server.service)
+            self.proxy.address = self.address
+            self.proxy.start()
         except BaseException:
             self.stop()
             raise

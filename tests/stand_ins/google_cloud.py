@@ -61,6 +61,7 @@ import re
 import secrets
 import select
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -1547,15 +1548,28 @@ def _splice(client: Any, target: str) -> None:
                 if not data:
                     return
                 peers[sock].sendall(data)
+                # TLS: what is already decrypted does not make the socket readable again
+                while isinstance(sock, ssl.SSLSocket) and sock.pending():
+                    peers[sock].sendall(sock.recv(sock.pending()))
 
 
 class _GrpcOrRestServer(ThreadingHTTPServer):
     """One port for both, as iam.googleapis.com: a connection that opens with HTTP/2's preface
-    (gRPC) is carried to the owner's gRPC server, any other is served as HTTP/1.1 REST."""
+    (gRPC), or over TLS negotiates ``h2``, is carried to the owner's gRPC server, any other is
+    served as HTTP/1.1 REST."""
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         owner: IamServer = self.RequestHandlerClass.owner  # type: ignore[attr-defined]
-        if request.recv(len(_HTTP2_PREFACE), socket.MSG_PEEK) == _HTTP2_PREFACE:
+        if isinstance(request, ssl.SSLSocket):  # over TLS, ALPN says which (gRPC asks for h2)
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return  # a client that does not trust us, as Google's would be turned away
+            if request.selected_alpn_protocol() == "h2":
+                _splice(request, owner.grpc.target)
+            else:
+                super().finish_request(request, client_address)
+        elif request.recv(len(_HTTP2_PREFACE), socket.MSG_PEEK) == _HTTP2_PREFACE:
             _splice(request, owner.grpc.target)
         else:
             super().finish_request(request, client_address)

@@ -31,6 +31,7 @@ import json
 import re
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -133,7 +134,7 @@ class _MetadataHandler(LoopbackHandler):
     owner: GkeMetadataServer
 
     def do_GET(self) -> None:  # noqa: N802
-        status, content_type, payload = self.owner.answer(self.path, self.headers)
+        status, content_type, payload = self.owner.answer_from(self.client_address[0], self.path, self.headers)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Metadata-Flavor", "Google")
@@ -158,6 +159,10 @@ class GkeMetadataServer(LoopbackHttpServer):
         self.token_request_arrived = threading.Event()
         self._lock = threading.Lock()
         self._cached: tuple[str, float] | None = None
+
+    def answer_from(self, _address: str, path: str, headers: Message) -> tuple[int, str, bytes]:
+        """This server answers for its one pod, whoever asks."""
+        return self.answer(path, headers)
 
     def answer(self, path: str, headers: Message) -> tuple[int, str, bytes]:
         if headers.get("Metadata-Flavor") != "Google" or headers.get("X-Forwarded-For"):
@@ -210,6 +215,36 @@ class GkeMetadataServer(LoopbackHttpServer):
             self._cached = None
 
 
+class GkeNodeMetadataServer(LoopbackHttpServer):
+    """The GKE metadata server of a node, for every pod on it: as on GKE, the pod is known by the
+    address it asks from (``identify`` maps it to the pod's :class:`PodIdentity`, e.g. by asking
+    the API server which pod has that IP and what its ServiceAccount's annotation says); an
+    address that is no pod's gets 404. Each identity is answered as :class:`GkeMetadataServer`
+    answers for its pod (``pods`` holds them, with their token counts)."""
+
+    request_handler = _MetadataHandler
+
+    def __init__(self, state: GoogleCloudState, identify: Callable[[str], PodIdentity | None]) -> None:
+        super().__init__()
+        self.state = state
+        self.identify = identify
+        self.pods: dict[PodIdentity, GkeMetadataServer] = {}
+        self._lock = threading.Lock()
+
+    def answer_from(self, address: str, path: str, headers: Message) -> tuple[int, str, bytes]:
+        pod = self.identify(address)
+        if pod is None:
+            return 404, "text/plain", f"no pod has the address {address}".encode()
+        with self._lock:
+            answering = self.pods.setdefault(pod, GkeMetadataServer(self.state, pod))
+        return answering.answer(path, headers)
+
+    def token_requests(self, namespace: str, service_account: str, gcp_service_account: str = "") -> int:
+        return sum(server.token_requests for pod, server in self.pods.items()
+                   if (pod.namespace, pod.service_account, pod.gcp_service_account)
+                   == (namespace, service_account, gcp_service_account))
+
+
 def grant_on_account(state: GoogleCloudState, account: str, member: str, role: str) -> None:
     """Set-up helper: add ``member`` to ``role`` in the account's own policy (not logged)."""
     with state.lock:
@@ -225,5 +260,5 @@ def minted_for(state: GoogleCloudState, account: str) -> int:
                    if c.method == "GenerateAccessToken" and c.code == "OK" and c.resource.endswith("/" + account))
 
 
-__all__ = ["GkeMetadataServer", "IamCredentialsServer", "MAX_LIFETIME", "PodIdentity", "expire_time_text",
+__all__ = ["GkeMetadataServer", "GkeNodeMetadataServer", "IamCredentialsServer", "MAX_LIFETIME", "PodIdentity", "expire_time_text",
            "generate_access_token", "grant_on_account", "minted_for", "workload_identity_member"]

@@ -8,6 +8,7 @@ manager or call ``start()`` / ``stop()``; :meth:`on_stop` is the hook for extra 
 
 from __future__ import annotations
 
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
@@ -38,6 +39,9 @@ class LoopbackHttpServer:
     # The address to listen on: loopback, or the test cluster node's own address (local to this
     # machine too) when pods must reach the server. Set it before start().
     address: str = LOOPBACK
+    # TLS: a server context (certificate loaded) makes it serve https; the handshake happens in
+    # the request's thread, so a slow client does not hold up the others.
+    tls: ssl.SSLContext | None = None
 
     def __init__(self) -> None:
         self._httpd: ThreadingHTTPServer | None = None
@@ -50,6 +54,8 @@ class LoopbackHttpServer:
     def start(self) -> Self:
         self._httpd = self.server_class((self.address, 0), self.handler_class())
         self._httpd.daemon_threads = True
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         args=(self.poll_interval,),
                                         name=self.thread_name or type(self).__name__, daemon=True)
@@ -91,7 +97,7 @@ class LoopbackHttpServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
 
 __all__ = ["LOOPBACK", "LoopbackHandler", "LoopbackHttpServer"]

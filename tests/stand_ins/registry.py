@@ -66,8 +66,8 @@ def htpasswd_line(user: str, password: str) -> str:
     return proc.stdout.strip()
 
 
-def write_self_signed_cert(cert_path: Path, key_path: Path) -> None:
-    """A P-256 self-signed server certificate for 127.0.0.1 and localhost."""
+def write_self_signed_cert(cert_path: Path, key_path: Path, addresses: tuple[str, ...] = ()) -> None:
+    """A P-256 self-signed server certificate for 127.0.0.1, localhost and ``addresses``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry.test")])
     now = dt.datetime.now(dt.UTC)
@@ -80,7 +80,8 @@ def write_self_signed_cert(cert_path: Path, key_path: Path) -> None:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.DNSName("localhost"),
+            *(x509.IPAddress(ipaddress.ip_address(address)) for address in ("127.0.0.1", *addresses))]),
             critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())

@@ -45,6 +45,12 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"  # a full SHA: BinderHub's g
 PASSWORD = "alice-password-0123456789"
 
 
+def ONE_HELM(version: str) -> pytest.MarkDecorator:  # noqa: N802 - reads as a marker
+    """The launch tests run with Helm 3 and 4; the others, minutes each, with one of them (the
+    Helm commands are the same as the launch test's, the point is BinderHub's behaviour)."""
+    return pytest.mark.parametrize("helm_version", [version], ids=[f"helm{version}"])
+
+
 @pytest.fixture
 def cluster_namespace(cluster) -> Iterator[str]:
     """BinderHub's namespace enforces PodSecurity ``baseline``: its binder pod and JupyterHub's user
@@ -156,6 +162,7 @@ def test_binderhub_starts_with_our_settings_and_launches_a_pushed_image(helm_rel
                for event in events), "the kubelet did not pull the image from the registry"
 
 
+@ONE_HELM("3")
 def test_without_the_pull_secret_the_user_pod_never_pulls(helm_release, node_registry, binderhub_images, tmp_path):
     """The wiring broken on purpose: a copy of the chart whose JupyterHub is not given our pull
     Secret. BinderHub still finds the image (it reads the registry with its own mount), but the
@@ -190,6 +197,7 @@ def settle_binder(release: HelmRelease, before: list[str]) -> None:
         release.cluster.kubectl("wait", "--for=delete", *gone, "--timeout=300s", namespace=release.namespace)
 
 
+@ONE_HELM("4")
 def test_binderhub_follows_what_the_hook_writes_on_upgrade(helm_release, node_registry, binderhub_images, tmp_path):
     """A wrong password: the hook refuses, BinderHub keeps the registry it had. A second
     registry: the hook writes, binder restarts, and BinderHub checks, names and finds images there."""
@@ -219,6 +227,7 @@ def test_binderhub_follows_what_the_hook_writes_on_upgrade(helm_release, node_re
     assert build_pods(release) == []
 
 
+@ONE_HELM("3")
 def test_companion_mode_with_binderhubs_own_chart(helm_release, node_registry, binderhub_images, tmp_path):
     """README's companion mode: our release first, then BinderHub's own chart with
     `-f my-binder-release.yaml -f binderhub-values.yaml` (from our settings ConfigMap); the launch
@@ -284,6 +293,7 @@ def push_with_the_helpers_credentials(release: HelmRelease, source: str, destina
                    check=True, capture_output=True, timeout=300)
 
 
+@ONE_HELM("4")
 def test_keyless_binderhub_finds_images_through_the_registry_helper(helm_release, cluster, node_google_cloud, node_google_registry,
                                                                     node_iam_credentials, node_metadata, stand_in_tls,
                                                                     binderhub_images, tmp_path):

@@ -19,7 +19,7 @@ from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
 from tests.fixtures_workload_identity import keyless_values
 from tests.helpers import write_values
 from tests.lifecycle.test_google_lifecycle import admin_key_secret
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_and_relaunch
+from tests.stand_ins.build_pod import build_and_relaunch
 from tests.stand_ins.google_workload_identity import GkeMetadataServer, PodIdentity
 
 NS = "binder"
@@ -55,7 +55,7 @@ def launch_as_binderhub(release, kube_api, slug: str) -> None:
     resources = {"Secret": "secrets", "ConfigMap": "configmaps"}
     pod = BinderPod.start(kube_api.get("deployments", NS, "binder"), lambda kind, name: kube_api.get(resources[kind], NS, name))
     spec = f"{pod.config['BinderHub']['image_prefix']}{slug}:v1"
-    with ExternalRegistryHelperClient.from_binderhub_config(pod.config, pod.env, route=release.workloads.route) as binderhub:
+    with pod.registry_client(route=release.workloads.route) as binderhub:
         build_and_relaunch(binderhub, spec)
 
 

@@ -14,8 +14,8 @@ Targets: the helper's lookup p99 at most twice the registry's; a token from the 
 Behind the helper: the Google stand-ins (GKE metadata server, IAM Credentials, Artifact Registry
 API) and the real registry behind Google's token decision, all on loopback on the same CPUs.
 
-Needs the `benchmark` extra (pycurl, tornado; pycurl builds against libcurl4-openssl-dev):
-    .venv/bin/pip install -e '.[benchmark]' && .venv/bin/python benchmarks/registry_helper.py
+Needs pycurl and tornado (the `benchmark` extra, part of `test`; pycurl builds against
+libcurl4-openssl-dev where it has no wheel): ./scripts/setup python && .venv/bin/python benchmarks/registry_helper.py
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-WHEELS = ROOT.parent / "shared" / "upstream-wheels"
 
+from tests import binderhub_client  # noqa: E402
 from tests.helper_service_runner import AUTH_TOKEN  # noqa: E402
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push  # noqa: E402
+from tests.stand_ins.build_pod import build_pod_environment, build_pod_push  # noqa: E402
 from tests.stand_ins.google_cloud import GoogleCloud, google_token_server  # noqa: E402
 from tests.stand_ins.google_workload_identity import (  # noqa: E402
     GkeMetadataServer,
@@ -57,16 +57,15 @@ BUILDER = f"binderhub-builder@{PROJECT}.iam.gserviceaccount.com"
 
 
 def binderhub_registry_module() -> object:
-    """``binderhub.registry`` from BinderHub's wheel (pure Python: imported from the zip)."""
-    wheels = sorted(WHEELS.glob("binderhub-*.whl")) if WHEELS.is_dir() else []
-    if not wheels:
-        raise SystemExit(f"BinderHub's wheel is not in {WHEELS}")
-    sys.path.insert(0, str(wheels[-1]))
+    """``binderhub.registry`` from BinderHub's wheel (pure Python: imported from the zip), on curl."""
     try:
-        from binderhub import registry  # noqa: PLC0415
         from tornado.httpclient import AsyncHTTPClient  # noqa: PLC0415
+
+        registry = binderhub_client.binderhub_registry_module()
     except ImportError as exc:
-        raise SystemExit(f"{exc.name} is missing: install the benchmark extra (pip install -e '.[benchmark]')") from None
+        raise SystemExit(f"{exc.name} is missing: install the test extra (pip install -e '.[test]')") from None
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
     AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient", max_clients=64)
     return registry
 
@@ -213,7 +212,7 @@ def main() -> int:
             names = [f"{PROJECT}/{REPOSITORY}/binder-bench-{i}" for i in range(20)]
             proc, url, lines = serve_process(values_file, token_file, metadata.host)
             try:
-                with ExternalRegistryHelperClient(url, AUTH_TOKEN) as binderhub:
+                with binderhub_client.external_registry_helper(url, AUTH_TOKEN) as binderhub:
                     for name in names:  # every repository exists; half the images too
                         _, credentials = binderhub.launch(f"{registry.host}/{name}:t0")
                         build_pod_push(build_pod_environment(credentials or {}), f"{registry.host}/{name}:t0")

@@ -658,6 +658,15 @@ MUTATIONS = [
     M("the cleanup's Pod path missing (deleting the helm test Pod fails)", "kube-writer", "kube.py",
       '    "pods": "/api/v1/namespaces/{namespace}/pods/{name}",\n', "",
       tests=("tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall",)),
+    # -- BinderHub's own registry client (issue #20, tests/binderhub_client.py): only its lookup sees these
+    M("companion values project the Secret's config.json beside the path BinderHub reads", "settings",
+      "templates/binderhub-values.yaml.j2",
+      "              - {key: config.json, path: docker/config.json}", "              - {key: config.json, path: config.json}",
+      tests=("tests/hook/test_generic.py::test_token_registry_gets_the_token_url_binderhub_needs",)),
+    M("BinderHub left to its default docker config path (its chart's own Secret)", "settings", "settings.py",
+      'registry: dict[str, Any] = {"url": self.registry_url, "docker_config_path": BINDER_DOCKER_CONFIG_PATH}',
+      'registry: dict[str, Any] = {"url": self.registry_url}',
+      tests=("tests/hook/test_generic.py::test_token_registry_gets_the_token_url_binderhub_needs",)),
 ]
 
 

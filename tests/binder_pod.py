@@ -9,8 +9,8 @@ images with, computed by BinderHub's own code from what Helm rendered and the ho
   real ``traitlets`` as ``binderhub --config`` does at start, including the ``extraConfig`` snippets
   it executes. Files it opens by absolute path are served from the pod's files, so a path nothing
   is mounted at does not exist for it.
-* :meth:`BinderPod.registry_client` is BinderHub's registry client (tests/stand_ins/binderhub_emulation.py)
-  built from that configuration and those files only.
+* :meth:`BinderPod.registry_client` is BinderHub's own registry client (tests/binderhub_client.py)
+  made from that configuration and those files only.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 from traitlets.config import Config
 
+from tests.binderhub_client import BinderHubRegistry
 from tests.fixtures_chart import binderhub_archive, built_chart
-from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
 
 Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]  # (kind "Secret"|"ConfigMap", name) -> object or None
@@ -130,9 +130,10 @@ class BinderPod:
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.config[name]) if name in self.config else {}
 
-    def registry_client(self, **kwargs: Any) -> BinderHubRegistryClient:
-        sections = {name: self.section(name) for name in ("BinderHub", "DockerRegistry", "GoogleArtifactRegistry", "FakeRegistry")}
-        return BinderHubRegistryClient({k: v for k, v in sections.items() if v}, self.files, self.env, **kwargs)
+    def registry_client(self, route: Callable[[str], str] = lambda url: url) -> BinderHubRegistry:
+        """BinderHub's registry (``BinderHub.registry_class``) as this pod makes it; ``route`` stands
+        in for cluster DNS (a Service URL to a loopback address)."""
+        return BinderHubRegistry(self.config, self.files, self.env, route)
 
 
 def rendered(helm: Path, *args: str) -> list[Obj]:

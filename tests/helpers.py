@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.stand_ins.binderhub_emulation import BinderHubRegistryClient
+from tests.binderhub_client import BinderHubRegistry
 
 
 @dataclass
@@ -118,7 +118,7 @@ def provision_offline(tmp_path: Path, values: dict[str, Any], *extra: str) -> Cl
     return run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--output", "-", *extra)
 
 
-def binderhub_for(result: CliResult, binderhub_config_change: dict[str, Any] | None = None) -> BinderHubRegistryClient:
+def binderhub_for(result: CliResult, binderhub_config_change: dict[str, Any] | None = None) -> BinderHubRegistry:
     """BinderHub's registry client in a binder pod of BinderHub's real chart given the printed
     `binderhub-values.yaml` (companion mode), configured at start by its own binderhub_config.py
     from the printed Secret and ConfigMap (tests/binder_pod.py). ``binderhub_config_change``

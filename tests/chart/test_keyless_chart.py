@@ -11,7 +11,6 @@ import pytest
 from tests.binder_pod import companion_binder_pod, one_release_binder_pod
 from tests.chart.test_chart import by_kind, template
 from tests.helpers import run_cli, write_values
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient
 
 VALUES = Path(__file__).parent / "values"
 KEYLESS = VALUES / "artifact-registry-keyless.yaml"
@@ -83,9 +82,9 @@ def test_binderhub_starts_with_the_helper_in_one_release_and_as_companion(helm_b
     pods = [one_release_binder_pod(helm_binaries["4"], KEYLESS, objects),
             companion_binder_pod(helm_binaries["4"], configmap["data"]["binderhub-values.yaml"], objects, tmp_path)]
     for pod in pods:
-        client = ExternalRegistryHelperClient.from_binderhub_config(pod.config, pod.env)
-        assert client.service_url == "http://binderhub-registry-helper.binder.svc:8080"
-        assert client.auth_token == "the-helper-token-0123456789"
+        with pod.registry_client() as client:
+            assert client.service_url == "http://binderhub-registry-helper.binder.svc:8080"
+            assert client.auth_token == "the-helper-token-0123456789"
         assert pod.config["BinderHub"]["image_prefix"] == "us-central1-docker.pkg.dev/my-project/binderhub/binder-"
 
 

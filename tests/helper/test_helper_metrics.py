@@ -7,8 +7,9 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.binderhub_client import external_registry_helper
 from tests.fixtures_google import PROJECT
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_pod_environment, build_pod_push
+from tests.stand_ins.build_pod import build_pod_environment, build_pod_push
 
 PREFIX = "binderhub_registry_helper_"
 
@@ -29,7 +30,7 @@ def test_metrics_after_a_launch_and_a_push(keyless):
     before = scrape(helper.url)
     assert value(before, "token_seconds_left") == 0 and value(before, "token_mints_total") == 0
     name = f"{PROJECT}/binder/binder-metrics"
-    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
         _, credentials = binderhub.launch(f"{registry.host}/{name}:t0")
         build_pod_push(build_pod_environment(credentials or {}), f"{registry.host}/{name}:t0")
         binderhub.get_credentials(name, "t1")

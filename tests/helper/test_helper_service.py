@@ -10,21 +10,22 @@ from typing import Any
 
 import httpx
 import pytest
+from tornado.httpclient import HTTPClientError
 
+from tests.binderhub_client import external_registry_helper
 from tests.fixtures_google import AR_HOST, AR_REPOSITORY, BUILDER, PROJECT
 from tests.fixtures_workload_identity import keyless_values
 from tests.helper.conftest import MEMBER, helper_config
 from tests.helper_load import run_load
 from tests.helper_service_runner import running_helper
 from tests.helpers import run_cli, write_values
-from tests.stand_ins.binderhub_external_helper import (
-    ExternalRegistryHelperClient,
-    HelperHTTPError,
-    build_and_relaunch,
-    build_pod_environment,
-    build_pod_push,
-)
+from tests.stand_ins.build_pod import build_and_relaunch, build_pod_environment, build_pod_push
 from tests.stand_ins.google_workload_identity import grant_on_account, minted_for
+
+
+def body(error: HTTPClientError) -> str:
+    assert error.response is not None
+    return error.response.body.decode()
 
 
 def image_spec(registry: Any, slug: str = "binder-gh-org-repo-abc123", tag: str = "0123abcd") -> str:
@@ -34,7 +35,7 @@ def image_spec(registry: Any, slug: str = "binder-gh-org-repo-abc123", tag: str 
 def test_launch_build_push_then_found(keyless, google_cloud):
     helper, registry = keyless["helper"], keyless["registry"]
     spec = image_spec(registry)
-    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
         found, credentials = binderhub.launch(spec)
         assert not found
         assert credentials is not None and credentials["username"] == "oauth2accesstoken"
@@ -42,12 +43,12 @@ def test_launch_build_push_then_found(keyless, google_cloud):
         digest = build_pod_push(build_pod_environment(credentials), spec)
         found_again, _ = binderhub.launch(spec)
         assert found_again
-        assert binderhub.calls == [
-            f"GET /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
-            f"POST /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
-            f"POST /token/{PROJECT}/binder/binder-gh-org-repo-abc123:0123abcd",
-            f"GET /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
-            f"GET /image/{PROJECT}/binder/binder-gh-org-repo-abc123:0123abcd",
+        assert [line for line in binderhub.log if line.startswith(("Checking", "Creating", "Getting"))] == [  # BinderHub's own log
+            f"Checking whether repository exists: /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
+            f"Creating repository: /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
+            f"Getting registry token: /token/{PROJECT}/binder/binder-gh-org-repo-abc123:0123abcd",
+            f"Checking whether repository exists: /repo/{PROJECT}/binder/binder-gh-org-repo-abc123",
+            f"Checking whether image exists: /image/{PROJECT}/binder/binder-gh-org-repo-abc123:0123abcd",
         ]
         image = binderhub.get_image_manifest(f"{PROJECT}/binder/binder-gh-org-repo-abc123", "0123abcd")
         assert image["digest"] == digest
@@ -65,7 +66,7 @@ def test_annotated_service_account_gets_the_builder_token_from_the_metadata_serv
     metadata = make_metadata(gcp_service_account=BUILDER)
     spec = image_spec(ar_registry, "binder-annotated")
     with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
-            ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+            external_registry_helper(helper.url, helper.auth_token) as binderhub:
         build_and_relaunch(binderhub, spec)
     generated = google_cloud.state.calls_of("GenerateAccessToken")
     assert [(c.caller, c.code) for c in generated] == [(MEMBER, "OK")]
@@ -74,20 +75,20 @@ def test_annotated_service_account_gets_the_builder_token_from_the_metadata_serv
 def test_without_the_workload_identity_binding_no_credentials(google_cloud, iam_credentials, builder, make_metadata, ar_registry):
     metadata = make_metadata()
     with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper, \
-            ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
-        with pytest.raises(HelperHTTPError) as refused:
+            external_registry_helper(helper.url, helper.auth_token) as binderhub:
+        with pytest.raises(HTTPClientError) as refused:
             binderhub.get_credentials(f"{PROJECT}/binder/binder-x", "t")
     assert refused.value.code == 502
-    assert "may not mint tokens for " + BUILDER in str(refused.value)
-    assert "workloadIdentityUser" in str(refused.value)
+    assert "may not mint tokens for " + BUILDER in body(refused.value)
+    assert "workloadIdentityUser" in body(refused.value)
     assert [c.code for c in google_cloud.state.calls_of("GenerateAccessToken")] == ["PERMISSION_DENIED"]
 
 
 def test_tokens_only_for_the_path_binderhub_pushes_to(keyless):
     helper = keyless["helper"]
-    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
         for name in ("other-project/binder/binder-x", f"{PROJECT}/other/binder-x", f"{PROJECT}/binder/../x/binder-x"):
-            with pytest.raises(HelperHTTPError) as refused:
+            with pytest.raises(HTTPClientError) as refused:
                 binderhub.get_credentials(name, "t")
             assert refused.value.code == 403, name
 
@@ -110,7 +111,7 @@ def test_one_mint_serves_many_requests_until_shortly_before_expiry(keyless, goog
     helper.app.tokens.clock = lambda: clock["now"]
     google_cloud.state.clock = lambda: clock["now"]
     name = f"{PROJECT}/binder/binder-x"
-    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
         first = {binderhub.get_credentials(name, f"t{i}")["password"] for i in range(5)}
         clock["now"] += 3600 - helper.app.config.min_remaining_seconds - 1
         same = binderhub.get_credentials(name, "later")["password"]
@@ -125,29 +126,29 @@ def test_an_expired_token_no_longer_pushes(keyless, google_cloud):
     registry = keyless["registry"]
     helper = keyless["helper"]
     spec = image_spec(registry, "binder-expired")
-    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
         _, credentials = binderhub.launch(spec)
     assert credentials
     later = google_cloud.state.clock() + 3601
     google_cloud.state.clock = lambda: later
-    with pytest.raises(HelperHTTPError) as refused:
+    with pytest.raises(PermissionError, match="the token service answered 401"):
         build_pod_push(build_pod_environment(credentials), spec)
-    assert refused.value.code == 401
 
 
 def test_repository_missing_in_artifact_registry_says_run_helm_upgrade(keyless, google_cloud):
     helper = keyless["helper"]
     del google_cloud.state.repositories[AR_REPOSITORY]
-    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
-        with pytest.raises(HelperHTTPError) as refused:
-            binderhub._request(f"/repo/{PROJECT}/binder/binder-x", method="POST")
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
+        with pytest.raises(HTTPClientError) as refused:
+            # the POST /repo BinderHub's get_image_manifest sends for a repository it does not find
+            binderhub.run(binderhub.registry._request(f"/repo/{PROJECT}/binder/binder-x", method="POST", body=""))
     assert refused.value.code == 502
-    assert "helm upgrade" in str(refused.value)
+    assert "helm upgrade" in body(refused.value)
 
 
 def test_no_token_in_the_helper_log(capfd, keyless):
     helper = keyless["helper"]
-    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
         credentials = binderhub.get_credentials(f"{PROJECT}/binder/binder-x", "t")
     out = capfd.readouterr().out
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -163,7 +164,7 @@ def test_load_200_lookups_and_50_token_requests_make_one_mint(keyless, google_cl
     helper, registry = keyless["helper"], keyless["registry"]
     names = [f"{PROJECT}/binder/binder-load-{i}" for i in range(10)]
     for name in names[:5]:
-        with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+        with external_registry_helper(helper.url, helper.auth_token) as binderhub:
             _, credentials = binderhub.launch(f"{registry.host}/{name}:t0")
             build_pod_push(build_pod_environment(credentials), f"{registry.host}/{name}:t0")
     result = run_load(helper.url, helper.auth_token, names, lookups=200, tokens=50)

@@ -1,7 +1,7 @@
 """`provision` and `check` for registry.type=dockerhub, as a process, against the stand-in Docker
 Hub (tests/stand_ins/dockerhub.py: a Docker Hub-like token service and a proxy that answers 401
 for missing repositories, in front of the real distribution 2.8.2); and the output used by a
-client that behaves like BinderHub and by docker-py, as a build pod's docker client."""
+client of BinderHub's own (tests/binderhub_client.py) and by docker-py, as a build pod's docker client."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import re
 import docker.auth
 import pytest
 
+from tests.binderhub_client import builder_image_name, image_basename_and_tag
 from tests.helpers import (
     CliResult,
     binderhub_config,
@@ -23,12 +24,7 @@ from tests.helpers import (
     secret_files,
     write_secret_docker_config,
 )
-from tests.stand_ins.binderhub_emulation import (
-    build_pod_docker_config,
-    builder_image_name,
-    docker_push_credentials,
-    image_basename_and_tag,
-)
+from tests.stand_ins.build_pod import build_pod_docker_config, docker_push_credentials
 
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
 
@@ -97,7 +93,7 @@ def test_read_write_token_gives_settings_binderhub_finds_images_with(tmp_path, d
         assert "Interpreting 401 error as not found on alice/binder-never-built:v1" in binderhub.log
         # A missing tag in an existing repository stays a plain 404.
         assert not binderhub.image_found(builder_image_name(image_prefix(result), "repo-abc123", "v2")).found
-        assert binderhub.health_check().ok
+        assert binderhub.health_check()
     assert any(r.path == "/v2/alice/binder-never-built/manifests/v1" and (r.upstream_status, r.status) == (404, 401)
                for r in dockerhub.proxy.requests)
 
@@ -236,8 +232,8 @@ def test_short_namespace_still_makes_binderhub_look_up_the_pushed_repository(tmp
     with binderhub_for(result) as binderhub:
         assert binderhub.image_found(built).found
         assert not binderhub.image_found(builder_image_name(prefix, "other", "v1")).found
-        assert binderhub.health_check().ok
-    assert image_basename_and_tag(built) == ("abc/binder-repo", "v1")
+        assert binderhub.health_check()
+    assert image_basename_and_tag()(built) == ("abc/binder-repo", "v1")
     assert prefix == "docker.io/abc/binder-"
 
     registry, _ = docker.auth.resolve_repository_name(built.rpartition(":")[0])

@@ -1,6 +1,6 @@
 """`provision`, `check` and `render` for registry.type=generic, as a process, against the real
-registry (distribution 2.8.2) with htpasswd and with token auth; and the output used by a client
-that behaves like BinderHub."""
+registry (distribution 2.8.2) with htpasswd and with token auth; and the output used by BinderHub's
+own registry client (tests/binderhub_client.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tests.helpers import (
     write_secret_docker_config,
     write_values,
 )
-from tests.stand_ins.binderhub_emulation import build_pod_docker_config, docker_push_credentials
+from tests.stand_ins.build_pod import build_pod_docker_config, docker_push_credentials
 
 # -- htpasswd (Basic auth) ------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from tests.helper.test_helper_service import helper_config
 from tests.helper_service_runner import running_helper
 from tests.helpers import binderhub_config, run_cli, write_values
 from tests.hook.test_google import provision
-from tests.stand_ins.binderhub_external_helper import ExternalRegistryHelperClient, build_and_relaunch
+from tests.stand_ins.build_pod import build_and_relaunch
 
 MEMBER = wi.helper_member(PROJECT, f"{HELPER_NAMESPACE}/{HELPER_KSA}")
 
@@ -70,8 +70,8 @@ def test_binderhub_starts_configured_for_the_helper_with_its_token(kube_api, tmp
     token = "helper-token-in-its-secret-0123456789"
     objects = [*result.documents(), helper_token_secret(token)]
     pod = companion_binder_pod(TOOLS_DIR / "helm4", result.document("ConfigMap")["data"]["binderhub-values.yaml"], objects, tmp_path)
-    client = ExternalRegistryHelperClient.from_binderhub_config(pod.config, pod.env)
-    assert client.service_url == f"http://{HELPER_KSA}.{HELPER_NAMESPACE}.svc:8080" and client.auth_token == token
+    with pod.registry_client() as client:
+        assert client.service_url == f"http://{HELPER_KSA}.{HELPER_NAMESPACE}.svc:8080" and client.auth_token == token
 
 
 def test_a_second_run_changes_nothing_and_cleanup_removes_only_its_bindings(kube_api, tmp_path, google_cloud, google_adc,
@@ -120,7 +120,7 @@ def test_binderhub_launches_through_the_helper_after_provision(kube_api, tmp_pat
     with running_helper(helper_config(google_cloud, iam_credentials, metadata, ar_registry)) as helper:
         objects = [*result.documents(), helper_token_secret(helper.auth_token)]
         pod = companion_binder_pod(TOOLS_DIR / "helm4", result.document("ConfigMap")["data"]["binderhub-values.yaml"], objects, tmp_path)
-        with ExternalRegistryHelperClient.from_binderhub_config(pod.config, pod.env, route=lambda url: helper.url) as binderhub:
+        with pod.registry_client(route=lambda url: helper.url) as binderhub:
             build_and_relaunch(binderhub, spec)
 
 

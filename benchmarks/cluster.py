@@ -13,12 +13,23 @@ On the test cluster (``scripts/cluster``; brought up if it is not running, left 
 Each pair is alternated ``--runs`` times; it prints the median, min and max of each and the
 difference of the medians. Usage: ``.venv/bin/python benchmarks/cluster.py [--runs 5]`` as root,
 after ``./scripts/setup``.
+
+``--tricks``: instead, whether each way of starting faster earns its place (issue #25: kept only if
+it saves at least 5% of the hook Job's time or of its peak memory). The hook Job runs the same image
+through a small ``python -c`` wrapper that switches one trick off (``BENCH_WITHOUT``) or none; one
+round runs every variant once, in a rotated order, ``--runs`` rounds. Per variant: the Job's time
+(created to complete, as a client polling the API server sees it), the process's own time from its
+start to its exit handlers, its CPU time and its peak memory (``ru_maxrss``), each the median over
+the rounds and the median of the differences to the baseline of the same round. The Google key
+check (skipped for keys whose digest the Secret records) cannot run on this cluster (no Google
+stand-in there): a Job of the same image loads two 2048-bit keys with and without it instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -42,6 +53,64 @@ from tests.stand_ins.registry import Registry  # noqa: E402
 
 HELM = ROOT / ".tools" / "bin" / "helm4"
 PASSWORD = "bench-password-0123456789"
+
+
+# The hook's entry point as the console script runs it, with one trick switched off (BENCH_WITHOUT);
+# it reports its own time, CPU time and peak memory from its exit handlers (run with and without
+# os._exit), on stderr.
+WRAPPER = """
+import atexit, os, resource, sys, time
+def report():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    ticks = os.sysconf("SC_CLK_TCK")
+    started = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]) / ticks
+    uptime = float(open("/proc/uptime").read().split()[0])
+    print(f"BENCH process={uptime - started:.3f} cpu={usage.ru_utime + usage.ru_stime:.3f} maxrss_kib={usage.ru_maxrss}",
+          file=sys.stderr, flush=True)
+atexit.register(report)
+without = os.environ.get("BENCH_WITHOUT", "")
+if without == "gc-off":
+    import gc
+    gc.disable = lambda: None
+elif without == "kube-deferred":
+    import kubernetes
+elif without == "httpx-main-stub":
+    import httpx
+elif without == "template-cache":
+    import pathlib, binderhub_registry.render as render
+    render.TEMPLATE_CACHE = pathlib.Path("/nonexistent")
+elif without == "schema-check":
+    import binderhub_registry.schema_check as schema_check
+    def unsure(*arguments):
+        raise schema_check.Unsure("benchmark")
+    schema_check.is_valid = unsure
+elif without == "transport-per-scheme":
+    import binderhub_registry.bounded_http as bounded_http
+    bounded_http.TransportPerScheme = lambda prepare: None
+elif without == "yaml-cloader":
+    import yaml
+    del yaml.CSafeLoader
+elif without and without != "os-exit":
+    raise SystemExit(f"unknown trick {without}")
+from binderhub_registry import cli
+if without == "os-exit":
+    sys.exit(cli.main())
+cli.entry_point()
+"""
+TRICKS = ("os-exit", "gc-off", "template-cache", "schema-check", "transport-per-scheme", "httpx-main-stub",
+          "kube-deferred", "yaml-cloader")
+# Two private keys loaded as the Google path loads its admin's and its builder's, with and without
+# cryptography's RSA key check (BENCH_SKIP=1: the check skipped, as for a digest the Secret records).
+KEY_LOADER = """
+import os, resource, sys, time
+started = time.perf_counter()
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+for name in ("BENCH_KEY_A", "BENCH_KEY_B"):
+    load_pem_private_key(os.environ[name].encode(), None, unsafe_skip_rsa_key_validation=os.environ["BENCH_SKIP"] == "1")
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(f"BENCH process={time.perf_counter() - started:.3f} cpu={usage.ru_utime + usage.ru_stime:.3f} maxrss_kib={usage.ru_maxrss}",
+      file=sys.stderr, flush=True)
+"""
 
 
 def wait_complete(cluster: Cluster, namespace: str, job: str) -> None:
@@ -75,10 +144,68 @@ def summary(label: str, seconds: list[float]) -> float:
     return median
 
 
+def variant(job: dict, name: str, script: str, args: list[str] | None, env: dict[str, str]) -> dict:
+    """A copy of ``job`` named ``<job>-<name>`` running ``python -c script`` with ``env`` added."""
+    copy = json.loads(json.dumps(job))
+    copy["metadata"]["name"] += f"-{name}"
+    container = copy["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = ["python", "-c", script]
+    if args is not None:
+        container["args"] = args
+    container["env"] = [*container.get("env", []), *({"name": k, "value": v} for k, v in env.items())]
+    return copy
+
+
+def reported(cluster: Cluster, namespace: str, job: dict) -> dict[str, float]:
+    """The figures the wrapper printed (``BENCH name=value ...``) in the Job's log."""
+    log = cluster.kubectl("logs", f"job/{job['metadata']['name']}", namespace=namespace).stdout
+    line = next(line for line in log.splitlines() if line.startswith("BENCH "))
+    return {key: float(value) for key, value in (field.split("=") for field in line.split()[1:])}
+
+
+def compare(cluster: Cluster, namespace: str, jobs: dict[str, dict], runs: int) -> None:
+    """Every job once per round, in an order rotated each round; medians and paired differences
+    to the first job (the baseline)."""
+    names = list(jobs)
+    figures: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for run in range(runs):
+        for name in names[run % len(names):] + names[:run % len(names)]:
+            seconds = time_job(cluster, namespace, jobs[name])
+            figures[name].append({"job": seconds, **reported(cluster, namespace, jobs[name])})
+    baseline = figures[names[0]]
+    print(f"  {'':22} {'Job s':>7} {'process s':>10} {'cpu s':>7} {'peak MiB':>9}   median of paired differences to {names[0]}")
+    for name in names:
+        rows = figures[name]
+        medians = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+        deltas = {key: statistics.median(row[key] - base[key] for row, base in zip(rows, baseline, strict=True)) for key in rows[0]}
+        base_job = statistics.median(row["job"] for row in baseline)
+        base_rss = statistics.median(row["maxrss_kib"] for row in baseline)
+        print(f"  {name:22} {medians['job']:7.2f} {medians['process']:10.3f} {medians['cpu']:7.3f} {medians['maxrss_kib'] / 1024:9.1f}"
+              f"   Job {deltas['job']:+.2f} s ({100 * deltas['job'] / base_job:+.1f}%), process {deltas['process']:+.3f} s,"
+              f" cpu {deltas['cpu']:+.3f} s, peak {deltas['maxrss_kib'] / 1024:+.1f} MiB ({100 * deltas['maxrss_kib'] / base_rss:+.1f}%)")
+
+
+def tricks(cluster: Cluster, namespace: str, hook: dict, floor: dict, runs: int) -> None:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+    print(f"the hook Job with all tricks (none) and without each one ({runs} rounds)")
+    jobs = {"none": variant(hook, "none", WRAPPER, None, {})}
+    jobs.update((trick, variant(hook, trick, WRAPPER, None, {"BENCH_WITHOUT": trick})) for trick in TRICKS)
+    compare(cluster, namespace, jobs, runs)
+    keys = {f"BENCH_KEY_{name}": rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode() for name in "AB"}
+    print(f"two Google private keys loaded, the key check skipped (digests recorded) or run ({runs} rounds)")
+    compare(cluster, namespace, {skip: variant(floor, skip, KEY_LOADER, [], {**keys, "BENCH_SKIP": "1" if skip == "skipped" else "0"})
+                                 for skip in ("skipped", "checked")}, runs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    parser.add_argument("--tricks", action="store_true", help="measure each way of starting faster instead")
+    options = parser.parse_args()
+    runs = options.runs
     layout = Layout.default()
     cluster = Cluster(layout, up(layout))
     image = build_image().stdout.strip().splitlines()[-1]
@@ -90,7 +217,7 @@ def main() -> int:
         values.update({"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}})
         values_file = work / "values.yaml"
         values_file.write_text(yaml.safe_dump(values))
-        namespace = "bench-hook"
+        namespace = f"bench-tricks-{os.getpid()}" if options.tricks else "bench-hook"
         cluster.kubectl("create", "namespace", namespace, check=False)
         rendered = subprocess.run([str(HELM), "template", "binderhub-registry", str(built_chart()), "-n", namespace,
                                    "-f", str(values_file), "--set", "binderhub.enabled=false"],
@@ -101,6 +228,10 @@ def main() -> int:
         floor["metadata"]["name"] += "-floor"
         floor["spec"]["template"]["spec"]["containers"][0]["args"] = ["--help"]
         cluster.apply([d for d in documents if d["kind"] in ("ServiceAccount", "Role", "RoleBinding", "Secret")], namespace=namespace)
+        if options.tricks:
+            tricks(cluster, namespace, hook, floor, runs)
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+            return 0
 
         print(f"hook Job vs a Job of the same image running --help ({runs} paired runs)")
         hook_times, floor_times = [], []

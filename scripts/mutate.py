@@ -71,6 +71,7 @@ GROUPS = {
     "helper-client": ["tests/hook/test_helper_client.py", "tests/helper/test_helper_service.py", "tests/hook/test_google_keyless.py",
                       "tests/lifecycle/test_keyless_lifecycle.py"],
     "chart": ["tests/chart", "tests/lifecycle/test_harness_teeth.py", "tests/lifecycle/test_cluster_generic.py"],
+    "layers": ["tests/test_import_layers.py"],
 }
 # A survivor of its targeted tests then meets the whole suite but these (the image is rebuilt
 # only for its own inputs, the release tests lint the workflow): the verdict is the suite's.
@@ -250,6 +251,13 @@ MUTATIONS = [
       "        self._loaded.add(digest)\n", ""),
     M("a disabled key read over REST counts as enabled", "key-checks", "providers/google/iam.py",
       'bool(key.get("disabled", False))', "False"),
+    # -- layers (tests/test_import_layers.py) --------------------------------------------------
+    M("the release state names a decision for its types (a cycle through TYPE_CHECKING)", "layers", "state.py",
+      "if TYPE_CHECKING:\n", "if TYPE_CHECKING:\n    from binderhub_registry.rotation import RotationPolicy  # noqa: F401\n"),
+    M("the cluster module reads a provider's type inside a function", "layers", "kube.py",
+      '        """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""\n',
+      '        """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""\n'
+      "        from binderhub_registry.providers.base import Provider  # noqa: F401, PLC0415\n"),
     # -- start-up ---------------------------------------------------------------------------------
     M("exit handlers skipped at the fast exit", "start-up", "cli.py", "    atexit._run_exitfuncs()\n", ""),
     M("a wait does not collect", "start-up", "retry.py", "    gc.collect()\n", ""),

@@ -21,13 +21,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from binderhub_registry import restart
+from binderhub_registry.credentials import InputCredentials
 from binderhub_registry.errors import (
     InvalidConfiguration,
     RegistrySetupError,
     Unreachable,
 )
 from binderhub_registry.progress import Progress
-from binderhub_registry.providers.base import InputCredentials
 from binderhub_registry.settings import settings_configmap_name
 from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER, CurrentState
 

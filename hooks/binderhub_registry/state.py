@@ -28,9 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+# CREATED and GIVEN, the values of CREDENTIAL_ORIGIN, are defined with the credentials.
+from binderhub_registry.credentials import CREATED as CREATED
+from binderhub_registry.credentials import GIVEN as GIVEN
+from binderhub_registry.credentials import Credential
+
 if TYPE_CHECKING:
-    from binderhub_registry.providers.base import Credential
-    from binderhub_registry.rotation import RotationPolicy
     from binderhub_registry.settings import RegistrySettings
 
 PREFIX = "binderhub-registry.jupyter.org/"
@@ -64,10 +67,6 @@ INTENT_KEY = INTENT_PREFIX + "key-id"
 # Harbor: the robot account (its own name) a run is creating or refreshing.
 INTENT_HARBOR_ROBOT = INTENT_PREFIX + "harbor-robot"
 INTENT_FIELD_MANAGER = "binderhub-registry-intent"
-
-# Values of CREDENTIAL_ORIGIN.
-CREATED = "created"
-GIVEN = "given"
 
 
 @dataclass(frozen=True)
@@ -143,10 +142,11 @@ def secret_annotations(
     settings: RegistrySettings,
     fingerprint: str,
     credential: Credential | None = None,
-    rotation: RotationPolicy | None = None,
+    rotation: tuple[str, str] | None = None,
     validated_keys: Iterable[str] = (),
 ) -> dict[str, str]:
     """The Secret's annotations; without ``credential`` (offline `render`) only the registry's.
+    ``rotation``: the release revision and the trigger the credential satisfies;
     ``validated_keys``: the digests of the private keys this run loaded (see VALIDATED_KEYS)."""
     annotations = {REGISTRY: settings.registry_url, IMAGE_PREFIX: settings.image_prefix, FINGERPRINT: fingerprint}
     if credential is not None:
@@ -157,7 +157,7 @@ def secret_annotations(
             CREDENTIAL_ORIGIN: credential.origin,
         }
     if rotation is not None:
-        annotations |= {ROTATION_REVISION: rotation.revision, ROTATION_TRIGGER: rotation.trigger}
+        annotations |= {ROTATION_REVISION: rotation[0], ROTATION_TRIGGER: rotation[1]}
     annotations[VALIDATED_KEYS] = ",".join(sorted(set(validated_keys)))
     return {key: value for key, value in annotations.items() if value}
 

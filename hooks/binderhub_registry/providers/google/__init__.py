@@ -42,6 +42,7 @@ from binderhub_registry.providers.google.target import (
     key_id,
     key_in,
     parse_key,
+    registry_url,
 )
 from binderhub_registry.providers.google.workload_identity import Keyless, registry_helper
 from binderhub_registry.rotation import should_rotate
@@ -98,7 +99,7 @@ class GoogleProvider(Provider):
                 f"{self.value('project')} is empty; set the GCP project id (provision can take it from the credentials)."
             )
         target = self.target(project)
-        url = str(self.google.get("registryUrl") or "").rstrip("/") or f"https://{target.host}"
+        url = registry_url(self.google, target)
         host = url.split("://", 1)[1]
         prefix = self.registry_values["prefix"]
         helper = registry_helper(self.values) if self.keyless else None

@@ -53,8 +53,7 @@ GROUPS = {
     "restart": ["tests/hook/test_restart_rule.py", "tests/hook/test_restart_after_install.py",
                 "tests/lifecycle/test_one_release_lifecycle.py", "tests/lifecycle/test_cluster_generic.py"],
     "key-checks": ["tests/hook/test_google_key_validation.py", "tests/hook/test_google.py", "tests/hook/test_google_iam_rest.py"],
-    "start-up": ["tests/hook/test_process_exit.py", "tests/hook/test_template_cache.py",
-                 "tests/test_schema_check.py", "tests/hook/test_start_imports.py"],
+    "start-up": ["tests/hook/test_process_exit.py", "tests/test_schema_check.py", "tests/hook/test_start_imports.py"],
     "harbor": ["tests/hook/test_harbor.py", "tests/lifecycle/test_harbor_lifecycle.py"],
     "helper": ["tests/helper/test_token_cache.py", "tests/helper/test_helper_limits.py", "tests/helper/test_helper_error_hygiene.py",
                "tests/helper/test_helper_metrics.py", "tests/helper/test_helper_requests.py"],
@@ -259,7 +258,6 @@ MUTATIONS = [
       '        """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""\n'
       "        from binderhub_registry.providers.base import Provider  # noqa: F401, PLC0415\n"),
     # -- start-up ---------------------------------------------------------------------------------
-    M("compiled templates left unreadable to other users", "start-up", "render.py", "        entry.chmod(0o644)\n", "        pass\n"),
     M("every empty value matches every pattern", "start-up", "schema_check.py",
       'if not text and pattern.startswith("^$|"):', "if not text:"),
     # -- value rules (helm install's sentences, README's commands) ---------------------------

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("rotation", "restart"),  # pure decisions on the release state
     ("state", "dockerconfig", "oci", "kube_client"),  # the release state, docker config, the registry protocol
     ("values", "settings", "helper_contract", "bounded_http"),
-    ("credentials", "errors", "faults", "retry", "progress", "http_transport", "schema_check", ""),  # "": the package's __init__
+    ("credentials", "errors", "faults", "retry", "progress", "schema_check", ""),  # "": the package's __init__
 ]
 
 

@@ -93,10 +93,6 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # httpx imports its own command-line client (httpx._main: click, pygments, rich) whenever click
-    # is installed, as the helper extra installs it: ~15 ms at every start, for a client the hook
-    # never runs. None in sys.modules makes that import fail at once, and httpx keeps its stub.
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     args = build_parser().parse_args(argv)
     progress = Progress(args.log_format)
     signal.signal(signal.SIGTERM, _terminate)

@@ -245,9 +245,8 @@ MUTATIONS = [
       '    if False:\n        return "restart"'),
     # -- Google key checks and IAM reads --------------------------------------------------------
     M("every key loaded without the RSA key check", "key-checks", "providers/google/signing_keys.py",
-      "unsafe_skip_rsa_key_validation=digest in self._validated", "unsafe_skip_rsa_key_validation=True"),
-    M("the digests of the keys loaded are never recorded", "key-checks", "providers/google/signing_keys.py",
-      "        self._loaded.add(digest)\n", ""),
+      "load_pem_private_key(pem.encode(), password=None)",
+      "load_pem_private_key(pem.encode(), password=None, unsafe_skip_rsa_key_validation=True)"),
     M("a disabled key read over REST counts as enabled", "key-checks", "providers/google/iam.py",
       'bool(key.get("disabled", False))', "False"),
     # -- layers (tests/test_import_layers.py) --------------------------------------------------

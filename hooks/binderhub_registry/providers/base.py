@@ -47,9 +47,6 @@ class Obtained:
     settings: RegistrySettings
     # To run once the Secret holds ``credential`` (clear notes, revoke what it replaced).
     after_switch: Callable[[], None] = field(default=_nothing)
-    # The digests of the private keys this run loaded and validated (now or before), for the
-    # Secret (state.VALIDATED_KEYS): the next run loading the same keys skips their validation.
-    validated_keys: tuple[str, ...] = ()
 
 
 SecretReader = Callable[[str], dict[str, str] | None]

@@ -16,7 +16,7 @@ from binderhub_registry.settings import (
     RegistrySettings,
     settings_configmap_name,
 )
-from binderhub_registry.values import PACKAGE_DIR, load_yaml
+from binderhub_registry.values import PACKAGE_DIR
 
 if TYPE_CHECKING:
     import jinja2
@@ -91,19 +91,16 @@ def render(
         registry_json=json.dumps(settings.as_json(secret_name), indent=2) + "\n",
     )
     return Rendered(
-        secret=load_yaml(secret_text),
-        configmap=load_yaml(configmap_text),
+        secret=yaml.safe_load(secret_text),
+        configmap=yaml.safe_load(configmap_text),
     )
 
 
-SAFE_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available, as for loading
-
-
-class _BlockStyleDumper(SAFE_DUMPER):  # type: ignore[misc]
+class _BlockStyleDumper(yaml.SafeDumper):
     """Dumps multi-line strings (the settings file) as readable ``|`` blocks."""
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:  # the C dumper has the same representer methods
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

@@ -20,23 +20,16 @@ from binderhub_registry import schema_check
 from binderhub_registry.errors import InvalidConfiguration
 
 Values = dict[str, Any]
-# libyaml's loader when PyYAML has it (20 times faster than the pure-Python one), same results.
-SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load``, with libyaml when available."""
-    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506  (a safe loader)
-
-
-class HelmLoader(SAFE_LOADER):  # type: ignore[misc]
+class HelmLoader(yaml.SafeLoader):
     """YAML as Helm reads values: Helm turns YAML into JSON, so an unquoted date stays the string
     it is written as (PyYAML alone would make it a ``datetime.date``)."""
 
 
 HelmLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in SAFE_LOADER.yaml_implicit_resolvers.items()
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
 
@@ -50,7 +43,7 @@ def _data_file(name: str) -> str:
 
 
 def chart_defaults() -> Values:
-    defaults: Values = load_yaml(_data_file("values.yaml"))
+    defaults: Values = yaml.safe_load(_data_file("values.yaml"))
     return defaults
 
 

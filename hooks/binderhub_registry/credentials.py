@@ -10,6 +10,13 @@ from dataclasses import dataclass
 CREATED = "created"
 GIVEN = "given"
 
+# The one declaration of which values are secret: the names a secret is kept under, wherever it
+# is (registry.<type>.password and registry.google.key in values; password and key.json in the
+# Secret registry.existingSecret names). Their values are redacted from every line the hook prints
+# (values.secret_values, kube.KubeWriter.input_credentials) and never quoted in an error sentence
+# (values.py, and the chart's _value_rules.tpl generated from it).
+SECRET_NAMES = frozenset({"password", "key", "key.json"})
+
 
 @dataclass(frozen=True)
 class Credential:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from binderhub_registry import schema_check
+from binderhub_registry.credentials import SECRET_NAMES
 from binderhub_registry.errors import InvalidConfiguration
 
 Values = dict[str, Any]
@@ -219,9 +220,7 @@ SCHEMA_RULES = {
     "uniqueItems": "must not repeat items",
     "const": "must be {value}",
 }
-# Fields whose values are secret: never quoted in a message, whatever the rule.
 KNOWN_TYPES = frozenset({"gcr", "artifact-registry", "dockerhub", "generic"})
-SECRET_FIELDS = frozenset({"password", "key", "key.json"})
 
 
 def _got(error: Any) -> str:
@@ -229,7 +228,7 @@ def _got(error: Any) -> str:
     last = str(error.absolute_path[-1]) if error.absolute_path else ""
     if not isinstance(error.instance, str):
         return f" (got a JSON {_json_type(error.instance)})"
-    if last in SECRET_FIELDS:
+    if last in SECRET_NAMES:  # never quoted, whatever the rule
         return ""
     return f" (got {_show(error.instance)})"
 
@@ -254,3 +253,9 @@ USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
 def _show(value: str) -> str:
     text = repr(USERINFO.sub(r"\1***@", value))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def secret_values(values: Values) -> list[str]:
+    """The secrets written in values: every registry.<section> value named in SECRET_NAMES."""
+    sections = [section for section in values["registry"].values() if isinstance(section, dict)]
+    return [value for section in sections for name, value in section.items() if name in SECRET_NAMES and isinstance(value, str) and value]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from binderhub_registry.oci import parse_www_authenticate
+from binderhub_registry.registry_auth import parse_www_authenticate
 
 from tests.helpers import push_image
 from tests.stand_ins.binderhub_emulation import image_basename_and_tag

@@ -76,6 +76,7 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
         )
     return HelperConfig(
         registry_url=url,
+        # the image prefix BinderHub is given (the Google provider's settings), without its host
         image_path=f"{url.split('://', 1)[1]}/{target.path}/{registry['prefix']}".split("/", 1)[1],
         repository=target.repository_name,
         builder=target.account_email,

@@ -223,8 +223,10 @@ def main() -> int:
         floor["spec"]["template"]["spec"]["containers"][0]["args"] = ["--help"]
         cluster.apply([d for d in documents if d["kind"] in ("ServiceAccount", "Role", "RoleBinding", "Secret")], namespace=namespace)
         if options.tricks:
-            tricks(cluster, namespace, hook, runs, options.against)
-            cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+            try:
+                tricks(cluster, namespace, hook, runs, options.against)
+            finally:  # a failed Job ends the run: its namespace goes all the same
+                cluster.kubectl("delete", "namespace", namespace, "--wait=false")
             return 0
 
         print(f"hook Job vs a Job of the same image running --help ({runs} paired runs)")

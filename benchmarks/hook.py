@@ -198,16 +198,13 @@ def requests_line(auth: str, requests: list[ProxiedRequest], seconds: float, lat
 
 
 def compile_the_package() -> None:
-    """Bytecode for the package and its compiled templates, as the image has (its build compiles
-    every module and template): without them, each measured start would compile the package from
-    source (timestamp-checked .pyc files, so an edited module is still read from its source) and
-    the templates (checked against their source too)."""
+    """Bytecode for the package, as the image has (its build compiles every module): without it,
+    each measured start would compile the package from source (timestamp-checked .pyc files, so an
+    edited module is still read from its source)."""
     import binderhub_registry  # noqa: PLC0415
-    from binderhub_registry.render import compile_templates  # noqa: PLC0415
 
     if not compileall.compile_dir(Path(binderhub_registry.__file__).parent, quiet=1):
         raise SystemExit("could not compile the binderhub_registry package to bytecode")
-    compile_templates()
 
 
 def main() -> int:  # noqa: PLR0915 - one script that reads top to bottom

@@ -65,9 +65,6 @@ def main(venv: Path) -> int:
         remove(cache)
     compiled = compileall.compile_dir(site_packages, quiet=1, workers=0,
                                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-    from binderhub_registry.render import compile_templates  # the venv's python runs this script
-
-    print("compiled templates:", ", ".join(compile_templates()))
     return 0 if compiled else 1
 
 

@@ -271,11 +271,12 @@ def generated_files() -> tuple[dict[Path, str], list[str]]:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
     schema = json_schema(source)
     sys.path.insert(0, str(ROOT / "hooks"))
-    from binderhub_registry.values import EMPTY_VALUES, SECRET_FIELDS  # noqa: PLC0415  (the CLI's sentences)
+    from binderhub_registry.credentials import SECRET_NAMES  # noqa: PLC0415  (the CLI's sentences)
+    from binderhub_registry.values import EMPTY_VALUES  # noqa: PLC0415
 
     files = {
         CHART / "values.schema.json": json.dumps(helm_schema(schema), indent=2) + "\n",
-        CHART / "templates" / "_value_rules.tpl": value_rules_template(schema, EMPTY_VALUES, SECRET_FIELDS),
+        CHART / "templates" / "_value_rules.tpl": value_rules_template(schema, EMPTY_VALUES, SECRET_NAMES),
         PACKAGE_DATA / "values.schema.json": json.dumps(schema, indent=2) + "\n",
         PACKAGE_DATA / "values.yaml": values_text,
         CHART / "README.md": values_reference(source, values, chart),

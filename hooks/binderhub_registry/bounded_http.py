@@ -25,13 +25,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.request import getproxies
 
 import httpcore
 import httpx
 
 from binderhub_registry.errors import Unreachable
-from binderhub_registry.http_transport import TransportPerScheme
 from binderhub_registry.progress import Progress
 from binderhub_registry.retry import backoff, pause
 
@@ -156,8 +154,6 @@ def bounded_client(timeout: float, budget: Budget) -> httpx.Client:
     client = httpx.Client(
         timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-        # httpx applies proxy settings only to its own default transport
-        transport=None if getproxies() else TransportPerScheme(prepare=bound),
     )
     for transport in [client._transport, *client._mounts.values()]:
         bound(transport)

@@ -5,15 +5,11 @@
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 import importlib
-import os
 import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
 
 from binderhub_registry import __version__
 from binderhub_registry.errors import ExitCode, RegistrySetupError, Unreachable
@@ -97,20 +93,6 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # httpx imports its own command-line client (httpx._main: click, pygments, rich) whenever click
-    # is installed, as the helper extra installs it: ~15 ms at every start, for a client the hook
-    # never runs. None in sys.modules makes that import fail at once, and httpx keeps its stub.
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    collecting = gc.isenabled()
-    gc.disable()  # a run collects only while it waits (retry.pause); `serve` turns it back on
-    try:
-        return _run(argv)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     progress = Progress(args.log_format)
     signal.signal(signal.SIGTERM, _terminate)
@@ -135,21 +117,9 @@ def _run(argv: Sequence[str] | None) -> int:
         return int(ExitCode.UNREACHABLE)
 
 
-def entry_point() -> NoReturn:
-    """The console script (and `python -m binderhub_registry`): main(), then the process ends
-    without tearing the interpreter down. Python's teardown clears every module and collects
-    everything they hold: about 20 ms at the end of every run, 50 ms on the Google path, for
-    memory the operating system frees at once anyway. What exiting must still do is done: the
-    exit handlers run (e.g. the Kubernetes client deletes the certificate files it wrote from a
-    kubeconfig) and stdout and stderr are flushed."""
-    code = main()
-    atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # e.g. stdout closed early (`| head`): let Python end as it would
-        sys.exit(code)
-    os._exit(code)
+def entry_point() -> None:
+    """The console script (and `python -m binderhub_registry`)."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -21,13 +21,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from binderhub_registry import restart
+from binderhub_registry.credentials import SECRET_NAMES, InputCredentials
 from binderhub_registry.errors import (
     InvalidConfiguration,
     RegistrySetupError,
     Unreachable,
 )
 from binderhub_registry.progress import Progress
-from binderhub_registry.providers.base import InputCredentials
 from binderhub_registry.settings import settings_configmap_name
 from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER, CurrentState
 
@@ -44,8 +44,6 @@ PATHS = {
     "deployments": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
 }
 RESOURCES = {"Secret": "secrets", "ConfigMap": "configmaps", "Pod": "pods"}
-# The keys of registry.existingSecret whose values are secret.
-SECRET_KEYS = ("password", "key.json")
 
 
 class KubeWriter:
@@ -102,7 +100,7 @@ class KubeWriter:
             )
         data = secret["data"]
         # Only these are secret: a username (e.g. `admin`) must stay readable in sentences.
-        for key in SECRET_KEYS:
+        for key in SECRET_NAMES:
             progress.add_secret(data.get(key))
         progress.add_credentials(data.get("username", "").strip(), data.get("password", "").strip())
         if not any(key in data for key in wanted):

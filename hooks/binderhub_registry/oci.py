@@ -19,13 +19,10 @@ honouring ``Retry-After``; then they end in ``Unreachable`` (exit 3).
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
 from urllib.parse import urljoin
 
 import httpx
@@ -37,36 +34,8 @@ from binderhub_registry.errors import (
     Unreachable,
 )
 from binderhub_registry.progress import Progress
-
-
-@dataclass(frozen=True)
-class Challenge:
-    scheme: Literal["none", "basic", "bearer"]
-    realm: str = ""
-    service: str = ""
-
-    @property
-    def token_url(self) -> str:
-        """The token URL BinderHub should use for this registry (realm plus service)."""
-        if self.scheme != "bearer":
-            return ""
-        if not self.service:
-            return self.realm
-        sep = "&" if "?" in self.realm else "?"
-        return f"{self.realm}{sep}service={self.service}"
-
-
-@dataclass(frozen=True)
-class Token:
-    value: str
-    # Actions granted per repository, from the JWT access claim; None when the token is opaque.
-    access: dict[str, frozenset[str]] | None
-    expires_at: float | None = None  # the JWT exp claim (epoch seconds), when there is one
-
-    def actions_for(self, repository: str) -> frozenset[str] | None:
-        if self.access is None:
-            return None
-        return self.access.get(repository, frozenset())
+from binderhub_registry.registry_answers import answer, is_html, json_object
+from binderhub_registry.registry_auth import Challenge, Token, jwt_access, jwt_claims, parse_www_authenticate
 
 
 @dataclass(frozen=True)
@@ -138,7 +107,7 @@ class RegistryClient:
         if self._challenge is not None:
             return self._challenge
         response = self._send("GET", f"{self.url}/v2/", what="Checking the registry API")
-        if response.status_code == 200 and _is_html(response):
+        if response.status_code == 200 and is_html(response):
             raise InvalidConfiguration(
                 f"{self.url} answered GET /v2/ with a web page, not the registry API (a web server or ingress answers "
                 f"instead of the registry); check {self.hints.url}."
@@ -177,10 +146,10 @@ class RegistryClient:
                 f"The token service at {origin(challenge.realm)} answered {response.status_code}"
                 f"; check {self.hints.url} or try again later."
             )
-        body = _json_object(response)
+        body = json_object(response)
         value = body.get("token") or body.get("access_token")
         if not isinstance(value, str) or not value:
-            what = "a web page" if _is_html(response) else "JSON" if body else "a body that is not JSON"
+            what = "a web page" if is_html(response) else "JSON" if body else "a body that is not JSON"
             raise Unreachable(
                 f"The token service at {origin(challenge.realm)} answered with {what} without a token; check {self.hints.url}."
             )
@@ -222,10 +191,10 @@ class RegistryClient:
         if response.status_code in (401, 403):
             if challenge.scheme == "basic":
                 self.check_login()
-            raise self._cannot_push(repository, None, detail=f"the registry answered {_answer(response)} to starting an upload")
+            raise self._cannot_push(repository, None, detail=f"the registry answered {answer(response)} to starting an upload")
         if response.status_code == 404:
             raise InvalidConfiguration(
-                f"The registry has no repository path {repository!r} to push to (it answered {_answer(response)} to starting an upload); "
+                f"The registry has no repository path {repository!r} to push to (it answered {answer(response)} to starting an upload); "
                 f"create it (e.g. the Harbor project or GitLab project) or change {self.hints.url}."
             )
         location = response.headers.get("Location")
@@ -304,56 +273,6 @@ class RegistryClient:
         return CredentialsRejected(f"{who} cannot push to {repository}{why}; give the account write (push) access to it.")
 
 
-def parse_www_authenticate(header: str) -> Challenge | None:
-    scheme, _, rest = header.strip().partition(" ")
-    scheme = scheme.lower()
-    if scheme == "basic":
-        return Challenge("basic")
-    if scheme != "bearer":
-        return None
-    params = dict((k.lower(), v) for k, v in re.findall(r'(\w+)="([^"]*)"', rest))
-    if not params.get("realm", "").startswith(("https://", "http://")):
-        return None
-    return Challenge("bearer", realm=params["realm"], service=params.get("service", ""))
-
-
-def jwt_claims(token: str) -> dict[str, Any] | None:
-    """The claims of a JWT, without verifying it (the registry enforces them); None when the
-    token is not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def jwt_access(token: str) -> dict[str, frozenset[str]] | None:
-    """The ``access`` claim of a distribution-style JWT: what the token service granted."""
-    claims = jwt_claims(token)
-    if claims is None or not isinstance(claims.get("access"), list):
-        return None
-    access: dict[str, frozenset[str]] = {}
-    for entry in claims["access"]:
-        if isinstance(entry, dict) and entry.get("type") == "repository" and isinstance(entry.get("actions"), list):
-            access[str(entry.get("name"))] = frozenset(str(action) for action in entry["actions"])
-    return access
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _is_html(response: httpx.Response) -> bool:
-    return "html" in response.headers.get("Content-Type", "").lower() or response.content.lstrip()[:1] == b"<"
-
-
 def _upload_url(registry: str, location: str) -> str | None:
     """The absolute upload URL a ``Location`` names, or None when it is not an http(s) URL."""
     try:
@@ -361,21 +280,3 @@ def _upload_url(registry: str, location: str) -> str | None:
     except (ValueError, httpx.InvalidURL):
         return None
     return str(url) if url.scheme in ("http", "https") and url.host else None
-
-
-# Error codes of the distribution spec: the only words of an error body copied into a message
-# (bodies are never copied: some registries echo the request, Authorization header included).
-ERROR_CODES = frozenset(
-    "BLOB_UNKNOWN BLOB_UPLOAD_INVALID BLOB_UPLOAD_UNKNOWN DIGEST_INVALID MANIFEST_BLOB_UNKNOWN MANIFEST_INVALID "
-    "MANIFEST_UNKNOWN MANIFEST_UNVERIFIED NAME_INVALID NAME_UNKNOWN SIZE_INVALID TAG_INVALID UNAUTHORIZED DENIED "
-    "UNSUPPORTED TOOMANYREQUESTS".split()
-)
-
-
-def _answer(response: httpx.Response) -> str:
-    """The status and what it means (``403 DENIED``, ``404 Not Found``), never the body's text."""
-    try:
-        code = str(response.json()["errors"][0]["code"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        code = ""
-    return f"{response.status_code} {code if code in ERROR_CODES else response.reason_phrase}".strip()

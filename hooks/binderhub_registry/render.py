@@ -16,7 +16,7 @@ from binderhub_registry.settings import (
     RegistrySettings,
     settings_configmap_name,
 )
-from binderhub_registry.values import PACKAGE_DIR, load_yaml
+from binderhub_registry.values import PACKAGE_DIR
 
 if TYPE_CHECKING:
     import jinja2
@@ -37,11 +37,6 @@ class Rendered:
 
 
 TEMPLATES = PACKAGE_DIR / "templates"
-# The templates compiled by compile_templates() at build time (the image's build runs it, as it
-# compiles the modules' bytecode): a start then loads them (0.5 ms) instead of compiling them (15 ms).
-# Jinja checks each entry against the template's source and its own version, so a stale entry is
-# compiled again, never used; runs never write here (the image's root filesystem is read-only).
-TEMPLATE_CACHE = TEMPLATES / "__jinja_cache__"
 
 
 @cache
@@ -49,37 +44,12 @@ def _environment() -> jinja2.Environment:
     """One environment per process, so each template is loaded once."""
     import jinja2  # noqa: PLC0415  (only commands that render need it)
 
-    class CompiledAtBuild(jinja2.FileSystemBytecodeCache):
-        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-            """Runs only read the build's entries."""
-
-    return _new_environment(CompiledAtBuild(str(TEMPLATE_CACHE)))
-
-
-def _new_environment(bytecode_cache: jinja2.BytecodeCache) -> jinja2.Environment:
-    import jinja2  # noqa: PLC0415
-
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
-        bytecode_cache=bytecode_cache,
     )
-
-
-def compile_templates() -> list[str]:
-    """Compile every template into TEMPLATE_CACHE (at build time); the names compiled."""
-    import jinja2  # noqa: PLC0415
-
-    TEMPLATE_CACHE.mkdir(exist_ok=True)
-    environment = _new_environment(jinja2.FileSystemBytecodeCache(str(TEMPLATE_CACHE)))
-    names = sorted(path.name for path in TEMPLATES.glob("*.j2"))
-    for name in names:
-        environment.get_template(name)
-    for entry in TEMPLATE_CACHE.iterdir():  # Jinja writes them private (0600); the hook runs as another user
-        entry.chmod(0o644)
-    return names
 
 
 def binderhub_values(secret_name: str) -> str:
@@ -121,19 +91,16 @@ def render(
         registry_json=json.dumps(settings.as_json(secret_name), indent=2) + "\n",
     )
     return Rendered(
-        secret=load_yaml(secret_text),
-        configmap=load_yaml(configmap_text),
+        secret=yaml.safe_load(secret_text),
+        configmap=yaml.safe_load(configmap_text),
     )
 
 
-SAFE_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available, as for loading
-
-
-class _BlockStyleDumper(SAFE_DUMPER):  # type: ignore[misc]
+class _BlockStyleDumper(yaml.SafeDumper):
     """Dumps multi-line strings (the settings file) as readable ``|`` blocks."""
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:  # the C dumper has the same representer methods
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

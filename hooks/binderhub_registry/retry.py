@@ -5,7 +5,6 @@ The first delay is 1 s; ``BINDERHUB_REGISTRY_RETRY_SECONDS`` changes it (tests s
 
 from __future__ import annotations
 
-import gc
 import os
 import time
 
@@ -23,9 +22,5 @@ def backoff(attempt: int, cap: float) -> float:
 
 
 def pause(seconds: float) -> None:
-    """Wait ``seconds``, collecting garbage first. ``cli.main`` turns automatic collection off: a
-    hook run allocates mostly what its imports keep for good, and collecting that over and over
-    costs about 10 ms at every start (40 ms on the Google path); the long waits (IAM propagation,
-    registry retries) collect here instead, while the process is idle anyway."""
-    gc.collect()
+    """Wait ``seconds`` (the one sleep of the hook's retries and waits)."""
     time.sleep(seconds)

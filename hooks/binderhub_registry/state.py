@@ -4,8 +4,7 @@ All state lives in the cluster, so any run converges from any state:
 
 * the output Secret's annotations: registry, image prefix, credential id (a Google key id), its
   origin (``created`` by the tool, or ``given``), creation time, previous credential id, the
-  release revision and trigger the credential satisfies, a fingerprint, and the digests of the
-  Google private keys the last run loaded, each validated once (``VALIDATED_KEYS``);
+  release revision and trigger the credential satisfies, and a fingerprint;
 * write-ahead notes ("intents") on the settings ConfigMap, under a field manager of their own, so
   a run killed between creating a key and writing the Secret is cleaned up by the next run;
 * the BinderHub Deployments' pod-template annotation ``credential-fingerprint``: a Deployment is
@@ -23,14 +22,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+# CREATED and GIVEN, the values of CREDENTIAL_ORIGIN, are defined with the credentials.
+from binderhub_registry.credentials import CREATED as CREATED
+from binderhub_registry.credentials import GIVEN as GIVEN
+from binderhub_registry.credentials import Credential
+
 if TYPE_CHECKING:
-    from binderhub_registry.providers.base import Credential
-    from binderhub_registry.rotation import RotationPolicy
     from binderhub_registry.settings import RegistrySettings
 
 PREFIX = "binderhub-registry.jupyter.org/"
@@ -45,12 +46,6 @@ PREVIOUS_CREDENTIAL_ID = PREFIX + "previous-credential-id"
 CREDENTIAL_ORIGIN = PREFIX + "credential-origin"
 ROTATION_REVISION = PREFIX + "rotation-revision"
 ROTATION_TRIGGER = PREFIX + "rotation-trigger"
-# The SHA-256 hex digests (comma-separated) of the private-key PEM texts the last run loaded (the
-# hook's admin key and the builder's key), each checked by cryptography's RSA key validation, then
-# or by an earlier run: a run loading exactly the same bytes skips that check (~40 ms per key).
-# Unlike a password, a 2048-bit private key cannot be guessed, so its digest reveals nothing
-# about it (the fingerprint above is random for that reason: passwords can be guessed).
-VALIDATED_KEYS = PREFIX + "validated-keys"
 
 # The pod-template annotation of the BinderHub Deployments: the fingerprint they run with.
 DEPLOYMENT_FINGERPRINT = PREFIX + "credential-fingerprint"
@@ -64,10 +59,6 @@ INTENT_KEY = INTENT_PREFIX + "key-id"
 # Harbor: the robot account (its own name) a run is creating or refreshing.
 INTENT_HARBOR_ROBOT = INTENT_PREFIX + "harbor-robot"
 INTENT_FIELD_MANAGER = "binderhub-registry-intent"
-
-# Values of CREDENTIAL_ORIGIN.
-CREATED = "created"
-GIVEN = "given"
 
 
 @dataclass(frozen=True)
@@ -104,13 +95,6 @@ class CurrentState:
     def annotation(self, key: str) -> str:
         return self.annotations.get(key, "")
 
-    def validated_keys(self) -> frozenset[str]:
-        """The digests of the private keys an earlier run validated (see VALIDATED_KEYS)."""
-        return frozenset(digest for digest in self.annotation(VALIDATED_KEYS).split(",") if _is_sha256_hex(digest))
-
-
-def _is_sha256_hex(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -143,11 +127,10 @@ def secret_annotations(
     settings: RegistrySettings,
     fingerprint: str,
     credential: Credential | None = None,
-    rotation: RotationPolicy | None = None,
-    validated_keys: Iterable[str] = (),
+    rotation: tuple[str, str] | None = None,
 ) -> dict[str, str]:
     """The Secret's annotations; without ``credential`` (offline `render`) only the registry's.
-    ``validated_keys``: the digests of the private keys this run loaded (see VALIDATED_KEYS)."""
+    ``rotation``: the release revision and the trigger the credential satisfies."""
     annotations = {REGISTRY: settings.registry_url, IMAGE_PREFIX: settings.image_prefix, FINGERPRINT: fingerprint}
     if credential is not None:
         annotations |= {
@@ -157,8 +140,7 @@ def secret_annotations(
             CREDENTIAL_ORIGIN: credential.origin,
         }
     if rotation is not None:
-        annotations |= {ROTATION_REVISION: rotation.revision, ROTATION_TRIGGER: rotation.trigger}
-    annotations[VALIDATED_KEYS] = ",".join(sorted(set(validated_keys)))
+        annotations |= {ROTATION_REVISION: rotation[0], ROTATION_TRIGGER: rotation[1]}
     return {key: value for key, value in annotations.items() if value}
 
 

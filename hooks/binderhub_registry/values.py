@@ -17,26 +17,20 @@ from typing import Any
 import yaml
 
 from binderhub_registry import schema_check
+from binderhub_registry.credentials import SECRET_NAMES
 from binderhub_registry.errors import InvalidConfiguration
 
 Values = dict[str, Any]
-# libyaml's loader when PyYAML has it (20 times faster than the pure-Python one), same results.
-SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load``, with libyaml when available."""
-    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506  (a safe loader)
-
-
-class HelmLoader(SAFE_LOADER):  # type: ignore[misc]
+class HelmLoader(yaml.SafeLoader):
     """YAML as Helm reads values: Helm turns YAML into JSON, so an unquoted date stays the string
     it is written as (PyYAML alone would make it a ``datetime.date``)."""
 
 
 HelmLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in SAFE_LOADER.yaml_implicit_resolvers.items()
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
 
@@ -50,7 +44,7 @@ def _data_file(name: str) -> str:
 
 
 def chart_defaults() -> Values:
-    defaults: Values = load_yaml(_data_file("values.yaml"))
+    defaults: Values = yaml.safe_load(_data_file("values.yaml"))
     return defaults
 
 
@@ -226,9 +220,7 @@ SCHEMA_RULES = {
     "uniqueItems": "must not repeat items",
     "const": "must be {value}",
 }
-# Fields whose values are secret: never quoted in a message, whatever the rule.
 KNOWN_TYPES = frozenset({"gcr", "artifact-registry", "dockerhub", "generic"})
-SECRET_FIELDS = frozenset({"password", "key", "key.json"})
 
 
 def _got(error: Any) -> str:
@@ -236,7 +228,7 @@ def _got(error: Any) -> str:
     last = str(error.absolute_path[-1]) if error.absolute_path else ""
     if not isinstance(error.instance, str):
         return f" (got a JSON {_json_type(error.instance)})"
-    if last in SECRET_FIELDS:
+    if last in SECRET_NAMES:  # never quoted, whatever the rule
         return ""
     return f" (got {_show(error.instance)})"
 
@@ -261,3 +253,9 @@ USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
 def _show(value: str) -> str:
     text = repr(USERINFO.sub(r"\1***@", value))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def secret_values(values: Values) -> list[str]:
+    """The secrets written in values: every registry.<section> value named in SECRET_NAMES."""
+    sections = [section for section in values["registry"].values() if isinstance(section, dict)]
+    return [value for section in sections for name, value in section.items() if name in SECRET_NAMES and isinstance(value, str) and value]

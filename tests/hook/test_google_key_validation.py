@@ -1,12 +1,10 @@
-"""Each Google private key is validated once: cryptography's RSA key check (~40 ms a key) runs
-the first time a key is seen; the Secret records the SHA-256 digests of the keys a run loaded
-(admin and builder), and a later run loading exactly the same bytes skips the check. Against the
-real google-auth and cryptography, and the Google stand-ins."""
+"""Google private keys are checked as they are loaded (cryptography's RSA key check): a broken
+admin or builder key is refused in one sentence, and the credentials built are what google-auth
+builds. Against the real google-auth and cryptography, and the Google stand-ins."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from typing import Any
 
@@ -14,23 +12,18 @@ import google.auth
 import pytest
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
+from binderhub_registry.providers.google import signing_keys
 from binderhub_registry.providers.google.admin import admin_identity
 from binderhub_registry.providers.google.api import CLOUD_PLATFORM
-from binderhub_registry.providers.google.signing_keys import SigningKeys
-from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT, VALIDATED_KEYS
 from cryptography.hazmat.primitives import serialization
 from google.oauth2 import service_account
 
-from tests.fixtures_google import AR_HOST, AR_REPOSITORY, google_values
+from tests.fixtures_google import AR_HOST, google_values
 from tests.helpers import binder_deployment, run_cli, secret_docker_config, secret_key_file, write_values
 
 NS = "binder"
 INVALID_KEY = ("The service account key is not a valid Google key file (its private_key is not a valid RSA private key); "
                "use the JSON key file Google issued.")
-
-
-def digest(info: dict[str, Any]) -> str:
-    return hashlib.sha256(info["private_key"].encode()).hexdigest()
 
 
 def inconsistent(info: dict[str, Any]) -> dict[str, Any]:
@@ -56,10 +49,6 @@ def secret(kube_api) -> dict[str, Any]:
     return kube_api.get("secrets", NS, "binderhub-registry")
 
 
-def recorded(kube_api) -> set[str]:
-    return set(secret(kube_api)["metadata"]["annotations"].get(VALIDATED_KEYS, "").split(",")) - {""}
-
-
 def admin_key_secret(kube_api, info: dict[str, Any], name: str = "google-admin") -> None:
     kube_api.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS},
                   "data": {"key.json": base64.b64encode(json.dumps(info).encode()).decode()}})
@@ -79,32 +68,10 @@ def provision(kube_api, tmp_path, google_cloud, google_registry):
     return run
 
 
-def test_a_run_records_both_keys_and_a_rerun_keeps_them_without_writes_or_restarting_binderhub(provision, kube_api, google_cloud,
-                                                                                              google_adc):
-    first = provision()
-    assert first.code == 0, first.stderr
-    builder = secret_key_file(secret(kube_api))
-    assert recorded(kube_api) == {digest(google_adc.key_info), digest(builder)}
-    fingerprint = secret(kube_api)["metadata"]["annotations"][FINGERPRINT]
-    writes = len(google_cloud.state.writes())
-
-    again = provision("--log-format", "json")
-    assert again.code == 0, again.stderr
-    assert recorded(kube_api) == {digest(google_adc.key_info), digest(builder)}
-    assert secret_key_file(secret(kube_api)) == builder
-    assert secret(kube_api)["metadata"]["annotations"][FINGERPRINT] == fingerprint
-    template = kube_api.get("deployments", NS, "binder")["spec"]["template"]["metadata"]["annotations"]
-    assert template[DEPLOYMENT_FINGERPRINT] == fingerprint
-    assert json.loads(again.stderr.splitlines()[-1])["restarted"] == []
-    assert len(google_cloud.state.writes()) == writes
-    for result in (first, again):  # the digests are state, not output
-        assert not any(d in result.stdout + result.stderr for d in recorded(kube_api))
-
-
-def test_a_builder_key_whose_bytes_changed_is_validated_again_and_refused_when_inconsistent(provision, kube_api, google_adc):
+def test_an_inconsistent_builder_key_in_the_secret_is_refused_in_one_sentence(provision, kube_api, google_adc):
     assert provision().code == 0
     stored = secret(kube_api)
-    broken = inconsistent(secret_key_file(stored))  # same key id and account; the Secret still records the old bytes
+    broken = inconsistent(secret_key_file(stored))  # same key id and account
     config = secret_docker_config(stored)
     for auth in config["auths"].values():
         auth["auth"] = base64.b64encode(f"_json_key:{json.dumps(broken)}".encode()).decode()
@@ -132,41 +99,6 @@ def test_an_inconsistent_admin_key_is_refused_with_exit_2_in_one_sentence(provis
     assert secret(kube_api) is None
 
 
-def test_rotation_replaces_the_builder_digest(provision, kube_api, google_adc):
-    assert provision().code == 0
-    old = secret_key_file(secret(kube_api))
-    rotated = provision(values={"rotation": {"trigger": "rotate-now"}})
-    assert rotated.code == 0, rotated.stderr
-    new = secret_key_file(secret(kube_api))
-    assert new["private_key_id"] != old["private_key_id"]
-    assert recorded(kube_api) == {digest(google_adc.key_info), digest(new)}
-
-
-def test_switching_admin_keys_replaces_the_admin_digest(provision, kube_api, google_adc, make_google_principal):
-    assert provision().code == 0
-    builder = secret_key_file(secret(kube_api))
-    other = make_google_principal("other-admin")
-    admin_key_secret(kube_api, other.key_info)
-    switched = provision(adminKeySecret="google-admin")
-    assert switched.code == 0, switched.stderr
-    assert recorded(kube_api) == {digest(other.key_info), digest(builder)}
-
-
-def test_validate_mode_records_its_key_where_state_is_kept_and_prints_none(provision, kube_api, google_cloud, make_google_principal):
-    builder = make_google_principal("manual-builder", roles=[])
-    google_cloud.state.add_repository("binder-test", "us-central1", "binder")
-    google_cloud.state.grant_repository_role(AR_REPOSITORY, builder.email, "roles/artifactregistry.writer")
-    key = json.dumps(builder.key_info)
-    applied = provision(mode="validate", key=key)
-    assert applied.code == 0, applied.stderr
-    assert recorded(kube_api) == {digest(builder.key_info)}
-
-    printed = provision("--output", "-", mode="validate", key=key)
-    assert printed.code == 0, printed.stderr
-    (printed_secret,) = [doc for doc in printed.documents() if doc["kind"] == "Secret"]
-    assert VALIDATED_KEYS not in printed_secret["metadata"]["annotations"]
-
-
 # -- the loader against google-auth's own constructors (in process) ------------------------------
 
 
@@ -186,20 +118,7 @@ def test_signing_keys_build_what_from_service_account_info_builds(google_admin):
     other_universe = {**plain, "universe_domain": "example.com", "trust_boundary": {"locations": ["us"], "encodedLocations": "0x1"}}
     for info in (plain, other_universe):
         expected = service_account.Credentials.from_service_account_info(info, scopes=[CLOUD_PLATFORM])
-        assert comparable(SigningKeys().credentials(info)) == comparable(expected)
-        assert comparable(SigningKeys([digest(info)]).credentials(info)) == comparable(expected)
-
-
-def test_only_a_key_recorded_as_validated_skips_the_check(google_admin):
-    broken = inconsistent(google_admin.key_info)
-    with pytest.raises(InvalidConfiguration) as refused:
-        SigningKeys([digest(google_admin.key_info)]).credentials(broken)
-    assert refused.value.message == INVALID_KEY
-    # the documented trade-off: bytes recorded as validated are trusted without the check
-    SigningKeys([digest(broken)]).credentials(broken)
-    keys = SigningKeys()
-    keys.credentials(google_admin.key_info)
-    assert keys.loaded == (digest(google_admin.key_info),)
+        assert comparable(signing_keys.credentials(info)) == comparable(expected)
 
 
 # A PKCS#8 EC key on secp112r1, a curve cryptography does not support (UnsupportedAlgorithm, not ValueError).
@@ -212,7 +131,7 @@ Ax4ABA0fVy44j04/qfr6m/6CtnvayvQp2TkJe+ByW3U=
 
 def test_a_private_key_of_an_unsupported_kind_is_refused_in_one_sentence(google_admin):
     with pytest.raises(InvalidConfiguration) as refused:
-        SigningKeys().credentials({**google_admin.key_info, "private_key": UNSUPPORTED_CURVE_KEY})
+        signing_keys.credentials({**google_admin.key_info, "private_key": UNSUPPORTED_CURVE_KEY})
     assert refused.value.message == INVALID_KEY
 
 
@@ -242,6 +161,6 @@ def test_a_key_file_in_google_application_credentials_gives_what_google_auth_def
         monkeypatch.setenv("PATH", str(tmp_path))  # no gcloud to ask for a project
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
     expected, expected_project = google.auth.default(scopes=[CLOUD_PLATFORM])
-    admin = admin_identity("", None, Progress(), SigningKeys())
+    admin = admin_identity("", None, Progress())
     assert comparable(admin.credentials) == comparable(expected)
     assert admin.project == (expected_project or "")

@@ -1,6 +1,6 @@
-"""The console script ends the process without Python's teardown (cli.entry_point), yet does what
-exiting must: exit handlers run (the Kubernetes client deletes the certificate and key files it
-wrote from a kubeconfig), everything printed reaches the pipe, and the exit code is main()'s."""
+"""The console script's exit does what exiting must: exit handlers run (the Kubernetes client
+deletes the certificate and key files it wrote from a kubeconfig), everything printed reaches the
+pipe, and the exit code is main()'s."""
 
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ def test_an_upload_answered_without_202_and_a_location_is_no_proof(tmp_path):
 
 
 def test_a_token_url_without_a_service_is_the_realm_itself():
-    from binderhub_registry.oci import Challenge  # noqa: PLC0415
+    from binderhub_registry.registry_auth import Challenge  # noqa: PLC0415
 
     assert Challenge("bearer", realm="https://auth.example.org/token").token_url == "https://auth.example.org/token"
     with_query = Challenge("bearer", realm="https://a.example.org/t?x=1", service="r")

@@ -21,7 +21,6 @@ def test_the_persisted_names_do_not_change_between_releases():
         "CREDENTIAL_ORIGIN": prefix + "credential-origin",
         "ROTATION_REVISION": prefix + "rotation-revision",
         "ROTATION_TRIGGER": prefix + "rotation-trigger",
-        "VALIDATED_KEYS": prefix + "validated-keys",
         "DEPLOYMENT_FINGERPRINT": prefix + "credential-fingerprint",
         "INTENT_PREFIX": prefix + "intent-",
         "INTENT_STARTED": prefix + "intent-key-creation-started",

@@ -78,28 +78,6 @@ def test_render_prints_the_secret_reading_bytecode_for_every_module(hook_image, 
     assert compiled_from_source(result.stderr) == []
 
 
-# Rendering with Jinja's compiler refused: the image's build compiled every template.
-TEMPLATES_FROM_THE_BUILD = """
-import jinja2
-from binderhub_registry import render
-
-def refused(*args, **kwargs):
-    raise AssertionError("a template was compiled at run time")
-
-jinja2.Environment.compile = refused
-names = sorted(path.name for path in render.TEMPLATES.glob("*.j2"))
-for name in names:
-    render._environment().get_template(name)
-print("loaded compiled:", ", ".join(names))
-"""
-
-
-def test_the_templates_load_compiled_by_the_build(hook_image):
-    result = run_image(hook_image, "-c", TEMPLATES_FROM_THE_BUILD, options=["--entrypoint", "/opt/binderhub-registry/bin/python"])
-    assert result.code == 0, result.stderr[-3000:]
-    assert "secret.yaml.j2" in result.stdout and "settings-configmap.yaml.j2" in result.stdout
-
-
 def test_every_module_the_hook_imports_loads_from_bytecode_in_the_image(hook_image):
     result = run_image(hook_image, "-c", IMPORT_EVERYTHING, options=["--entrypoint", "/opt/binderhub-registry/bin/python"],
                        env={"PYTHONVERBOSE": "1"})

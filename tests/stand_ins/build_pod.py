@@ -26,7 +26,7 @@ from typing import Any
 
 import docker.auth
 import httpx
-from binderhub_registry.oci import parse_www_authenticate
+from binderhub_registry.registry_auth import parse_www_authenticate
 
 from tests.binderhub_client import BinderHubRegistry, image_basename_and_tag
 from tests.helpers import push_image

@@ -6,9 +6,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 from binderhub_registry.progress import Progress
-from binderhub_registry.providers import provider_class, secret_values
+from binderhub_registry.providers import provider_class
 from binderhub_registry.providers.base import Provider
-from binderhub_registry.values import Values, load_values
+from binderhub_registry.values import Values, load_values, secret_values
 
 if TYPE_CHECKING:
     from binderhub_registry.kube import KubeWriter

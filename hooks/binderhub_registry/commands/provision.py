@@ -60,9 +60,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     docker_config = dockerconfig.for_settings(settings, credential.username, credential.password)
     how = f" with short-lived tokens from the registry helper {settings.helper_url} (no key)" if settings.helper_url else ""
     fingerprint = state.fingerprint(current, docker_config, settings.binderhub_config(name))
-    # The digests of the keys validated are state for the next run: only where state is kept.
-    validated_keys = obtained.validated_keys if applying else ()
-    annotations = state.secret_annotations(settings, fingerprint, credential, rotation, validated_keys)
+    annotations = state.secret_annotations(settings, fingerprint, credential, (rotation.revision, rotation.trigger))
     namespace = kube.namespace if kube is not None else args.namespace
     rendered = render(settings, docker_config, name, namespace, annotations)
 

@@ -4,7 +4,6 @@ images and short-lived push credentials (registry.google.credential workload-ide
 from __future__ import annotations
 
 import argparse
-import gc
 
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.helper_contract import read_helper_token
@@ -13,7 +12,6 @@ from binderhub_registry.values import load_values
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    gc.enable()  # a server runs for days: collect automatically (cli.main turned it off for short runs)
     from binderhub_registry.helper_service import config as helper_config  # noqa: PLC0415
     from binderhub_registry.helper_service.app import HelperApp  # noqa: PLC0415
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from binderhub_registry.errors import InvalidConfiguration
+from binderhub_registry.providers.google.target import TARGETS, registry_url
 
 GOOGLE_METADATA_HOST = "metadata.google.internal"
 IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
@@ -52,19 +53,20 @@ class HelperConfig:
 
 def from_values(values: dict[str, Any]) -> HelperConfig:
     """The helper's settings from merged, validated chart values (registry.type gcr or
-    artifact-registry with registry.google.credential workload-identity)."""
-    from binderhub_registry.progress import Progress  # noqa: PLC0415
-    from binderhub_registry.providers import provider_class  # noqa: PLC0415
-
+    artifact-registry with registry.google.credential workload-identity): the Google target the
+    hook provisions, read from the same values the same way."""
     registry = values["registry"]
     if registry.get("type") not in ("gcr", "artifact-registry"):
         raise InvalidConfiguration("The registry helper serves only registry.type gcr or artifact-registry; set registry.type.")
     google = registry.get("google") or {}
     if google.get("credential") != "workload-identity":
         raise InvalidConfiguration("The registry helper runs only with registry.google.credential workload-identity; set it.")
-    provider: Any = provider_class(registry["type"])(values, Progress("json"))
-    settings = provider.settings()
-    target = provider.target(provider.project)
+    section, target_of = TARGETS[registry["type"]]
+    project = str(registry[section].get("project") or "")
+    if not project:
+        raise InvalidConfiguration(f"registry.{section}.project is empty; set the GCP project id.")
+    target = target_of(registry[section], project)
+    url = registry_url(google, target)
     endpoints = google.get("endpoints") or {}
     helper = values.get("registryHelper") or {}
     lifetime, min_remaining = int(helper.get("tokenLifetimeSeconds") or 3600), int(helper.get("tokenMinRemainingSeconds") or 900)
@@ -73,8 +75,9 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
             f"registryHelper.tokenMinRemainingSeconds ({min_remaining}) must be below tokenLifetimeSeconds ({lifetime}); lower it."
         )
     return HelperConfig(
-        registry_url=settings.registry_url,
-        image_path=settings.image_prefix.split("/", 1)[1],
+        registry_url=url,
+        # the image prefix BinderHub is given (the Google provider's settings), without its host
+        image_path=f"{url.split('://', 1)[1]}/{target.path}/{registry['prefix']}".split("/", 1)[1],
         repository=target.repository_name,
         builder=target.account_email,
         iam_credentials_endpoint=str(endpoints.get("iamCredentials") or IAM_CREDENTIALS).rstrip("/"),

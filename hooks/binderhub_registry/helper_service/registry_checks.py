@@ -20,7 +20,7 @@ import httpx
 from binderhub_registry.helper_service.config import HelperConfig
 from binderhub_registry.helper_service.google_tokens import UpstreamError
 from binderhub_registry.helper_service.token_cache import Flights, TokenCache
-from binderhub_registry.oci import Challenge, parse_www_authenticate
+from binderhub_registry.registry_auth import Challenge, parse_www_authenticate
 
 ACCESS_TOKEN_USER = "oauth2accesstoken"
 MANIFEST_TYPES = ", ".join((

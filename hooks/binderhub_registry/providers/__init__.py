@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 
 from binderhub_registry.providers.base import Provider
-from binderhub_registry.values import Values
 
 PROVIDERS: dict[str, str] = {
     "generic": "binderhub_registry.providers.generic:GenericProvider",
@@ -14,14 +13,9 @@ PROVIDERS: dict[str, str] = {
     "artifact-registry": "binderhub_registry.providers.google:ArtifactRegistryProvider",
     "harbor": "binderhub_registry.providers.harbor:HarborProvider",
 }
-# Values that hold a secret in the clear, whichever registry type is used: never printed.
-SECRET_VALUES = (("generic", "password"), ("dockerhub", "password"))
 
 
 def provider_class(registry_type: str) -> type[Provider]:
     module_name, _, class_name = PROVIDERS[registry_type].partition(":")
     return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
 
-
-def secret_values(values: Values) -> list[str]:
-    return [values["registry"].get(section, {}).get(key) or "" for section, key in SECRET_VALUES]

@@ -15,25 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from binderhub_registry.credentials import Credential as Credential  # (providers import both from here)
+from binderhub_registry.credentials import InputCredentials as InputCredentials
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.rotation import RotationPolicy
 from binderhub_registry.settings import RegistrySettings
-from binderhub_registry.state import GIVEN, CurrentState
+from binderhub_registry.state import CurrentState
 from binderhub_registry.values import Values
-
-
-@dataclass(frozen=True)
-class Credential:
-    username: str
-    password: str
-    # Non-secret id of the credential (e.g. a service-account key id), for annotations.
-    credential_id: str = ""
-    created_at: str = ""
-    # The credential this one replaces; it stays valid until the next rotation.
-    previous_credential_id: str = ""
-    # "created" when this tool minted it (and so may revoke it), "given" otherwise.
-    origin: str = GIVEN
 
 
 @dataclass(frozen=True)
@@ -58,18 +47,6 @@ class Obtained:
     settings: RegistrySettings
     # To run once the Secret holds ``credential`` (clear notes, revoke what it replaced).
     after_switch: Callable[[], None] = field(default=_nothing)
-    # The digests of the private keys this run loaded and validated (now or before), for the
-    # Secret (state.VALIDATED_KEYS): the next run loading the same keys skips their validation.
-    validated_keys: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class InputCredentials:
-    """Credentials from registry.existingSecret, which take precedence over values."""
-
-    username: str = ""
-    password: str = ""
-    key_json: str = ""
 
 
 SecretReader = Callable[[str], dict[str, str] | None]

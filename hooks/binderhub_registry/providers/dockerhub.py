@@ -17,8 +17,9 @@ from typing import Any
 
 from binderhub_registry.dockerconfig import DOCKER_HUB_AUTH_KEY
 from binderhub_registry.errors import InvalidConfiguration
-from binderhub_registry.oci import Challenge, Hints, PushProof, RegistryClient
+from binderhub_registry.oci import Hints, PushProof, RegistryClient
 from binderhub_registry.providers.base import NOTHING_DISCOVERED, Credential, Discovered, InputCredentials, Obtained, PasswordProvider
+from binderhub_registry.registry_auth import Challenge
 from binderhub_registry.settings import RegistrySettings, probe_name
 from binderhub_registry.state import CurrentState
 

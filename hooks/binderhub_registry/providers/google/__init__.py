@@ -11,7 +11,6 @@ A run with nothing to change reuses the key already in the Secret and makes no w
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -32,7 +31,6 @@ from binderhub_registry.providers.google.keys import AccountKeys
 from binderhub_registry.providers.google.proof import Proven, prove_key, prove_polling
 from binderhub_registry.providers.google.propagation import Propagation
 from binderhub_registry.providers.google.resources import Resources
-from binderhub_registry.providers.google.signing_keys import SigningKeys
 from binderhub_registry.providers.google.target import (
     JSON_KEY_USER,
     Target,
@@ -42,6 +40,7 @@ from binderhub_registry.providers.google.target import (
     key_id,
     key_in,
     parse_key,
+    registry_url,
 )
 from binderhub_registry.providers.google.workload_identity import Keyless, registry_helper
 from binderhub_registry.rotation import should_rotate
@@ -64,8 +63,6 @@ class GoogleProvider(Provider):
         self.propagation_timeout = float(self.google.get("propagationTimeoutSeconds", 420))
         # registry.google.credential workload-identity: no key; BinderHub asks the registry helper
         self.keyless = self.mode == "create" and self.google.get("credential") == "workload-identity"
-        # Loads service account keys, validating each once (the Secret records those validated).
-        self.signing_keys = SigningKeys()
 
     # -- values ----------------------------------------------------------------------------
 
@@ -98,7 +95,7 @@ class GoogleProvider(Provider):
                 f"{self.value('project')} is empty; set the GCP project id (provision can take it from the credentials)."
             )
         target = self.target(project)
-        url = str(self.google.get("registryUrl") or "").rstrip("/") or f"https://{target.host}"
+        url = registry_url(self.google, target)
         host = url.split("://", 1)[1]
         prefix = self.registry_values["prefix"]
         helper = registry_helper(self.values) if self.keyless else None
@@ -115,9 +112,7 @@ class GoogleProvider(Provider):
     # -- obtain ----------------------------------------------------------------------------
 
     def obtain(self, current: CurrentState, given: InputCredentials | None) -> Obtained:
-        self.signing_keys = SigningKeys(current.validated_keys())
-        obtained = self._validate(given) if self.mode == "validate" else self._create(current)
-        return replace(obtained, validated_keys=self.signing_keys.loaded)
+        return self._validate(given) if self.mode == "validate" else self._create(current)
 
     def _validate(self, given: InputCredentials | None) -> Obtained:
         key_text = (given.key_json if given else "") or str(self.google.get("key") or "")
@@ -134,7 +129,7 @@ class GoogleProvider(Provider):
         return Obtained(Credential(JSON_KEY_USER, key_text, credential_id=str(info.get("private_key_id", ""))), settings)
 
     def _admin(self) -> Admin:
-        return admin_identity(str(self.google.get("adminKeySecret") or ""), self.read_secret, self.progress, self.signing_keys)
+        return admin_identity(str(self.google.get("adminKeySecret") or ""), self.read_secret, self.progress)
 
     def _admin_calls(self, admin: Admin, project: str) -> GoogleCalls:
         return GoogleCalls(self.progress, project, admin.identity, project_value=self.value("project"))
@@ -210,7 +205,7 @@ class GoogleProvider(Provider):
         endpoint = self.endpoints.get("artifactRegistry", "")
         target = self.target(project)
         return prove_key(
-            key_text, info, target, settings, self.progress, keys=self.signing_keys, endpoint=endpoint, project_value=self.value("project")
+            key_text, info, target, settings, self.progress, endpoint=endpoint, project_value=self.value("project")
         )
 
     def prove(self, username: str, password: str) -> dict[str, Any]:
@@ -241,7 +236,6 @@ class GoogleProvider(Provider):
         if self.mode != "create" and current.annotation(CREDENTIAL_ORIGIN) != CREATED:
             self.progress.step("the key was given (mode validate): nothing to revoke")
             return
-        self.signing_keys = SigningKeys(current.validated_keys())
         admin = self._admin()
         if self.keyless:
             project = self.project or admin.project

@@ -3,7 +3,7 @@ an admin key from the Secret named by registry.google.adminKeySecret, or Applica
 Credentials (Workload Identity, or a key file in GOOGLE_APPLICATION_CREDENTIALS).
 
 Service account keys (the Secret's, or the key file google.auth.default() would read) are loaded
-through ``SigningKeys``, which validates each private key only the first time it is seen."""
+by ``signing_keys.credentials``, which says in one sentence what is wrong with a key."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typing import Any
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.base import SecretReader
+from binderhub_registry.providers.google import signing_keys
 from binderhub_registry.providers.google.api import default_credentials, identity_of
-from binderhub_registry.providers.google.signing_keys import SigningKeys
 from binderhub_registry.providers.google.target import parse_key
 
 
@@ -31,9 +31,9 @@ class Admin:
         return identity_of(self.credentials)
 
 
-def admin_identity(secret_name: str, read_secret: SecretReader | None, progress: Progress, keys: SigningKeys) -> Admin:
+def admin_identity(secret_name: str, read_secret: SecretReader | None, progress: Progress) -> Admin:
     if not secret_name:
-        return _application_default(progress, keys)
+        return _application_default(progress)
     data = read_secret(secret_name) if read_secret else None
     if data is None:
         raise InvalidConfiguration(
@@ -45,20 +45,21 @@ def admin_identity(secret_name: str, read_secret: SecretReader | None, progress:
         )
     progress.add_secret(data["key.json"])
     info = parse_key(data["key.json"])
-    return Admin(keys.credentials(info), str(info.get("project_id", "")))
+    return Admin(signing_keys.credentials(info), str(info.get("project_id", "")))
 
 
-def _application_default(progress: Progress, keys: SigningKeys) -> Admin:
+def _application_default(progress: Progress) -> Admin:
     """Application Default Credentials. A service account key file named by
     GOOGLE_APPLICATION_CREDENTIALS is read here as google.auth.default() reads it (same
-    credentials, same project), so that its key is validated only once; everything else
+    credentials, same project), so that its key text is redacted and a broken key is said in one
+    sentence; everything else
     (Workload Identity, gcloud's credentials, external accounts) is google.auth.default()'s."""
     key_file = _service_account_key_file(os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", ""))
     if key_file is None:
         return Admin(*default_credentials())
     text, info = key_file
     progress.add_secret(text)
-    credentials = keys.credentials(info).with_quota_project_from_environment()
+    credentials = signing_keys.credentials(info).with_quota_project_from_environment()
     # google.auth.default(): GOOGLE_CLOUD_PROJECT (else GCLOUD_PROJECT) wins over the key's project.
     project = os.environ.get("GOOGLE_CLOUD_PROJECT", os.environ.get("GCLOUD_PROJECT")) or info.get("project_id")
     return Admin(credentials, str(project or ""))

@@ -11,9 +11,9 @@ from typing import Any
 from binderhub_registry.errors import CredentialsRejected, Unreachable
 from binderhub_registry.oci import Hints, RegistryClient
 from binderhub_registry.progress import Progress
+from binderhub_registry.providers.google import signing_keys
 from binderhub_registry.providers.google.api import GoogleCalls, artifact_registry_client
 from binderhub_registry.providers.google.propagation import Propagation
-from binderhub_registry.providers.google.signing_keys import SigningKeys
 from binderhub_registry.providers.google.target import JSON_KEY_USER, Target
 from binderhub_registry.settings import RegistrySettings
 
@@ -33,12 +33,11 @@ def prove_key(
     settings: RegistrySettings,
     progress: Progress,
     *,
-    keys: SigningKeys,
     endpoint: str,
     project_value: str,
 ) -> Proven:
     identity = str(info.get("client_email", "the key's service account"))
-    login = Login(keys.credentials(info), JSON_KEY_USER, key_text, identity, f"the key of {identity}")
+    login = Login(signing_keys.credentials(info), JSON_KEY_USER, key_text, identity, f"the key of {identity}")
     return prove_login(login, target, settings, progress, endpoint=endpoint, project_value=project_value)
 
 

@@ -69,6 +69,15 @@ def artifact_registry_target(config: dict[str, Any], project: str) -> Target:
     )
 
 
+# registry.type -> the section of its values and its target.
+TARGETS = {"gcr": ("gcr", gcr_target), "artifact-registry": ("artifactRegistry", artifact_registry_target)}
+
+
+def registry_url(google: dict[str, Any], target: Target) -> str:
+    """The URL BinderHub pushes to: registry.google.registryUrl when set, else the target's host."""
+    return str(google.get("registryUrl") or "").rstrip("/") or f"https://{target.host}"
+
+
 def key_id(key_name: str) -> str:
     return key_name.rsplit("/", 1)[-1]
 

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures_chart",
     "tests.fixtures_cluster",
     "tests.fixtures_harbor",
+    "tests.fixtures_aws",
 ]

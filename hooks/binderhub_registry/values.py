@@ -227,7 +227,7 @@ SCHEMA_RULES = {
     "const": "must be {value}",
 }
 # Fields whose values are secret: never quoted in a message, whatever the rule.
-KNOWN_TYPES = frozenset({"gcr", "artifact-registry", "dockerhub", "generic"})
+KNOWN_TYPES = frozenset({"gcr", "artifact-registry", "dockerhub", "generic", "ecr"})
 SECRET_FIELDS = frozenset({"password", "key", "key.json"})
 
 

@@ -13,6 +13,7 @@ PROVIDERS: dict[str, str] = {
     "gcr": "binderhub_registry.providers.google:GcrProvider",
     "artifact-registry": "binderhub_registry.providers.google:ArtifactRegistryProvider",
     "harbor": "binderhub_registry.providers.harbor:HarborProvider",
+    "ecr": "binderhub_registry.providers.ecr:EcrProvider",
 }
 # Values that hold a secret in the clear, whichever registry type is used: never printed.
 SECRET_VALUES = (("generic", "password"), ("dockerhub", "password"))

@@ -43,6 +43,7 @@ class Discovered:
     username: str = ""  # the account the credentials belong to
     project: str = ""  # a Google project, from the key or the hook's identity
     token_url: str = ""  # the token service the registry named in its challenge
+    account: str = ""  # an AWS account, from the hook's identity (STS GetCallerIdentity)
 
 
 NOTHING_DISCOVERED = Discovered()

@@ -13,7 +13,9 @@ What moto does not do, and the glue here adds, keeping to what AWS does:
   Like ECR it speaks HTTP Basic with user ``AWS`` and the token's password, and it refuses (401,
   Basic challenge naming ``ecr.amazonaws.com``) a token it did not issue, one issued for another
   account, and one past its 12 hours; and it answers 404 ``NAME_UNKNOWN`` for a repository that
-  does not exist in moto's ECR (ECR refuses pushes to repositories nobody created).
+  does not exist in moto's ECR (ECR refuses pushes to repositories nobody created). A manifest
+  the registry stored is put into moto's ECR too (``PutImage``), so ``DescribeImages`` finds what
+  was pushed, as ECR's API and registry share one store.
 
 The clock is the stand-in's (``advance``), never a sleep."""
 
@@ -29,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from tests.stand_ins.basic_auth_proxy import BasicAuthRegistryProxy
+from tests.stand_ins.basic_auth_proxy import REPOSITORY_PATH, BasicAuthRegistryProxy, _Handler
 from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
 
 TOKEN_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
@@ -174,11 +176,35 @@ class EcrRegistryGate(BasicAuthRegistryProxy):
     def allowed(self, account: str, repository: str, action: Any) -> bool:
         return True
 
+    def handler_class(self) -> type[LoopbackHandler]:
+        return type("Handler", (_GateHandler,), {"owner": self})
+
+    def stored(self, path: str, manifest: bytes, media_type: str, digest: str) -> None:
+        """A manifest distribution stored: into moto's ECR as well."""
+        from moto.ecr.models import ecr_backends  # noqa: PLC0415
+
+        match = REPOSITORY_PATH.match(path)
+        assert match is not None
+        tag = (match["rest"] or "/").lstrip("/")
+        ecr_backends[self.ecr_account][self.region].put_image(match["name"], manifest.decode(), tag, media_type, digest)
+
     def refusal(self, status: int, authorization: str | None) -> tuple[int, dict[str, str], bytes]:
         status_, headers, body = super().refusal(status, authorization)
         if "WWW-Authenticate" in headers:
             headers["WWW-Authenticate"] += ',service="ecr.amazonaws.com"'
         return status_, headers, body
+
+
+class _GateHandler(_Handler):
+    owner: EcrRegistryGate
+
+    def _forward(self, body: bytes, keep_authorization: bool) -> tuple[int, dict[str, str], bytes]:
+        answer = super()._forward(body, keep_authorization)
+        path = self.path.split("?", 1)[0]
+        if self.command == "PUT" and "/manifests/" in path and answer[0] == 201:
+            digest = next(v for k, v in answer[1].items() if k.lower() == "docker-content-digest")
+            self.owner.stored(path, body, self.headers.get("Content-Type") or "", digest)
+        return answer
 
 
 def aws_env(endpoint: str, **extra: str) -> dict[str, str]:

@@ -16,6 +16,9 @@ from binderhub_registry.errors import InvalidConfiguration
 ECR_USER = "AWS"
 # GetAuthorizationToken's tokens live 12 hours.
 TOKEN_LIFETIME_SECONDS = 12 * 3600
+# The registry helper renews its token this long before it ends: builds get a token with at least
+# 6 hours to live, and one GetAuthorizationToken serves every build for 6 hours.
+TOKEN_RENEW_BEFORE_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,33 @@ def test_serve_without_an_aws_identity_exits_2_in_one_sentence(aws, tmp_path):
     result = run_cli("serve", "--values", str(path), "--auth-token-file", str(token), "--listen", "127.0.0.1:0", env=env)
     assert result.code == 2
     assert result.last_line.startswith("error: Cannot read the registry helper's AWS identity: no AWS identity is available")
+
+
+def test_helm_tests_check_pushes_with_the_helpers_credentials_and_uninstall_removes_its_probe(aws, ecr_helper, tmp_path):
+    from tests.helpers import run_cli, write_values
+
+    helper, _client = ecr_helper()
+    token = tmp_path / "token"
+    token.write_text(helper.auth_token)
+    path = write_values(tmp_path / "values.yaml", values(aws, account=aws.account))
+    result = run_cli("check", "--values", str(path), "--registry-helper", helper.url, "--registry-helper-token-file", str(token))
+    assert result.code == 0, result.stderr
+    assert f"BinderHub can push to {aws.registry.url.split('://')[1]}/{PATH}" in result.stderr
+    assert any(r.is_upload_start(f"{PATH}push-check") and r.status == 202 for r in aws.registry.seen())
+    assert aws.repositories() == {f"{PATH}push-check"}  # made by the helper, as for BinderHub
+    from binderhub_registry.progress import Progress
+    from binderhub_registry.providers.ecr import EcrProvider
+    from binderhub_registry.state import CurrentState
+
+    EcrProvider(values(aws), Progress("json")).cleanup(CurrentState())
+    assert aws.repositories() == set()
+
+
+def test_the_account_of_an_ecr_registry_host_is_discovered_for_check(aws):
+    from binderhub_registry.progress import Progress
+    from binderhub_registry.providers.ecr import EcrProvider
+
+    provider = EcrProvider(values(aws, registryUrl=""), Progress("json"))
+    settings = provider.settings(provider.helper_discovered("210987654321.dkr.ecr.eu-west-1.amazonaws.com"))
+    assert settings.image_prefix == f"210987654321.dkr.ecr.eu-west-1.amazonaws.com/{PATH}"
+    assert provider.helper_discovered("registry.example.org").account == ""

@@ -127,6 +127,15 @@ class Provider(ABC):
         """The credential values carry in the clear, for offline `render` (default: none)."""
         return None
 
+    def helper_probe(self) -> str:
+        """The repository `check --registry-helper` asks the registry helper about (no network)."""
+        return self.settings().probe_repository
+
+    def helper_discovered(self, registry: str) -> Discovered:
+        """For `check --registry-helper`: what values leave open, from the registry the helper's
+        credentials are for (default: nothing)."""
+        return NOTHING_DISCOVERED
+
     @abstractmethod
     def obtain(self, current: CurrentState, given: InputCredentials | None) -> Obtained:
         """Create or validate push credentials and prove that they can push."""

@@ -10,6 +10,7 @@ that point BinderHub at the helper. Each AWS permission it lacks fails in one se
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from binderhub_registry.errors import InvalidConfiguration
@@ -21,6 +22,7 @@ from binderhub_registry.state import GIVEN, INTENT_ECR_PROBE, CurrentState
 from binderhub_registry.values import Values
 
 ACCOUNT_VALUE = "registry.ecr.account"
+ECR_HOST = re.compile(r"([0-9]{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
 
 
 class EcrProvider(Provider):
@@ -57,6 +59,15 @@ class EcrProvider(Provider):
 
     def discovered_in(self, docker_config: dict[str, Any]) -> Discovered:
         return Discovered()
+
+    def helper_probe(self) -> str:
+        target = self.target(self.account)
+        return f"{target.repository_prefix}/{probe_name(target.prefix)}"
+
+    def helper_discovered(self, registry: str) -> Discovered:
+        """The account of an ECR registry host (``<account>.dkr.ecr.<region>.amazonaws.com``)."""
+        match = ECR_HOST.fullmatch(registry.split("://")[-1].rstrip("/"))
+        return Discovered(account=match[1]) if match else NOTHING_DISCOVERED
 
     # -- obtain ----------------------------------------------------------------------------
 
@@ -110,15 +121,14 @@ class EcrProvider(Provider):
         raise InvalidConfiguration("registry.type ecr has no credential to check in the Secret; `check --registry-helper` asks the helper.")
 
     def cleanup(self, current: CurrentState) -> None:
-        """Delete the probe repository an interrupted run left (the repositories BinderHub pushed to stay)."""
-        left = current.intents.get(INTENT_ECR_PROBE, "")
-        if not left:
-            self.progress.step("no probe repository left: nothing to delete (repositories BinderHub pushed to stay)")
-            return
+        """Delete the probe repositories: the one `helm test` made through the registry helper, and
+        one an interrupted run noted. The repositories BinderHub pushed to stay (the user's images)."""
         from binderhub_registry.providers.ecr.repositories import Repositories  # noqa: PLC0415
 
         sts, ecr, calls = self._aws()
         account = self.account or str(calls("read the hook's AWS identity", "sts:GetCallerIdentity", sts.get_caller_identity)["Account"])
-        deleted = Repositories(ecr, calls, self.target(account)).delete(left)
-        self.progress.step(f"probe repository {left}: {'deleted' if deleted else 'already gone'}")
+        repositories = Repositories(ecr, calls, self.target(account))
+        for probe in dict.fromkeys(p for p in (self.helper_probe(), current.intents.get(INTENT_ECR_PROBE, "")) if p):
+            self.progress.step(f"probe repository {probe}: {'deleted' if repositories.delete(probe) else 'not there'}")
+        self.progress.step("the repositories BinderHub pushed to stay")
         self.record_intent({})

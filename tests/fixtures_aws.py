@@ -53,5 +53,6 @@ def aws(moto_server: MotoServer, make_registry: Any) -> Iterator[Aws]:
     front = EcrTokenFront(moto_server.url, clock).start()
     gate = EcrRegistryGate(make_registry("none").url, front, DEFAULT_ACCOUNT).start()
     yield Aws(moto_server, front, clock, gate)
+    moto_server.enforce_iam(False)
     gate.stop()
     front.stop()

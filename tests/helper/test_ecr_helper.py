@@ -180,3 +180,16 @@ def test_the_account_of_an_ecr_registry_host_is_discovered_for_check(aws):
     settings = provider.settings(provider.helper_discovered("210987654321.dkr.ecr.eu-west-1.amazonaws.com"))
     assert settings.image_prefix == f"210987654321.dkr.ecr.eu-west-1.amazonaws.com/{PATH}"
     assert provider.helper_discovered("registry.example.org").account == ""
+
+
+def test_a_helper_identity_without_create_repository_is_a_502_naming_the_action(aws, ecr_helper, monkeypatch):
+    from tests.hook.test_ecr import ALL_ACTIONS, user_with_policy
+
+    keys = user_with_policy(aws, [a for a in ALL_ACTIONS if a != "ecr:CreateRepository"])
+    for key, value in keys.items():
+        monkeypatch.setenv(key, value)
+    _helper, client = ecr_helper()
+    answer = client.post(f"/repo/{PATH}x")
+    assert answer.status_code == 502
+    assert answer.json()["error"].startswith("The registry helper's AWS identity may not ecr:CreateRepository (to create")
+    assert client.post(f"/token/{PATH}x:1").status_code == 200  # what it may do, it still does

@@ -140,3 +140,40 @@ def test_values_without_a_region_are_refused(aws, tmp_path, missing):
     result = provision_offline(tmp_path, values, env=aws.env())
     assert result.code == 2
     assert result.last_line == "error: registry.ecr.region must be set for registry.type=ecr."
+
+
+def user_with_policy(aws, actions: list[str]) -> dict[str, str]:
+    """An IAM user allowed exactly ``actions``, and its access keys (moto then enforces IAM)."""
+    iam = aws.client("iam")
+    iam.create_user(UserName="binderhub")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_user_policy(UserName="binderhub", PolicyName="ecr", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="binderhub")["AccessKey"]
+    aws.moto.enforce_iam(True)
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+ALL_ACTIONS = ["sts:GetCallerIdentity", "ecr:GetAuthorizationToken", "ecr:DescribeRepositories", "ecr:CreateRepository",
+               "ecr:DeleteRepository"]
+
+
+def test_a_role_with_the_documented_actions_proves_push_under_iam_enforcement(aws, tmp_path):
+    result = provision(aws, tmp_path, env=user_with_policy(aws, ALL_ACTIONS))
+    assert result.code == 0, result.stderr
+    assert aws.repositories() == set()
+
+
+@pytest.mark.parametrize("missing", ["ecr:CreateRepository", "ecr:GetAuthorizationToken", "ecr:DescribeRepositories"])
+def test_a_missing_permission_is_named_in_one_sentence_exit_1(aws, tmp_path, missing):
+    result = provision(aws, tmp_path, env=user_with_policy(aws, [a for a in ALL_ACTIONS if a != missing]))
+    assert result.code == 1, result.stderr
+    assert f"The hook's AWS identity may not {missing} (to " in result.last_line
+    assert "allow it in the IAM role's policy" in result.last_line and "Traceback" not in result.stderr
+    assert aws.repositories() == set()  # a probe it made is deleted all the same
+
+
+def test_unknown_access_keys_are_rejected_exit_1(aws, tmp_path):
+    aws.moto.enforce_iam(True)
+    result = provision(aws, tmp_path)
+    assert result.code == 1, result.stderr
+    assert "AWS refused the hook's AWS identity to read the hook's AWS identity (InvalidClientTokenId)" in result.last_line

@@ -78,6 +78,11 @@ class MotoServer:
     def reset(self) -> None:
         httpx.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
 
+    def enforce_iam(self, enforce: bool) -> None:
+        """moto's own IAM enforcement: every request then needs a known access key, a valid
+        signature and a policy allowing its action (off by default)."""
+        httpx.post(f"{self.url}/moto-api/reset-auth", content=b"0" if enforce else b"inf", timeout=10).raise_for_status()
+
 
 class EcrTokenFront(LoopbackHttpServer):
     """moto, with fresh 12-hour ECR tokens recorded per account (module docstring)."""
@@ -126,7 +131,8 @@ class _FrontHandler(LoopbackHandler):
     def _handle(self) -> None:
         front = self.owner
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+        # Host stays as signed: moto checks SigV4 signatures when it enforces IAM
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "connection")}
         answer = front._client.request(self.command, self.path, headers=headers, content=body)
         content = answer.content
         if self.headers.get("X-Amz-Target") == TOKEN_TARGET and answer.status_code == 200:

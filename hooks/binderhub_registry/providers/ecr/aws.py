@@ -65,12 +65,15 @@ class AwsCalls:
             code = str(exc.response.get("Error", {}).get("Code") or "")
             if code in expect:
                 return code
-            raise self.refused(what, action, code) from None
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            raise self.refused(what, action, code, status) from None
 
-    def refused(self, what: str, action: str, code: str) -> Exception:
-        if code in ACCESS_DENIED:
+    def refused(self, what: str, action: str, code: str, status: int | None = None) -> Exception:
+        # A 403 without a code botocore can read (an XML error, a proxy's page) is a refusal too.
+        if code in ACCESS_DENIED or (status == 403 and code not in CREDENTIALS_REFUSED):
             return CredentialsRejected(
-                f"{self.who} may not {action} (to {what}: {code}); allow it in the IAM role's policy (see the README's ECR permissions)."
+                f"{self.who[:1].upper()}{self.who[1:]} may not {action} (to {what}: {code}); allow it in the IAM role's policy "
+                "(see the README's ECR permissions)."
             )
         if code in CREDENTIALS_REFUSED:
             return CredentialsRejected(

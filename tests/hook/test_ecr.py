@@ -99,6 +99,7 @@ def test_a_registry_refusing_the_token_is_exit_1(aws, tmp_path, make_registry):
     finally:
         other.stop()
     assert result.code == 1, result.stderr
+    assert "rejected the login of user 'AWS'" in result.last_line and "check the ECR authorization token" in result.last_line
     assert aws.repositories() == set()
 
 

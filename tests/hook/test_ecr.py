@@ -178,3 +178,16 @@ def test_unknown_access_keys_are_rejected_exit_1(aws, tmp_path):
     result = provision(aws, tmp_path)
     assert result.code == 1, result.stderr
     assert "AWS refused the hook's AWS identity to read the hook's AWS identity (InvalidClientTokenId)" in result.last_line
+
+
+def test_a_write_ahead_note_names_the_probe_before_it_is_created_and_is_cleared_after(aws, monkeypatch):
+    from binderhub_registry.progress import Progress
+    from binderhub_registry.providers.ecr import EcrProvider
+    from binderhub_registry.state import CurrentState
+
+    for key, value in aws.env().items():
+        monkeypatch.setenv(key, value)
+    seen: list[tuple[dict, set]] = []
+    provider = EcrProvider(ecr_values(aws), Progress("json"), record_intent=lambda notes: seen.append((notes, aws.repositories())))
+    provider.obtain(CurrentState(), None)
+    assert seen == [({INTENT_ECR_PROBE: PROBE}, set()), ({}, set())]

@@ -20,7 +20,7 @@ RUN apt-get update \
 # Dependencies first (a layer that only changes with pyproject.toml), then the package.
 COPY pyproject.toml /src/
 RUN python3 -m venv /opt/binderhub-registry \
- && python3 -c 'import tomllib; p = tomllib.load(open("/src/pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["google"] + p["optional-dependencies"]["helper"]))' > /src/requirements.txt \
+ && python3 -c 'import tomllib; p = tomllib.load(open("/src/pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["google"] + p["optional-dependencies"]["helper"] + p["optional-dependencies"]["aws"]))' > /src/requirements.txt \
  && /opt/binderhub-registry/bin/pip install --no-cache-dir --no-compile --disable-pip-version-check -r /src/requirements.txt
 COPY README.md /src/
 COPY hooks /src/hooks

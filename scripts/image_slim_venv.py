@@ -9,6 +9,8 @@ Removes what the hook never runs:
   dicts through the client's REST layer (kube_client.py) and never imports them;
 * the Google API versions the hook does not call (it uses `iam_admin_v1`; Artifact Registry is
   called on its REST API through google-auth), type stubs (`*.pyi`), `.proto` sources and the client's own tests;
+* botocore's models of the AWS services registry.type ecr does not call (all but ECR and STS:
+  28 of its 32 MB);
 * every `__pycache__` pip may have left.
 Then it compiles every remaining module to bytecode, hash-based and unchecked, so it stays valid
 whatever file times the image keeps and a start on a read-only root filesystem reads bytecode
@@ -32,6 +34,7 @@ UNUSED = [
 UNUSED_DIST_INFO = ("pip-", "setuptools-")
 GENERATED_KUBERNETES = ["kubernetes/client/api", "kubernetes/client/models"]
 UNUSED_FILES = ["**/*.pyi", "**/*.proto", "kubernetes/**/*_test.py"]
+AWS_SERVICES = frozenset({"ecr", "sts"})  # botocore/data/<service>: the models registry.type ecr loads
 
 
 def remove(path: Path) -> None:
@@ -51,6 +54,9 @@ def trim(site_packages: Path) -> None:
         for module in (site_packages / package).iterdir():
             if module.name != "__init__.py":
                 remove(module)
+    for model in (site_packages / "botocore" / "data").glob("*/"):
+        if model.is_dir() and model.name not in AWS_SERVICES:
+            remove(model)
     for pattern in UNUSED_FILES:
         for path in list(site_packages.glob(pattern)):
             remove(path)

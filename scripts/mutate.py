@@ -71,6 +71,7 @@ GROUPS = {
                       "tests/lifecycle/test_cluster_keyless.py"],
     "chart": ["tests/chart", "tests/lifecycle/test_cluster_generic.py"],
     "layers": ["tests/test_import_layers.py"],
+    "ecr": ["tests/hook/test_ecr.py", "tests/helper/test_ecr_helper.py", "tests/chart/test_ecr_chart.py"],
 }
 # A survivor of its targeted tests then meets the whole suite but these (the image is rebuilt
 # only for its own inputs, the release tests lint the workflow): the verdict is the suite's.
@@ -91,6 +92,38 @@ class Mutation:
 
 M = Mutation
 MUTATIONS = [
+    # -- Amazon ECR (issue #24) ------------------------------------------------------------------
+    M("ecr probe repository the hook created is kept", "ecr", "providers/ecr/__init__.py",
+      "            if created or left == probe:", "            if left == probe:"),
+    M("ecr probe repository that existed before is deleted", "ecr", "providers/ecr/__init__.py",
+      "            if created or left == probe:", "            if True:"),
+    M("ecr no write-ahead note before creating the probe", "ecr", "providers/ecr/__init__.py",
+      "            self.record_intent({INTENT_ECR_PROBE: probe})\n", ""),
+    M("ecr account from STS ignored", "ecr", "providers/ecr/__init__.py",
+      'arn, account = str(identity.get("Arn") or ""), self.account or str(identity.get("Account") or "")',
+      'arn, account = str(identity.get("Arn") or ""), self.account'),
+    M("ecr lifecycle policy never set", "ecr", "providers/ecr/repositories.py",
+      "        if self.target.lifecycle_days:", "        if False:"),
+    M("ecr scan on push ignored", "ecr", "providers/ecr/repositories.py",
+      'imageScanningConfiguration={"scanOnPush": self.target.scan_on_push}', 'imageScanningConfiguration={"scanOnPush": False}'),
+    M("ecr a missing image is an error, not 404", "ecr", "providers/ecr/repositories.py",
+      "expect=(NOT_FOUND, IMAGE_NOT_FOUND),", "expect=(NOT_FOUND,),"),
+    M("ecr a 403 without a readable code is no refusal", "ecr", "providers/ecr/aws.py",
+      "if code in ACCESS_DENIED or (status == 403 and code not in CREDENTIALS_REFUSED):", "if code in ACCESS_DENIED:"),
+    M("ecr helper token kept until it expires (no early renewal)", "ecr", "providers/ecr/target.py",
+      "TOKEN_RENEW_BEFORE_SECONDS = 6 * 3600", "TOKEN_RENEW_BEFORE_SECONDS = 60"),
+    M("ecr helper hands out Google's user name", "ecr", "helper_service/config.py",
+      "        token_user=ECR_USER,\n", ""),
+    M("ecr helper never creates a repository", "ecr", "helper_service/ecr_backend.py",
+      "        if not self._known(name):\n            await self._call(lambda: self.repositories.create(name))",
+      "        if False:\n            await self._call(lambda: self.repositories.create(name))"),
+    M("ecr IRSA role not on the hook's ServiceAccount", "ecr", "chart/templates/shared/serviceaccount.yaml",
+      '    {{- with include "binderhub-registry.awsAnnotations" . }}', '    {{- with "" }}'),
+    M("ecr access keys in the helm test Pod too", "ecr", "chart/templates/_helpers.tpl",
+      '      {{- if not $checksSecret }}\n      {{- include "binderhub-registry.awsEnv" $root | nindent 6 }}',
+      '      {{- if true }}\n      {{- include "binderhub-registry.awsEnv" $root | nindent 6 }}'),
+    M("ecr no registry helper rendered", "ecr", "chart/templates/_helpers.tpl",
+      '{{- else if eq .Values.registry.type "ecr" -}}', '{{- else if false -}}'),
     # -- Harbor robot accounts -------------------------------------------------------------------
     M("harbor robot gets push only (no pull)", "harbor", "providers/harbor/api.py",
       'PUSH_ACCESS = ({"resource": "repository", "action": "push"}, {"resource": "repository", "action": "pull"})',

@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures_cluster",
     "tests.fixtures_cluster_google",
     "tests.fixtures_harbor",
+    "tests.fixtures_aws",
 ]

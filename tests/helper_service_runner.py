@@ -31,8 +31,8 @@ class RunningHelper:
 
 
 @contextmanager
-def running_helper(config: HelperConfig, auth_token: str = AUTH_TOKEN) -> Iterator[RunningHelper]:
-    app = HelperApp(config, auth_token)
+def running_helper(config: HelperConfig, auth_token: str = AUTH_TOKEN, clock: Any = None) -> Iterator[RunningHelper]:
+    app = HelperApp(config, auth_token, clock) if clock is not None else HelperApp(config, auth_token)
     sock = bind("127.0.0.1:0")
     started = threading.Event()
 

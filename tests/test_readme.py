@@ -45,6 +45,8 @@ NOT_RUN = {
     ".venv/bin/python benchmarks/registry_helper.py --rounds 5":
         "a benchmark that prints figures (run by hand; its parts are tested in tests/helper)",
     "scripts/cluster up": "the cluster fixture runs up, load and down (tests/fixtures_cluster.py) and every cluster test uses it",
+    "for account in binderhub-registry-hook binderhub-registry-helper; do": "calls AWS (EKS Pod Identity associations)",
+    "aws ecr describe-repositories --region eu-west-1 --output text \\": "calls AWS (deletes repositories)",
 }
 
 
@@ -129,6 +131,8 @@ def workspace(tmp_path: Path, helm_binary: Path, *, with_dependency: bool) -> tu
         "REGISTRY_PASSWORD": "registry-password-1",
         "DOCKERHUB_TOKEN": "dckr_pat_example",
         "HARBOR_ADMIN_PASSWORD": "harbor-admin-password-1",
+        "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret-access-key-1",
     }
     return cwd, env
 

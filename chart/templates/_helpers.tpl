@@ -147,6 +147,9 @@ containers:
     env:
       - name: HOME
         value: /tmp
+      {{- if not $checksSecret }}
+      {{- include "binderhub-registry.awsEnv" $root | nindent 6 }}
+      {{- end }}
       {{- with $settings.extraEnv }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -247,12 +250,34 @@ spec:
 {{- end -}}
 
 {{- /*
-Keyless Google (registry.google.credential workload-identity): BinderHub asks the registry helper
-for short-lived tokens instead of mounting a key. "true" or "".
+Keyless Google (registry.google.credential workload-identity) and ECR (registry.type ecr): BinderHub
+asks the registry helper for short-lived tokens instead of mounting a key. "true" or "".
 */}}
 {{- define "binderhub-registry.keyless" -}}
 {{- if and (has .Values.registry.type (list "gcr" "artifact-registry")) (eq (.Values.registry.google.credential | default "key") "workload-identity") -}}
 true
+{{- else if eq .Values.registry.type "ecr" -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{- /*
+registry.type ecr: the annotations of the hook's and the helper's ServiceAccounts (IRSA's role ARN)
+and the environment of their pods (the access keys of registry.ecr.accessKeySecret, the fallback);
+boto3's default chain finds either, and EKS Pod Identity's own variables.
+*/}}
+{{- define "binderhub-registry.awsAnnotations" -}}
+{{- if and (eq .Values.registry.type "ecr") .Values.registry.ecr.roleArn -}}
+eks.amazonaws.com/role-arn: {{ .Values.registry.ecr.roleArn | quote }}
+{{- end -}}
+{{- end -}}
+{{- define "binderhub-registry.awsEnv" -}}
+{{- if and (eq .Values.registry.type "ecr") .Values.registry.ecr.accessKeySecret -}}
+{{- range list "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef: {name: {{ $.Values.registry.ecr.accessKeySecret | quote }}, key: {{ . }}}
+{{- end }}
 {{- end -}}
 {{- end -}}
 

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "check":
             sub.add_argument("--docker-config", metavar="PATH", help="config.json to check (default: the Secret provision wrote)")
-            sub.add_argument("--registry-helper", metavar="URL", help="check the registry helper's credentials instead (keyless Google)")
+            sub.add_argument("--registry-helper", metavar="URL", help="check the registry helper's credentials (keyless Google, ECR)")
             sub.add_argument(
                 "--registry-helper-token-file",
                 default=HELPER_TOKEN_FILE,

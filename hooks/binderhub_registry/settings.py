@@ -21,6 +21,7 @@ PATH_VALUES = {
     "gcr": "registry.gcr.project",
     "artifact-registry": "registry.artifactRegistry.repository",
     "harbor": "registry.harbor.project",
+    "ecr": "registry.ecr.repositoryPrefix",
 }
 # ...and, with registry.google.credential workload-identity, the registry helper's token Secret
 BINDER_HELPER_TOKEN_PATH = f"{BINDER_SETTINGS_DIR}/helper/token"

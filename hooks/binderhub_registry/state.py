@@ -58,6 +58,8 @@ INTENT_ACCOUNT = INTENT_PREFIX + "key-account"
 INTENT_KEY = INTENT_PREFIX + "key-id"
 # Harbor: the robot account (its own name) a run is creating or refreshing.
 INTENT_HARBOR_ROBOT = INTENT_PREFIX + "harbor-robot"
+# ECR: the probe repository a run created for its push proof and has not deleted yet.
+INTENT_ECR_PROBE = INTENT_PREFIX + "ecr-probe-repository"
 INTENT_FIELD_MANAGER = "binderhub-registry-intent"
 
 

@@ -220,7 +220,7 @@ SCHEMA_RULES = {
     "uniqueItems": "must not repeat items",
     "const": "must be {value}",
 }
-KNOWN_TYPES = frozenset({"gcr", "artifact-registry", "dockerhub", "generic"})
+KNOWN_TYPES = frozenset({"gcr", "artifact-registry", "dockerhub", "generic", "ecr"})
 
 
 def _got(error: Any) -> str:

@@ -130,7 +130,7 @@ def test_every_request_is_one_json_line_without_secrets(serve):
 def test_serve_refuses_key_mode_values_and_a_missing_token_file(google_cloud, ar_registry, iam_credentials, tmp_path):
     values = write_values(tmp_path / "values.yaml", {"registry": {"type": "dockerhub", "dockerhub": {"username": "u", "password": "p"}}})
     result = run_cli("serve", "--values", str(values), "--listen", "127.0.0.1:0", "--auth-token-file", str(tmp_path / "token"))
-    assert result.code == 2 and "registry.type gcr or artifact-registry" in result.last_line
+    assert result.code == 2 and "registry.type gcr, artifact-registry or ecr" in result.last_line
     values = write_values(tmp_path / "key.yaml", google_values(google_cloud, ar_registry))
     result = run_cli("serve", "--values", str(values), "--listen", "127.0.0.1:0", "--auth-token-file", str(tmp_path / "token"))
     assert result.code == 2 and "registry.google.credential workload-identity" in result.last_line

@@ -33,7 +33,7 @@ def readme_chart_commands() -> list[str]:
 
 def test_the_readme_has_install_commands_for_every_registry_type():
     types = {match for command in readme_chart_commands() for match in re.findall(r"registry\.type=([a-z-]+)", command)}
-    assert types == {"generic", "dockerhub", "artifact-registry", "gcr", "harbor"}
+    assert types == {"generic", "dockerhub", "artifact-registry", "gcr", "harbor", "ecr"}
 
 
 @pytest.mark.parametrize("command", readme_chart_commands())

@@ -55,14 +55,14 @@ def _read_docker_config(args: argparse.Namespace, name: str) -> tuple[dict[str, 
 
 
 def _check_with_helper(args: argparse.Namespace, provider: Provider, progress: Progress) -> int:
-    """Keyless Google: ask the registry helper for credentials as BinderHub does, and push with them."""
+    """Keyless Google and ECR: ask the registry helper for credentials as BinderHub does, and push with them."""
     from binderhub_registry import helper_client  # noqa: PLC0415
     from binderhub_registry.oci import RegistryClient  # noqa: PLC0415
 
-    settings = provider.settings()
     token = read_helper_token(args.registry_helper_token_file)
     progress.add_secret(token)
-    credentials = helper_client.credentials_from_helper(args.registry_helper, token, settings.probe_repository)
+    credentials = helper_client.credentials_from_helper(args.registry_helper, token, provider.helper_probe())
+    settings = provider.settings(provider.helper_discovered(credentials["registry"]))
     progress.add_secret(credentials["password"])
     progress.step(f"registry helper {args.registry_helper}: credentials for {credentials['registry']} as {credentials['username']!r}")
     if credentials["registry"].split("://")[-1].rstrip("/") != settings.host:

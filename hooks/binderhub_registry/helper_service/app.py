@@ -3,7 +3,8 @@
 Endpoints, as ``binderhub/registry.py`` calls them (``Authorization: Bearer <token>``)::
 
     GET  /repo/NAME          200 {...} when the docker repository exists, else 404
-    POST /repo/NAME          200 {...}: ready for a first push (the Artifact Registry repository exists)
+    POST /repo/NAME          200 {...}: ready for a first push (Google: the Artifact Registry repository
+                             exists; ECR: the repository NAME, created now if missing)
     GET  /image/NAME:TAG     200 {...} when the image exists, else 404
     POST /token/NAME:TAG     200 {"username", "password", "registry", "expires"}: push credentials
 
@@ -30,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -39,7 +40,7 @@ from binderhub_registry.helper_service.google_tokens import BuilderTokens, Upstr
 from binderhub_registry.helper_service.logs import log_line
 from binderhub_registry.helper_service.metrics import CONTENT_TYPE, HelperMetrics, MeasuredTransport, UpstreamNames
 from binderhub_registry.helper_service.references import InvalidReference, image_name, name_and_tag
-from binderhub_registry.helper_service.registry_checks import ACCESS_TOKEN_USER, RegistryChecks
+from binderhub_registry.helper_service.registry_checks import RegistryChecks
 from binderhub_registry.helper_service.token_cache import TokenCache
 
 Scope = dict[str, Any]
@@ -65,6 +66,15 @@ def _error(status: int, message: str, *headers: tuple[bytes, bytes]) -> Answer:
     return Answer(status, {"error": message}, list(headers))
 
 
+class Lookups(Protocol):
+    """What the registry is asked: Google's through the registry API (``registry_checks``), ECR's
+    through ECR's API (``ecr_backend``)."""
+
+    async def repository_exists(self, name: str) -> bool: ...
+    async def ensure_repository(self, name: str) -> str: ...
+    async def image(self, name: str, tag: str) -> dict[str, Any] | None: ...
+
+
 class HelperApp:
     def __init__(self, config: HelperConfig, auth_token: str, clock: Callable[[], float] = time.time) -> None:
         self.config = config
@@ -75,20 +85,29 @@ class HelperApp:
         self.metrics = HelperMetrics()
         self.http: httpx.AsyncClient | None = None
         self.tokens: TokenCache | None = None
-        self.checks: RegistryChecks | None = None
+        self.checks: Lookups | None = None
 
     async def start(self) -> None:
         timeout = httpx.Timeout(self.config.upstream_timeout_seconds)
         limits = httpx.Limits(max_connections=self.config.max_upstream_calls * 2)
         transport = MeasuredTransport(httpx.AsyncHTTPTransport(limits=limits), self.metrics, UpstreamNames(self.config))
         self.http = httpx.AsyncClient(timeout=timeout, transport=transport, headers={"User-Agent": "binderhub-registry-helper"})
-        self.tokens = TokenCache(BuilderTokens(self.config, self.http).mint, self.config.min_remaining_seconds, self.clock)
+        if self.config.ecr is not None:
+            from binderhub_registry.helper_service.ecr_backend import EcrBackend  # noqa: PLC0415  (boto3 only for ECR)
+
+            backend = EcrBackend(self.config, self.metrics, self.clock)
+            self.tokens = TokenCache(backend.mint, self.config.min_remaining_seconds, self.clock)
+            self.checks = backend
+        else:
+            self.tokens = TokenCache(BuilderTokens(self.config, self.http).mint, self.config.min_remaining_seconds, self.clock)
         self.tokens.on_lookup = lambda hit: self.metrics.cache_lookup("access_token", hit)
         self.tokens.on_mint = self.metrics.token_mints.inc
         tokens = self.tokens
         self.metrics.watch_token(lambda: tokens.expires_at, lambda: tokens.clock())
-        self.checks = RegistryChecks(self.config, self.http, self.tokens, self.clock)
-        self.checks.on_lookup = lambda hit: self.metrics.cache_lookup("pull_token", hit)
+        if self.config.ecr is None:
+            checks = RegistryChecks(self.config, self.http, self.tokens, self.clock)
+            checks.on_lookup = lambda hit: self.metrics.cache_lookup("pull_token", hit)
+            self.checks = checks
         self.ready = True
 
     async def stop(self) -> None:
@@ -208,8 +227,8 @@ class HelperApp:
 
     async def _create_repo(self, name: str, tag: str) -> Answer:
         assert self.checks is not None
-        await self.checks.ensure_artifact_repository()
-        return Answer(200, {"name": name, "repository": self.config.repository})
+        repository = await self.checks.ensure_repository(name)
+        return Answer(200, {"name": name, "repository": repository})
 
     async def _get_image(self, name: str, tag: str) -> Answer:
         assert self.checks is not None
@@ -220,7 +239,7 @@ class HelperApp:
         assert self.tokens is not None
         token = await self.tokens.get()
         expires = datetime.fromtimestamp(token.expires_at, UTC).isoformat().replace("+00:00", "Z")
-        credentials = {"username": ACCESS_TOKEN_USER, "password": token.value, "registry": self.config.registry_host}
+        credentials = {"username": self.config.token_user, "password": token.value, "registry": self.config.registry_host}
         return Answer(200, {**credentials, "expires": expires})
 
 

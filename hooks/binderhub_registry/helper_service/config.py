@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.providers.google.target import TARGETS, registry_url
+
+if TYPE_CHECKING:
+    from binderhub_registry.providers.ecr.target import EcrTarget
 
 GOOGLE_METADATA_HOST = "metadata.google.internal"
 IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
@@ -40,6 +43,10 @@ class HelperConfig:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 10.0
     keep_alive_seconds: float = 15.0  # an idle keep-alive connection is closed after this
+    # The user name BinderHub pushes with (Google: the access token's; ECR: AWS).
+    token_user: str = "oauth2accesstoken"
+    # registry.type ecr: the registry, its repositories' settings (None: Google).
+    ecr: EcrTarget | None = None
 
     @property
     def registry_host(self) -> str:
@@ -56,8 +63,10 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
     artifact-registry with registry.google.credential workload-identity): the Google target the
     hook provisions, read from the same values the same way."""
     registry = values["registry"]
+    if registry.get("type") == "ecr":
+        return _ecr_config(values)
     if registry.get("type") not in ("gcr", "artifact-registry"):
-        raise InvalidConfiguration("The registry helper serves only registry.type gcr or artifact-registry; set registry.type.")
+        raise InvalidConfiguration("The registry helper serves only registry.type gcr, artifact-registry or ecr; set registry.type.")
     google = registry.get("google") or {}
     if google.get("credential") != "workload-identity":
         raise InvalidConfiguration("The registry helper runs only with registry.google.credential workload-identity; set it.")
@@ -85,7 +94,40 @@ def from_values(values: dict[str, Any]) -> HelperConfig:
         metadata_host=os.environ.get("GCE_METADATA_HOST") or GOOGLE_METADATA_HOST,
         token_lifetime_seconds=lifetime,
         min_remaining_seconds=min_remaining,
-        max_concurrent_requests=int(helper.get("maxConcurrentRequests") or 256),
-        max_connections=int(helper.get("maxConnections") or 1024),
+        **_limits(helper),
+    )
+
+
+def _limits(helper: dict[str, Any]) -> dict[str, Any]:
+    return {"max_concurrent_requests": int(helper.get("maxConcurrentRequests") or 256),
+            "max_connections": int(helper.get("maxConnections") or 1024)}
+
+
+def _ecr_config(values: dict[str, Any]) -> HelperConfig:
+    """registry.type ecr: the account from values, else from the pod's identity (STS)."""
+    from binderhub_registry.progress import Progress  # noqa: PLC0415
+    from binderhub_registry.providers.base import Discovered  # noqa: PLC0415
+    from binderhub_registry.providers.ecr import EcrProvider  # noqa: PLC0415
+    from binderhub_registry.providers.ecr.aws import AwsCalls, clients  # noqa: PLC0415
+    from binderhub_registry.providers.ecr.target import ECR_USER, TOKEN_LIFETIME_SECONDS, TOKEN_RENEW_BEFORE_SECONDS  # noqa: PLC0415
+
+    provider = EcrProvider(values, Progress("json"))
+    region = provider.target(provider.account).region
+    sts, _ecr = clients(region)
+    who = "the registry helper's AWS identity"
+    identity = AwsCalls(region, who=who)(f"read {who}", "sts:GetCallerIdentity", sts.get_caller_identity)
+    account = provider.account or str(identity.get("Account") or "")
+    settings = provider.settings(Discovered(account=account))
+    target = provider.target(account)
+    return HelperConfig(
+        registry_url=settings.registry_url,
+        image_path=target.image_path,
+        repository=target.image_path,
+        builder=str(identity.get("Arn") or ""),
+        token_lifetime_seconds=TOKEN_LIFETIME_SECONDS,
+        min_remaining_seconds=TOKEN_RENEW_BEFORE_SECONDS,
+        token_user=ECR_USER,
+        ecr=target,
+        **_limits(values.get("registryHelper") or {}),
     )
 

@@ -62,6 +62,11 @@ class RegistryChecks:
         self._expect_ok(response, f"the tags of {name}")
         return True
 
+    async def ensure_repository(self, name: str) -> str:
+        """Ready for a first push of ``name``: the Artifact Registry repository exists."""
+        await self.ensure_artifact_repository()
+        return self.config.repository
+
     async def ensure_artifact_repository(self) -> None:
         """The Artifact Registry repository the images go to exists (docker repositories in it
         are created by the first push). The hook creates it; the builder may only read it."""

@@ -12,6 +12,7 @@ PROVIDERS: dict[str, str] = {
     "gcr": "binderhub_registry.providers.google:GcrProvider",
     "artifact-registry": "binderhub_registry.providers.google:ArtifactRegistryProvider",
     "harbor": "binderhub_registry.providers.harbor:HarborProvider",
+    "ecr": "binderhub_registry.providers.ecr:EcrProvider",
 }
 
 

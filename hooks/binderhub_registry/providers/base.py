@@ -32,6 +32,7 @@ class Discovered:
     username: str = ""  # the account the credentials belong to
     project: str = ""  # a Google project, from the key or the hook's identity
     token_url: str = ""  # the token service the registry named in its challenge
+    account: str = ""  # an AWS account, from the hook's identity (STS GetCallerIdentity)
 
 
 NOTHING_DISCOVERED = Discovered()
@@ -102,6 +103,15 @@ class Provider(ABC):
     def values_credential(self) -> Credential | None:
         """The credential values carry in the clear, for offline `render` (default: none)."""
         return None
+
+    def helper_probe(self) -> str:
+        """The repository `check --registry-helper` asks the registry helper about (no network)."""
+        return self.settings().probe_repository
+
+    def helper_discovered(self, registry: str) -> Discovered:
+        """For `check --registry-helper`: what values leave open, from the registry the helper's
+        credentials are for (default: nothing)."""
+        return NOTHING_DISCOVERED
 
     @abstractmethod
     def obtain(self, current: CurrentState, given: InputCredentials | None) -> Obtained:

@@ -63,6 +63,8 @@ INTENT_ACCOUNT = INTENT_PREFIX + "key-account"
 INTENT_KEY = INTENT_PREFIX + "key-id"
 # Harbor: the robot account (its own name) a run is creating or refreshing.
 INTENT_HARBOR_ROBOT = INTENT_PREFIX + "harbor-robot"
+# Harbor: the pull robot account (its own name) a run is creating or refreshing.
+INTENT_HARBOR_PULL_ROBOT = INTENT_PREFIX + "harbor-pull-robot"
 INTENT_FIELD_MANAGER = "binderhub-registry-intent"
 
 # Values of CREDENTIAL_ORIGIN.

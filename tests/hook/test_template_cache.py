@@ -41,13 +41,13 @@ def test_a_run_loads_the_compiled_templates_instead_of_compiling(templates, monk
 
     refuse_compiling(monkeypatch)
     values = render.binderhub_values(SECRET_NAME)
-    assert f"imagePullSecrets: [{SECRET_NAME}]" in values
+    assert f"imagePullSecrets: [{SECRET_NAME}-pull]" in values
 
 
 def test_a_template_changed_after_the_build_is_compiled_again_not_served_stale(templates):
     render.compile_templates()
     source = templates / "binderhub-values.yaml.j2"
-    source.write_text(source.read_text().replace("imagePullSecrets: [{{ secret_name }}]", "imagePullSecrets: [{{ secret_name }}-changed]"))
+    source.write_text(source.read_text().replace("imagePullSecrets: [{{ pull_secret_name }}]", "imagePullSecrets: [{{ secret_name }}-changed]"))
 
     assert f"imagePullSecrets: [{SECRET_NAME}-changed]" in render.binderhub_values(SECRET_NAME)
 

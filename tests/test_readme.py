@@ -129,6 +129,7 @@ def workspace(tmp_path: Path, helm_binary: Path, *, with_dependency: bool) -> tu
         "REGISTRY_PASSWORD": "registry-password-1",
         "DOCKERHUB_TOKEN": "dckr_pat_example",
         "HARBOR_ADMIN_PASSWORD": "harbor-admin-password-1",
+        "READ_ONLY_TOKEN": "read-only-token-1",
     }
     return cwd, env
 

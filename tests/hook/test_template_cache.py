@@ -47,7 +47,7 @@ def test_a_run_loads_the_compiled_templates_instead_of_compiling(templates, monk
 def test_a_template_changed_after_the_build_is_compiled_again_not_served_stale(templates):
     render.compile_templates()
     source = templates / "binderhub-values.yaml.j2"
-    source.write_text(source.read_text().replace("imagePullSecrets: [{{ pull_secret_name }}]", "imagePullSecrets: [{{ secret_name }}-changed]"))
+    source.write_text(source.read_text().replace("[{{ pull_secret_name }}]", "[{{ secret_name }}-changed]"))
 
     assert f"imagePullSecrets: [{SECRET_NAME}-changed]" in render.binderhub_values(SECRET_NAME)
 

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         record_intent=partial(kube.record_intent, name) if kube is not None and applying else None,
         rotation=rotation,
     )
+    provider.check_pull_values()
     current = kube.release_state(name) if kube is not None and applying else state.CurrentState()
     existing = values["registry"].get("existingSecret")
     given = kube.input_credentials(existing, provider.secret_keys, progress) if kube is not None and existing else None

@@ -137,15 +137,19 @@ class Provider(ABC):
     def prove(self, username: str, password: str) -> dict[str, Any]:
         """Prove that ``username``/``password`` can push; return a summary for the result line."""
 
+    def check_pull_values(self) -> None:
+        """Refuse registry.pullCredentials.existingSecret where this type takes none, before any
+        credential is obtained (default: generic and dockerhub take them)."""
+        if (self.registry_values.get("pullCredentials") or {}).get("existingSecret"):
+            raise InvalidConfiguration(
+                f"{PULL_SECRET_VALUE} is set, but registry.type {self.type} takes no separate pull credentials "
+                f"(generic and dockerhub do); leave it empty: user pods then pull with the push credentials."
+            )
+
     def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
         """The credential user pods pull with, proven to pull and proven not to push where the
         registry lets us tell; None: they pull with the push credential (the default).
         ``current``: the pull Secret's state; ``given``: registry.pullCredentials.existingSecret's."""
-        if given is not None:
-            raise InvalidConfiguration(
-                f"registry.pullCredentials.existingSecret is set, but registry.type {self.type} takes no separate pull "
-                f"credentials (generic and dockerhub do); leave it empty: user pods then pull with the push credentials."
-            )
         return None
 
     def cleanup(self, current: CurrentState) -> None:  # noqa: B027  (optional hook)
@@ -169,6 +173,9 @@ class PasswordProvider(Provider):
     def values_credential(self) -> Credential | None:
         username, password = self.config.get("username", ""), self.config.get("password", "")
         return Credential(username=username, password=password) if username and password else None
+
+    def check_pull_values(self) -> None:
+        """Separate pull credentials are taken."""
 
     def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
         """Separate pull credentials from registry.pullCredentials.existingSecret, proven to pull

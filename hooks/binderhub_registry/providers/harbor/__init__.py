@@ -97,14 +97,16 @@ class HarborProvider(Provider):
         token_url = self._prove(credential.username, credential.password)
         return Obtained(credential, self.settings(Discovered(token_url=token_url)), after_switch=lambda: self.record_intent({}))
 
-    def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
-        """The pull robot user pods pull with, proven to pull and not to push (``current``: the
-        pull Secret's state)."""
-        if given is not None:
+    def check_pull_values(self) -> None:
+        if (self.registry_values.get("pullCredentials") or {}).get("existingSecret"):
             raise InvalidConfiguration(
                 "registry.pullCredentials.existingSecret is set, but with registry.type harbor the hook makes the pull robot "
                 "account itself; leave it empty (registry.harbor.pullRobotName names the robot)."
             )
+
+    def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
+        """The pull robot user pods pull with, proven to pull and not to push (``current``: the
+        pull Secret's state)."""
         self._keep_notes(current)
         with self._api() as api:
             project_id = api.project_id()

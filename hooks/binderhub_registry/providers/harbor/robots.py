@@ -101,9 +101,9 @@ class RobotPair:
         """The previous robot with a refreshed secret (Harbor's refresh), or a new one."""
         if previous is not None and self._usable(previous) and not self._expires_soon(previous):
             self.note(self.intent_key, short_name(previous.name))
-            checkpoint("before-robot-refresh")
+            checkpoint(f"before-{self._fault}robot-refresh")
             secret = api.refresh_robot(previous)
-            checkpoint("after-robot-refresh")
+            checkpoint(f"after-{self._fault}robot-refresh")
             self.progress.step(f"refreshed the secret of robot account {previous.name!r}")
             return previous, secret
         if previous is not None:
@@ -115,11 +115,17 @@ class RobotPair:
         self.note(self.intent_key, name)
         robot, secret = api.create_robot(name, self.duration, f"BinderHub's {self.what} robot, managed by binderhub-registry",
                                          self.access)
-        checkpoint("after-robot-creation")
+        checkpoint(f"after-{self._fault}robot-creation")
         expiry = "never expires" if robot.expires_at < 0 else f"expires in {self.duration} days"
         actions = " and ".join(access["action"] for access in self.access)
         self.progress.step(f"created robot account {robot.name!r} with {actions} on project {self.project!r} ({expiry})")
         return robot, secret
+
+    @property
+    def _fault(self) -> str:
+        """The pair's part of its crash points' names (faults.py): after-robot-creation for the
+        push pair, after-pull-robot-creation for the pull pair."""
+        return "" if self.what == "push" else f"{self.what}-"
 
     def _usable(self, robot: Robot) -> bool:
         return not robot.disabled and (robot.expires_at < 0 or robot.expires_at > time.time())

@@ -90,14 +90,6 @@ class PushProof:
     methods: list[str] = field(default_factory=list)
 
 
-@dataclass
-class PullProof:
-    repository: str
-    auth_scheme: str
-    granted_actions: list[str] | None = None
-    upload_refused: bool = False
-
-
 class RegistryClient:
     def __init__(
         self,
@@ -138,6 +130,13 @@ class RegistryClient:
 
     def _basic(self) -> httpx.BasicAuth | None:
         return httpx.BasicAuth(self.username, self.password) if self.username else None
+
+    def send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
+        """One request within this client's deadline and retries (for pull_proof.py)."""
+        return self._send(method, url, what=what, **kwargs)
+
+    def basic_auth(self) -> httpx.BasicAuth | None:
+        return self._basic()
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -263,50 +262,6 @@ class RegistryClient:
             )
         return proof
 
-    def prove_pull_only(self, repository: str, witness_requests: bool = True) -> PullProof:
-        """Prove that the credentials pull from ``repository`` and cannot push to it (credentials
-        for user pods, which run untrusted code): a token asked for ``pull,push`` must grant pull
-        and not push; then (``witness_requests``) the registry must answer a tag list (200, or 404
-        for a repository without images yet) and refuse an upload session (401 or 403). A
-        registry that lets the credentials start an upload makes them push credentials: refused."""
-        challenge = self.challenge()
-        proof = PullProof(repository=repository, auth_scheme=challenge.scheme)
-        headers: dict[str, str] = {}
-        auth = self._basic() if challenge.scheme == "basic" else None
-        if challenge.scheme == "bearer":
-            token = self.request_token([f"repository:{repository}:pull,push"])
-            granted = token.actions_for(repository)
-            if granted is not None:
-                proof.granted_actions = sorted(granted)
-                if "push" in granted:
-                    raise self._can_push(repository, "the token service grants it push")
-                if "pull" not in granted:
-                    raise self._cannot_pull(repository, "the token service grants it no pull")
-            headers["Authorization"] = f"Bearer {token.value}"
-        if not witness_requests:
-            return proof
-        listed = self._send("GET", f"{self.url}/v2/{repository}/tags/list", what="Listing the tags", headers=headers, auth=auth)
-        if listed.status_code == 401 and challenge.scheme == "basic":
-            self.check_login()
-        if listed.status_code in (401, 403):
-            raise self._cannot_pull(repository, f"the registry answered {_answer(listed)} to a tag list")
-        if listed.status_code not in (200, 404):
-            raise Unreachable(f"The registry answered {listed.status_code} to a tag list of {repository}; check {self.hints.url}.")
-        upload = self._send("POST", f"{self.url}/v2/{repository}/blobs/uploads/", what="Starting an upload session",
-                            headers=headers, auth=auth)
-        if upload.status_code == 202:
-            location = _upload_url(self.url, upload.headers.get("Location", ""))
-            if location is not None and origin(location) == origin(self.url):
-                self._send("DELETE", location, what="Cancelling the upload session", headers=headers, auth=auth)
-            raise self._can_push(repository, "the registry let them start an upload")
-        if upload.status_code not in (401, 403):
-            raise Unreachable(
-                f"The registry answered {upload.status_code} to an upload session of pull credentials for {repository}, "
-                f"neither 202 nor a refusal (401, 403); check {self.hints.url}."
-            )
-        proof.upload_refused = True
-        return proof
-
     def push_token(self, repository: str, proof: PushProof, actions: str = "pull,push") -> Token:
         """A token for ``actions`` on ``repository``; fails unless a JWT grants ``push``
         (an opaque token is returned as is, for the upload session to prove)."""
@@ -335,19 +290,6 @@ class RegistryClient:
         raise Unreachable(
             f"The registry refused the token its own token service issued (401 {error or 'without insufficient_scope'}); "
             f"the registry and its token service do not agree (service name, signing key or issuer): check {self.hints.url}."
-        )
-
-    def _can_push(self, repository: str, why: str) -> CredentialsRejected:
-        return CredentialsRejected(
-            f"The pull credentials ({self.hints.credentials}) can push to {repository} ({why}); user pods run untrusted code: "
-            f"give them an account that may only pull."
-        )
-
-    def _cannot_pull(self, repository: str, why: str) -> CredentialsRejected:
-        who = f"user {self.username!r}" if self.username else "anonymous access"
-        return CredentialsRejected(
-            f"The pull credentials ({self.hints.credentials}) cannot pull from {repository} as {who} ({why}); "
-            f"give the account read (pull) access to it."
         )
 
     def _rejected(self, why: str) -> CredentialsRejected:

@@ -145,7 +145,8 @@ def test_binderhub_starts_with_our_settings_and_launches_a_pushed_image(helm_rel
     assert build_pods(release) == []  # found, not built
     (pod,) = user_pods(release)
     assert pod["spec"]["containers"][0]["image"] == image
-    assert {"name": "binderhub-registry"} in pod["spec"]["imagePullSecrets"]
+    assert {"name": "binderhub-registry-pull"} in pod["spec"]["imagePullSecrets"]
+    assert {"name": "binderhub-registry"} not in pod["spec"]["imagePullSecrets"]  # user pods never get the push Secret
     assert any(event["message"].startswith("Successfully pulled") or "Successfully pulled image" in event["message"]
                for event in events), "the kubelet did not pull the image from the registry"
 

@@ -27,6 +27,7 @@ from binderhub_registry.providers.base import (
     Obtained,
     PasswordProvider,
 )
+from binderhub_registry.pull_proof import prove_pull_only
 from binderhub_registry.settings import RegistrySettings, probe_name
 from binderhub_registry.state import CurrentState
 
@@ -105,7 +106,7 @@ class DockerHubProvider(PasswordProvider):
         hints = Hints(url="registry.dockerhub.authUrl", credentials=f"the Secret named by {PULL_SECRET_VALUE}")
         self.progress.step(f"Checking Docker Hub pull-only access to {settings.probe_repository} as {username!r}")
         with RegistryClient(settings.registry_url, username, password, progress=self.progress, hints=hints, challenge=challenge) as client:
-            proof = client.prove_pull_only(settings.probe_repository, witness_requests=False)
+            proof = prove_pull_only(client, settings.probe_repository, witness_requests=False)
         if proof.granted_actions is None:
             raise InvalidConfiguration(
                 f"The token service at {challenge.realm} did not answer with a Docker Hub token; check registry.dockerhub.authUrl."

@@ -86,12 +86,13 @@ def prove_pull_only_on_registry(
     witness_requests: bool = True,
 ) -> None:
     """Prove the pull credentials ``username`` pull from ``repository`` and cannot push to it
-    (oci.RegistryClient.prove_pull_only)."""
+    (pull_proof.py)."""
     from binderhub_registry.oci import Hints, RegistryClient  # noqa: PLC0415
+    from binderhub_registry.pull_proof import prove_pull_only  # noqa: PLC0415
 
     progress.step(f"Checking {url} for pull-only access to {repository} as {username!r}")
     with RegistryClient(url, username, password, progress=progress, hints=Hints(url=url_value, credentials=credentials_value)) as client:
-        proof = client.prove_pull_only(repository, witness_requests)
+        proof = prove_pull_only(client, repository, witness_requests)
     granted = f"token grants {','.join(proof.granted_actions)}" if proof.granted_actions is not None else ""
     refused = "the registry refuses an upload" if proof.upload_refused else ""
     progress.step(f"pull credentials proven to pull and not to push on {repository} ({'; '.join(p for p in (granted, refused) if p)})")

@@ -62,7 +62,7 @@ def assert_binderhub_configured(pod: BinderPod, login: Login, hook_objects: list
     assert registry.get("token_url") == login.token_url
     assert registry["docker_config_path"] == DOCKER_CONFIG_PATH
     assert pod.section("KubernetesBuildExecutor")["push_secret"] == SECRET
-    (secret,) = [d for d in hook_objects if d["kind"] == "Secret"]
+    (secret,) = [d for d in hook_objects if d["kind"] == "Secret" and d["metadata"]["name"] == SECRET]
     assert pod.files[DOCKER_CONFIG_PATH] == base64.b64decode(secret["data"]["config.json"])
 
 

@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("providers",),  # the registry types
     ("kube", "render", "helper_client"),  # the cluster's I/O, the templates, the helper's client
     ("rotation", "restart"),  # pure decisions on the release state
-    ("state", "dockerconfig", "oci", "kube_client"),  # the release state, docker config, the registry protocol
+    ("state", "dockerconfig", "oci", "pull_proof", "kube_client"),  # the release state, docker config, the registry protocol
     ("values", "settings", "helper_contract", "bounded_http", "registry_auth", "registry_answers"),
     ("credentials", "errors", "faults", "retry", "progress", "schema_check", ""),  # "": the package's __init__
 ]

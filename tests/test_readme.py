@@ -133,6 +133,7 @@ def workspace(tmp_path: Path, helm_binary: Path, *, with_dependency: bool) -> tu
         "HARBOR_ADMIN_PASSWORD": "harbor-admin-password-1",
         "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "aws-secret-access-key-1",
+        "READ_ONLY_TOKEN": "read-only-token-1",
     }
     return cwd, env
 

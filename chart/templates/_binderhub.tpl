@@ -55,7 +55,9 @@ readOnly: true
 With BinderHub in this release: fail `helm install` with one sentence when the user's values lost
 or contradict the wiring. Helm replaces a list a user sets instead of merging it, so their own
 binderhub.extraVolumes, extraVolumeMounts or jupyterhub.imagePullSecrets drop ours (the binder pod
-would crash at start, user pods could not pull).
+would crash at start, user pods could not pull). User pods pull with the pull Secret; the push
+Secret in JupyterHub's imagePullSecrets or singleuser.image.pullSecrets would hand push credentials
+to untrusted code, and is refused.
 */}}
 {{- define "binderhub-registry.checkBinderHubWiring" -}}
 {{- if include "binderhub-registry.oneRelease" . -}}
@@ -65,23 +67,29 @@ would crash at start, user pods could not pull).
 {{- $secret := include "binderhub-registry.secretName" . -}}
 {{- if not (include "binderhub-registry.listHas" (dict "list" ($binderhub.extraVolumes | default list) "entry" $volume)) -}}
 {{- if ne $secret "binderhub-registry" -}}
-{{- fail (printf "output.secretName %s is not the Secret binderhub.extraVolumes mounts: with BinderHub in this release leave output.secretName unset, or also set binderhub.extraVolumes to include %s and name %s in binderhub.jupyterhub.imagePullSecrets." $secret ($volume | fromYaml | toJson) $secret) -}}
+{{- fail (printf "output.secretName %s is not the Secret binderhub.extraVolumes mounts: with BinderHub in this release leave output.secretName unset, or also set binderhub.extraVolumes to include %s and name %s-pull in binderhub.jupyterhub.imagePullSecrets." $secret ($volume | fromYaml | toJson) $secret) -}}
 {{- end -}}
 {{- fail (printf "binderhub.extraVolumes lacks this chart's volume (a list you set replaces the chart's, it is not merged): add %s to it, or leave binderhub.extraVolumes unset." ($volume | fromYaml | toJson)) -}}
 {{- end -}}
 {{- if not (include "binderhub-registry.listHas" (dict "list" ($binderhub.extraVolumeMounts | default list) "entry" $mount)) -}}
 {{- fail (printf "binderhub.extraVolumeMounts lacks this chart's mount (a list you set replaces the chart's, it is not merged): add %s to it, or leave binderhub.extraVolumeMounts unset." ($mount | fromYaml | toJson)) -}}
 {{- end -}}
-{{- $pullSecrets := list -}}
-{{- range (dig "jupyterhub" "imagePullSecrets" list $binderhub) -}}
+{{- $userPodSecrets := list -}}
+{{- $imagePullSecrets := dig "jupyterhub" "imagePullSecrets" list $binderhub -}}
+{{- range concat $imagePullSecrets (dig "jupyterhub" "singleuser" "image" "pullSecrets" list $binderhub) -}}
 {{- if kindIs "map" . -}}
-{{- $pullSecrets = append $pullSecrets (get . "name") -}}
+{{- $userPodSecrets = append $userPodSecrets (get . "name") -}}
 {{- else -}}
-{{- $pullSecrets = append $pullSecrets . -}}
+{{- $userPodSecrets = append $userPodSecrets . -}}
 {{- end -}}
 {{- end -}}
-{{- if not (has $secret $pullSecrets) -}}
-{{- fail (printf "binderhub.jupyterhub.imagePullSecrets lacks %s, the Secret user pods pull BinderHub's images with (a list you set replaces the chart's, it is not merged): add %s to it." $secret $secret) -}}
+{{- $pullSecrets := slice $userPodSecrets 0 (len $imagePullSecrets) -}}
+{{- $pullSecret := include "binderhub-registry.pullSecretName" . -}}
+{{- if not (has $pullSecret $pullSecrets) -}}
+{{- fail (printf "binderhub.jupyterhub.imagePullSecrets lacks %s, the Secret user pods pull BinderHub's images with (a list you set replaces the chart's, it is not merged): add %s to it." $pullSecret $pullSecret) -}}
+{{- end -}}
+{{- if has $secret $userPodSecrets -}}
+{{- fail (printf "binderhub.jupyterhub names the push Secret %s among the Secrets user pods pull with; user pods run untrusted code and must not get push credentials: name %s there instead." $secret $pullSecret) -}}
 {{- end -}}
 {{- if not (dig "extraConfig" "binderhub-registry" "" $binderhub) -}}
 {{- fail "binderhub.extraConfig.binderhub-registry is empty, so BinderHub would not read the registry settings: remove your value for it." -}}

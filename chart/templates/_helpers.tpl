@@ -35,6 +35,11 @@ binderhub-registry
 {{- end -}}
 {{- end -}}
 
+{{- /* The pull Secret user pods pull with (JupyterHub's imagePullSecrets name it). */}}
+{{- define "binderhub-registry.pullSecretName" -}}
+{{- printf "%s-pull" (include "binderhub-registry.secretName" .) -}}
+{{- end -}}
+
 {{- define "binderhub-registry.settingsName" -}}
 {{- printf "%s-settings" (include "binderhub-registry.secretName" .) -}}
 {{- end -}}

@@ -91,12 +91,13 @@ class KubeWriter:
         registry_json = ((configmap or {}).get("data") or {}).get("registry.json")
         return CurrentState.read(_decoded(secret), notes, registry_json, restart.last_change(secret, configmap))
 
-    def input_credentials(self, name: str, wanted: tuple[str, ...], progress: Progress) -> InputCredentials:
-        """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""
+    def input_credentials(self, name: str, wanted: tuple[str, ...], progress: Progress,
+                          value: str = "registry.existingSecret") -> InputCredentials:
+        """The credentials in the Secret named by ``value``, which must have one of ``wanted``."""
         secret = self.read_secret(name)
         if secret is None:
             raise InvalidConfiguration(
-                f"Secret {name!r} named by registry.existingSecret does not exist in namespace {self.namespace}; create it or fix the name."
+                f"Secret {name!r} named by {value} does not exist in namespace {self.namespace}; create it or fix the name."
             )
         data = secret["data"]
         # Only these are secret: a username (e.g. `admin`) must stay readable in sentences.
@@ -105,10 +106,10 @@ class KubeWriter:
         progress.add_credentials(data.get("username", "").strip(), data.get("password", "").strip())
         if not any(key in data for key in wanted):
             raise InvalidConfiguration(
-                f"Secret {name!r} named by registry.existingSecret has no `{wanted[0]}` key (it has: {', '.join(sorted(data)) or 'none'})"
+                f"Secret {name!r} named by {value} has no `{wanted[0]}` key (it has: {', '.join(sorted(data)) or 'none'})"
                 f"; add one."
             )
-        progress.step(f"credentials: from Secret {name!r}")
+        progress.step(f"credentials: from Secret {name!r} ({value})")
         return InputCredentials(
             username=data.get("username", "").strip(), password=data.get("password", "").strip(), key_json=data.get("key.json", "")
         )

@@ -100,6 +100,13 @@ class RegistryClient:
     def _basic(self) -> httpx.BasicAuth | None:
         return httpx.BasicAuth(self.username, self.password) if self.username else None
 
+    def send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
+        """One request within this client's deadline and retries (for pull_proof.py)."""
+        return self._send(method, url, what=what, **kwargs)
+
+    def basic_auth(self) -> httpx.BasicAuth | None:
+        return self._basic()
+
     # -- protocol ---------------------------------------------------------------------------
 
     def challenge(self) -> Challenge:
@@ -203,7 +210,7 @@ class RegistryClient:
                 f"The registry answered {response.status_code} to an upload session for {repository}; a registry must answer 202 "
                 f"with a Location; check {self.hints.url}."
             )
-        upload = _upload_url(self.url, location)
+        upload = upload_url(self.url, location)
         if upload is None:
             raise Unreachable(
                 f"The registry answered the upload session for {repository} with a Location that is not an http(s) URL; "
@@ -273,7 +280,7 @@ class RegistryClient:
         return CredentialsRejected(f"{who} cannot push to {repository}{why}; give the account write (push) access to it.")
 
 
-def _upload_url(registry: str, location: str) -> str | None:
+def upload_url(registry: str, location: str) -> str | None:
     """The absolute upload URL a ``Location`` names, or None when it is not an http(s) URL."""
     try:
         url = httpx.URL(urljoin(f"{registry}/", location.strip()))

@@ -14,6 +14,7 @@ from binderhub_registry import dockerconfig
 from binderhub_registry.settings import (
     BINDER_SETTINGS_DIR,
     RegistrySettings,
+    pull_secret_name,
     settings_configmap_name,
 )
 from binderhub_registry.values import PACKAGE_DIR
@@ -31,9 +32,10 @@ LABELS = {
 class Rendered:
     secret: dict[str, Any]
     configmap: dict[str, Any]
+    pull_secret: dict[str, Any]  # what user pods pull with (settings.pull_secret_name)
 
     def documents(self) -> list[dict[str, Any]]:
-        return [self.secret, self.configmap]
+        return [self.secret, self.configmap, self.pull_secret]
 
 
 TEMPLATES = PACKAGE_DIR / "templates"
@@ -61,6 +63,7 @@ def binderhub_values(secret_name: str) -> str:
         .render(
             secret_name=secret_name,
             settings_name=settings_configmap_name(secret_name),
+            pull_secret_name=pull_secret_name(secret_name),
             settings_dir=BINDER_SETTINGS_DIR,
         )
     )
@@ -72,17 +75,12 @@ def render(
     secret_name: str,
     namespace: str | None,
     annotations: dict[str, str],
+    pull: tuple[dict[str, Any], dict[str, str]] | None = None,
 ) -> Rendered:
-    """The Secret holding ``docker_config`` with ``annotations`` (the release state), and the settings ConfigMap."""
+    """The Secret holding ``docker_config`` with ``annotations`` (the release state), the settings
+    ConfigMap, and the pull Secret holding ``pull`` (docker config, annotations), or, without it,
+    the same docker config as the Secret."""
     env = _environment()
-    config_json = dockerconfig.dumps(docker_config)
-    secret_text = env.get_template("secret.yaml.j2").render(
-        name=secret_name,
-        namespace=namespace,
-        labels=LABELS,
-        annotations=annotations,
-        docker_config_b64=base64.b64encode(config_json.encode()).decode(),
-    )
     configmap_text = env.get_template("settings-configmap.yaml.j2").render(
         name=settings_configmap_name(secret_name),
         namespace=namespace,
@@ -90,10 +88,25 @@ def render(
         binderhub_values=binderhub_values(secret_name),
         registry_json=json.dumps(settings.as_json(secret_name), indent=2) + "\n",
     )
+    pull_config, pull_annotations = pull if pull is not None else (docker_config, {})
     return Rendered(
-        secret=yaml.safe_load(secret_text),
+        secret=_secret(secret_name, namespace, docker_config, annotations),
         configmap=yaml.safe_load(configmap_text),
+        pull_secret=_secret(pull_secret_name(secret_name), namespace, pull_config, pull_annotations),
     )
+
+
+def _secret(name: str, namespace: str | None, docker_config: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
+    config_json = dockerconfig.dumps(docker_config)
+    text = _environment().get_template("secret.yaml.j2").render(
+        name=name,
+        namespace=namespace,
+        labels=LABELS,
+        annotations=annotations,
+        docker_config_b64=base64.b64encode(config_json.encode()).decode(),
+    )
+    secret: dict[str, Any] = yaml.safe_load(text)
+    return secret
 
 
 class _BlockStyleDumper(yaml.SafeDumper):

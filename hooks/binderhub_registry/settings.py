@@ -104,6 +104,13 @@ def settings_configmap_name(secret_name: str) -> str:
     return f"{secret_name}-settings"
 
 
+def pull_secret_name(secret_name: str) -> str:
+    """The Secret user pods pull with (JupyterHub's imagePullSecrets name it): the pull-only
+    credential, or a copy of the push credential where there is none. At most 253 characters,
+    like <secretName>-helper-token (output.secretName is at most 240)."""
+    return f"{secret_name}-pull"
+
+
 def probe_name(prefix: str) -> str:
     """Name of the image the push check starts (and cancels) an upload for."""
     return f"{prefix}push-check"

@@ -60,6 +60,8 @@ INTENT_KEY = INTENT_PREFIX + "key-id"
 INTENT_HARBOR_ROBOT = INTENT_PREFIX + "harbor-robot"
 # ECR: the probe repository a run created for its push proof and has not deleted yet.
 INTENT_ECR_PROBE = INTENT_PREFIX + "ecr-probe-repository"
+# Harbor: the pull robot account (its own name) a run is creating or refreshing.
+INTENT_HARBOR_PULL_ROBOT = INTENT_PREFIX + "harbor-pull-robot"
 INTENT_FIELD_MANAGER = "binderhub-registry-intent"
 
 

@@ -51,8 +51,9 @@ def test_one_release_mounts_the_settings_into_binder_and_lets_user_pods_pull(hel
     assert "registry.json" in binder_values["extraConfig"]["binderhub-registry"]
     assert "image_prefix" not in binder_values["config"]["BinderHub"]
     assert "DockerRegistry" not in binder_values["config"]
-    # JupyterHub: KubeSpawner gives user pods the pull secrets of the hub's values.yaml.
-    assert "binderhub-registry" in secret_values(named(docs, "Secret", "hub"))["imagePullSecrets"]
+    # JupyterHub: KubeSpawner gives user pods the pull secrets of the hub's values.yaml: the pull
+    # Secret, never the push Secret (user pods run untrusted code).
+    assert secret_values(named(docs, "Secret", "hub"))["imagePullSecrets"] == ["binderhub-registry-pull"]
     # The hook's Secret is a pre-install hook's output: it exists before any of these objects.
     assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "binderhub-registry"]
 
@@ -86,7 +87,12 @@ WIRING_LOST = [
      '{"mountPath":"/etc/binderhub/registry","name":"binderhub-registry","readOnly":true} to it, or leave '
      "binderhub.extraVolumeMounts unset."),
     (["binderhub.jupyterhub.imagePullSecrets[0]=mine"],
-     "binderhub.jupyterhub.imagePullSecrets lacks binderhub-registry, the Secret user pods pull BinderHub's images with"),
+     "binderhub.jupyterhub.imagePullSecrets lacks binderhub-registry-pull, the Secret user pods pull BinderHub's images with"),
+    (["binderhub.jupyterhub.imagePullSecrets={binderhub-registry-pull,binderhub-registry}"],
+     "binderhub.jupyterhub names the push Secret binderhub-registry among the Secrets user pods pull with; user pods run "
+     "untrusted code and must not get push credentials: name binderhub-registry-pull there instead."),
+    (["binderhub.jupyterhub.singleuser.image.pullSecrets[0].name=binderhub-registry"],
+     "binderhub.jupyterhub names the push Secret binderhub-registry among the Secrets user pods pull with"),
     (["binderhub.extraConfig.binderhub-registry="],
      "binderhub.extraConfig.binderhub-registry is empty, so BinderHub would not read the registry settings"),
     (["binderhub.registry.url=https://registry.example.org", "binderhub.registry.password=x"],
@@ -118,7 +124,7 @@ def test_users_keep_our_entries_in_their_own_lists(helm_binaries, version, tmp_p
     own.write_text(yaml.safe_dump({"binderhub": {
         "extraVolumes": [{"name": "mine", "emptyDir": {}}, volume()],
         "extraVolumeMounts": [{"name": "mine", "mountPath": "/mine"}, MOUNT],
-        "jupyterhub": {"imagePullSecrets": [{"name": "mine"}, {"name": "binderhub-registry"}]},
+        "jupyterhub": {"imagePullSecrets": [{"name": "mine"}, {"name": "binderhub-registry-pull"}]},
         "config": {"BinderHub": {"image_prefix": "theirs/"}},  # allowed; registry.json wins at start
     }}))
     binder = named(template(helm_binaries, version, [GENERIC, own], own=False), "Deployment", "binder")["spec"]["template"]["spec"]

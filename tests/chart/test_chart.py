@@ -187,7 +187,7 @@ def test_role_grants_only_the_named_objects(helm_binaries, version):
         assert rule["resourceNames"], rule  # create too is limited to the named objects
         assert "list" not in rule["verbs"] and "watch" not in rule["verbs"]
     names = {name for rule in role["rules"] for name in rule["resourceNames"]}
-    assert names == {"binder-push", "binder-push-settings", "my-registry-credentials", "binder", TEST_POD}
+    assert names == {"binder-push", "binder-push-pull", "binder-push-settings", "my-registry-credentials", "binder", TEST_POD}
     (pods,) = [rule for rule in role["rules"] if rule["resources"] == ["pods"]]
     assert pods["resourceNames"] == [TEST_POD] and pods["verbs"] == ["delete"]  # the cleanup deletes the helm test Pod
     (deployments,) = [rule for rule in role["rules"] if rule["resources"] == ["deployments"]]

@@ -292,6 +292,9 @@ def test_output_dir_writes_the_secret_readable_only_by_its_owner(tmp_path, htpas
     assert result.code == 0, result.stderr
     assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
     assert yaml.safe_load(secret_path.read_text().split("---\n", 1)[1])["kind"] == "Secret"
+    pull_secret_path = tmp_path / "out" / "pull-secret.yaml"  # user pods' copy of the credentials: as private
+    assert stat.S_IMODE(pull_secret_path.stat().st_mode) == 0o600
+    assert yaml.safe_load(pull_secret_path.read_text().split("---\n", 1)[1])["metadata"]["name"] == "binderhub-registry-pull"
     assert (tmp_path / "out" / "settings-configmap.yaml").exists()
 
 

@@ -5,6 +5,7 @@ or disabled by hand, deletes only its own on cleanup, and every failure is one s
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -44,14 +45,19 @@ def in_secret(kube_api) -> tuple[str, str]:
     return username, password
 
 
+def builders(harbor: Harbor) -> list:
+    """The push robots of the release (the pull robots are tests/hook/test_harbor_pull.py's)."""
+    return [robot for robot in harbor.project_robots(PROJECT) if re.search(r"\+[a-z0-9.-]*-builder-[ab]$", robot.full_name)]
+
+
 def robot_names(harbor: Harbor) -> set[str]:
-    return {robot.full_name for robot in harbor.project_robots(PROJECT)}
+    return {robot.full_name for robot in builders(harbor)}
 
 
 def test_install_creates_a_robot_with_exactly_push_and_pull_on_the_project_and_it_pushes(hook, harbor, kube_api):
     result = hook()
     assert result.code == 0, result.stderr
-    (robot,) = harbor.project_robots(PROJECT)
+    (robot,) = builders(harbor)
     assert robot.full_name == f"robot${PROJECT}+{SECRET}-builder-a"
     assert robot.permissions == [{"kind": "project", "namespace": PROJECT, "access": [
         {"resource": "repository", "action": "push"}, {"resource": "repository", "action": "pull"}]}]
@@ -97,7 +103,7 @@ def test_upgrade_rotates_with_harbors_refresh_and_the_old_secret_works_until_the
 def test_a_robot_about_to_expire_is_rotated_even_without_an_upgrade(hook, harbor, kube_api):
     assert hook(1, robotDurationDays=30).code == 0
     first = in_secret(kube_api)
-    (robot,) = harbor.project_robots(PROJECT)
+    (robot,) = builders(harbor)
     robot.expires_at = int(time.time()) + 10 * 86400  # created 20 days ago: 10 days left, renewBeforeDays 14
     result = hook(1, robotDurationDays=30)
     assert result.code == 0, result.stderr
@@ -108,7 +114,7 @@ def test_a_robot_about_to_expire_is_rotated_even_without_an_upgrade(hook, harbor
 @pytest.mark.parametrize("by_hand", ["deleted", "disabled"])
 def test_a_robot_deleted_or_disabled_by_hand_is_re_created_and_the_run_says_so(hook, harbor, kube_api, by_hand):
     assert hook(1).code == 0
-    (robot,) = harbor.project_robots(PROJECT)
+    (robot,) = builders(harbor)
     if by_hand == "deleted":
         del harbor.robots[robot.id]
     else:
@@ -118,7 +124,7 @@ def test_a_robot_deleted_or_disabled_by_hand_is_re_created_and_the_run_says_so(h
     assert ("no longer exists in Harbor" if by_hand == "deleted" else "is disabled: deleting it") in result.stderr
     username, password = in_secret(kube_api)
     assert harbor.authenticate(username, password) is not None
-    assert len(harbor.project_robots(PROJECT)) == 1
+    assert len(builders(harbor)) == 1
 
 
 def test_cleanup_deletes_exactly_the_robots_it_created(hook, harbor, kube_api):
@@ -128,7 +134,7 @@ def test_cleanup_deletes_exactly_the_robots_it_created(hook, harbor, kube_api):
     look_alike = harbor._new_robot(f"{PROJECT}+{SECRET}-builder-manual", f"robot${PROJECT}+{SECRET}-builder-manual", "project", [
         {"kind": "project", "namespace": PROJECT, "access": [{"resource": "repository", "action": "pull"}]}], -1)
     assert hook(1).code == 0 and hook(2).code == 0
-    assert len(harbor.project_robots(PROJECT)) == 4
+    assert len(harbor.project_robots(PROJECT)) == 6  # theirs, the look-alike, two push and two pull robots of ours
     result = hook(2, command="cleanup")
     assert result.code == 0, result.stderr
     assert {r.full_name for r in harbor.project_robots(PROJECT)} == {theirs.full_name, look_alike.full_name}
@@ -154,11 +160,11 @@ def test_a_project_is_created_with_its_storage_quota_when_asked(hook, harbor):
 def test_a_crash_right_after_creating_the_robot_leaks_nothing(hook, harbor, kube_api):
     crashed = hook(1, crash_at="after-robot-creation")
     assert crashed.code == 137
-    assert len(harbor.project_robots(PROJECT)) == 1 and kube_api.get("secrets", NS, SECRET) is None
+    assert len(builders(harbor)) == 1 and kube_api.get("secrets", NS, SECRET) is None
     converged = hook(1)
     assert converged.code == 0, converged.stderr
     assert "an interrupted run created and never used" in converged.stderr
-    (robot,) = harbor.project_robots(PROJECT)
+    (robot,) = builders(harbor)
     assert in_secret(kube_api) == (robot.full_name, robot.secret)
     notes = kube_api.get("configmaps", NS, f"{SECRET}-settings")["metadata"].get("annotations") or {}
     assert INTENT_HARBOR_ROBOT not in notes
@@ -174,7 +180,7 @@ def test_a_crash_during_a_refresh_keeps_a_working_secret_and_converges(hook, har
     converged = hook(3)
     assert converged.code == 0, converged.stderr
     assert harbor.authenticate(*in_secret(kube_api)) is not None
-    assert len(harbor.project_robots(PROJECT)) == 2
+    assert len(builders(harbor)) == 2
     assert kube_api.deployment_history(NS, "binder")[-1][DEPLOYMENT_FINGERPRINT] == annotations(kube_api)[FINGERPRINT]
 
 
@@ -208,7 +214,7 @@ def test_an_admin_without_robot_permission_exits_1_naming_who_may(hook, harbor, 
     result = hook()
     assert result.code == 1
     assert "may not manage the robot accounts of project 'binder'" in result.last_line
-    assert harbor.project_robots(PROJECT) == []
+    assert builders(harbor) == []
 
 
 def test_a_system_robot_with_robot_permissions_may_manage_them(hook, harbor, kube_api):
@@ -268,8 +274,8 @@ def test_a_create_whose_answer_is_lost_is_not_retried_and_the_next_run_deletes_t
     failed = hook()
     assert failed.code == 3, failed.stderr
     assert "Creating robot account" in failed.last_line
-    (lost,) = harbor.project_robots(PROJECT)
+    (lost,) = builders(harbor)
     converged = hook()
     assert converged.code == 0, converged.stderr
-    (robot,) = harbor.project_robots(PROJECT)
+    (robot,) = builders(harbor)
     assert robot.id != lost.id and in_secret(kube_api) == (robot.full_name, robot.secret)

@@ -28,6 +28,7 @@ def test_the_persisted_names_do_not_change_between_releases():
         "INTENT_KEY": prefix + "intent-key-id",
         "INTENT_HARBOR_ROBOT": prefix + "intent-harbor-robot",
         "INTENT_ECR_PROBE": prefix + "intent-ecr-probe-repository",
+        "INTENT_HARBOR_PULL_ROBOT": prefix + "intent-harbor-pull-robot",
         "INTENT_FIELD_MANAGER": "binderhub-registry-intent",
         "CREATED": "created",
         "GIVEN": "given",

@@ -157,7 +157,8 @@ def test_binderhub_starts_with_our_settings_and_launches_a_pushed_image(helm_rel
     assert build_pods(release) == []  # found, not built
     (pod,) = user_pods(release)
     assert pod["spec"]["containers"][0]["image"] == image
-    assert {"name": "binderhub-registry"} in pod["spec"]["imagePullSecrets"]
+    assert {"name": "binderhub-registry-pull"} in pod["spec"]["imagePullSecrets"]
+    assert {"name": "binderhub-registry"} not in pod["spec"]["imagePullSecrets"]  # user pods never get the push Secret
     assert any(event["message"].startswith("Successfully pulled") or "Successfully pulled image" in event["message"]
                for event in events), "the kubelet did not pull the image from the registry"
 
@@ -250,7 +251,7 @@ def test_companion_mode_with_binderhubs_own_chart(helm_release, node_registry, b
     assert events[0]["phase"] == "built" and events[-1]["phase"] == "ready", events[-3:]
     assert build_pods(ours) == []
     (pod,) = user_pods(ours)
-    assert {"name": "binderhub-registry"} in pod["spec"]["imagePullSecrets"]
+    assert {"name": "binderhub-registry-pull"} in pod["spec"]["imagePullSecrets"]
 
     pods = binder_pods(ours)
     second = node_registry("htpasswd", users={"bob": "bob-password-0123456789"})

@@ -171,7 +171,7 @@ def test_a_role_without_a_rule_fails_the_install_with_the_real_403(helm_release,
     failed = release.install([values], check=False)
     assert failed.returncode != 0
     last_line = release.logs(HOOK).strip().splitlines()[-1]
-    assert "forbids the hook to patch secrets 'binderhub-registry'" in last_line
+    assert "forbids the hook to patch secrets 'binderhub-registry-pull'" in last_line  # the pull Secret, written first
     assert "the chart's Role must allow it" in last_line
     job = release.get("job", HOOK)
     assert job is not None and job["status"].get("failed") == 1  # exit 2: the pod failure policy fails the Job at once

@@ -15,7 +15,8 @@ One loopback server plays Harbor's three faces, like Harbor's own nginx:
   answer is checked against ``swagger.yaml`` (harbor_contract.py): what it does not allow is
   recorded in ``violations``, which the fixture requires empty after each test, and a request
   the document does not allow is refused with 400, as Harbor's generated binding refuses it.
-* ``/service/token``: Harbor's token service, a :class:`TokenServer` whose grants come from the
+* ``/service/token``: Harbor's token service (GET only: other methods 405, as containerd's OAuth
+  POST meets it before falling back to GET), a :class:`TokenServer` whose grants come from the
   same accounts (a robot: exactly its ``repository`` actions on its project), so distribution
   enforces them: a pull-only robot really cannot push.
 * ``/v2/...``: the registry, the real distribution (token auth) behind a pass-through.
@@ -368,7 +369,10 @@ class Harbor(LoopbackHttpServer):
         assert self._upstream is not None
         answer = self._upstream.request(method, path, headers={k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP},
                                         content=body)
-        return answer.status_code, {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}, answer.content
+        headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+        if method == "HEAD" and "content-length" in answer.headers:  # the size of what a GET would send, as Harbor passes it on
+            headers["Content-Length"] = answer.headers["content-length"]
+        return answer.status_code, headers, answer.content
 
     def token(self, path_and_query: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         answer = httpx.get(self.token_service.url + "/token" + path_and_query[len("/service/token"):], timeout=10,
@@ -400,6 +404,8 @@ class _Handler(LoopbackHandler):
         if parts.path.startswith("/v2/") or parts.path == "/v2":
             return self._send(*harbor.forward(self.command, self.path, headers, raw))
         if parts.path == "/service/token":
+            if self.command != "GET":  # Harbor's token handler serves GET only (containerd's OAuth POST then falls back to GET)
+                return self._send(405, {"Content-Type": "text/plain"}, b"Method Not Allowed")
             return self._send(*harbor.token(self.path, headers))
         if not parts.path.startswith("/api/v2.0/"):
             return self._send(404, {"Content-Type": "text/plain"}, b"404 page not found")
@@ -447,7 +453,8 @@ class _Handler(LoopbackHandler):
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(content)))
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(content)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(content)

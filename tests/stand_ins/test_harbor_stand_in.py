@@ -122,3 +122,26 @@ def test_without_harbors_document_the_tests_fail_with_one_sentence_saying_where_
         module.swagger_document.__wrapped__()
     assert str(failed.value).startswith("Harbor's API definition (swagger.yaml) is not at ")
     assert str(tmp_path) in str(failed.value) and "\n" not in str(failed.value)
+
+
+def test_the_token_service_serves_get_only_as_harbors_and_a_pull_robot_gets_pull_only(harbor, admin):
+    """containerd first POSTs an OAuth form to the realm; Harbor's token handler answers 405 and
+    containerd asks again with GET and Basic auth."""
+    posted = httpx.post(harbor.token_service.realm, data={"grant_type": "password", "username": ADMIN, "password": harbor.admin_password,
+                                                          "scope": f"repository:{PROJECT}/x:pull", "service": "harbor-registry"})
+    assert posted.status_code == 405
+    robot = harbor._new_robot(f"{PROJECT}+reader", f"robot${PROJECT}+reader", "project", [
+        {"kind": "project", "namespace": PROJECT, "access": [{"resource": "repository", "action": "pull"}]}], -1)
+    token = harbor.registry_token(robot.full_name, robot.secret, f"{PROJECT}/x", "pull,push")
+    assert harbor.token_service.decode(token)["access"] == [{"type": "repository", "name": f"{PROJECT}/x", "actions": ["pull"]}]
+
+
+def test_a_head_through_harbor_tells_the_size_of_the_manifest_as_the_registry_does(harbor, admin):
+    """containerd resolves a tag with HEAD and refuses a manifest whose size is 0."""
+    token = harbor.registry_token(ADMIN, harbor.admin_password, f"{PROJECT}/sized", "pull,push")
+    push_image(harbor.url, f"{PROJECT}/sized", "v1", token=token)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.oci.image.manifest.v1+json"}
+    head = httpx.head(f"{harbor.url}/v2/{PROJECT}/sized/manifests/v1", headers=headers)
+    get = httpx.get(f"{harbor.url}/v2/{PROJECT}/sized/manifests/v1", headers=headers)
+    assert head.status_code == get.status_code == 200
+    assert int(head.headers["Content-Length"]) == len(get.content) > 0

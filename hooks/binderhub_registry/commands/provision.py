@@ -19,13 +19,14 @@ from binderhub_registry.commands.common import kube_writer, load, secret_name
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.progress import Progress
+from binderhub_registry.providers.base import PULL_SECRET_VALUE
 from binderhub_registry.render import Rendered, render, to_yaml
 from binderhub_registry.rotation import RotationPolicy
-from binderhub_registry.settings import settings_configmap_name
+from binderhub_registry.settings import RegistrySettings, pull_secret_name, settings_configmap_name
 
 if TYPE_CHECKING:
     from binderhub_registry.kube import KubeWriter
-    from binderhub_registry.providers.base import Obtained
+    from binderhub_registry.providers.base import Obtained, Provider
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
@@ -52,17 +53,19 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         record_intent=partial(kube.record_intent, name) if kube is not None and applying else None,
         rotation=rotation,
     )
+    provider.check_pull_values()
     current = kube.release_state(name) if kube is not None and applying else state.CurrentState()
     existing = values["registry"].get("existingSecret")
     given = kube.input_credentials(existing, provider.secret_keys, progress) if kube is not None and existing else None
     obtained = provider.obtain(current, given)
     credential, settings = obtained.credential, obtained.settings
     docker_config = dockerconfig.for_settings(settings, credential.username, credential.password)
+    pull = _pull_secret(provider, kube, name, current, settings, rotation, progress, applying)
     how = f" with short-lived tokens from the registry helper {settings.helper_url} (no key)" if settings.helper_url else ""
     fingerprint = state.fingerprint(current, docker_config, settings.binderhub_config(name))
     annotations = state.secret_annotations(settings, fingerprint, credential, (rotation.revision, rotation.trigger))
     namespace = kube.namespace if kube is not None else args.namespace
-    rendered = render(settings, docker_config, name, namespace, annotations)
+    rendered = render(settings, docker_config, name, namespace, annotations, pull)
 
     restarted: list[str] = []
     if args.output:
@@ -85,6 +88,32 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
+def _pull_secret(
+    provider: Provider,
+    kube: KubeWriter | None,
+    name: str,
+    current: state.CurrentState,
+    settings: RegistrySettings,
+    rotation: RotationPolicy,
+    progress: Progress,
+    applying: bool,
+) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The docker config and annotations of the pull Secret, when user pods pull with credentials
+    of their own (pull-only, proven); None: they pull with the push credential."""
+    pull_name = pull_secret_name(name)
+    existing = (provider.values.get("registry", {}).get("pullCredentials") or {}).get("existingSecret")
+    given = kube.input_credentials(existing, ("password",), progress, value=PULL_SECRET_VALUE) if kube is not None and existing else None
+    found = kube.read_secret(pull_name) if kube is not None and applying else None
+    pull_current = state.CurrentState.read(found, current.intents)
+    credential = provider.obtain_pull(pull_current, given)
+    if credential is None:
+        progress.step(f"Secret {pull_name}: user pods pull with the push credentials (no separate pull credentials)")
+        return None
+    progress.step(f"Secret {pull_name}: user pods pull with {credential.username!r}, which may pull and not push")
+    docker_config = dockerconfig.for_settings(settings, credential.username, credential.password)
+    return docker_config, state.secret_annotations(settings, "", credential, (rotation.revision, rotation.trigger))
+
+
 def _print(rendered: Rendered, output: str) -> str:
     """Print the objects on stdout (-) or write them to a directory; where they went."""
     if output == "-":
@@ -92,10 +121,11 @@ def _print(rendered: Rendered, output: str) -> str:
         return "printed on stdout"
     directory = Path(output)
     directory.mkdir(parents=True, exist_ok=True)
-    secret_path = directory / "secret.yaml"
-    secret_path.touch(mode=0o600)
-    os.chmod(secret_path, 0o600)
-    secret_path.write_text(to_yaml([rendered.secret]))
+    for file_name, secret in (("secret.yaml", rendered.secret), ("pull-secret.yaml", rendered.pull_secret)):
+        secret_path = directory / file_name
+        secret_path.touch(mode=0o600)
+        os.chmod(secret_path, 0o600)
+        secret_path.write_text(to_yaml([secret]))
     (directory / "settings-configmap.yaml").write_text(to_yaml([rendered.configmap]))
     return f"written to {directory}/"
 
@@ -112,6 +142,7 @@ def _apply(
     """Write the Secret and the settings, let the provider finish the switch, roll BinderHub
     (``current``: the state read before this run wrote); the Deployments restarted."""
     checkpoint("before-secret-written")
+    kube.apply(rendered.pull_secret)
     kube.apply(rendered.secret)
     kube.apply(rendered.configmap)
     checkpoint("after-secret-written")

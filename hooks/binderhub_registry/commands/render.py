@@ -1,5 +1,6 @@
 """`render`: print the BinderHub settings (and, when the values carry credentials or the Secret
-holds none, keyless Google, the Secret) without any cloud or cluster call."""
+holds none, keyless Google, the Secret and the pull Secret, unless separate pull credentials are
+named) without any cloud or cluster call."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     docker_config = dockerconfig.for_settings(settings, username, password)
     annotations = state.secret_annotations(settings, state.new_fingerprint())
     rendered = render(settings, docker_config, name, args.namespace, annotations)
-    print(to_yaml(rendered.documents() if credential or keyless else [rendered.configmap]), end="")
+    documents = rendered.documents() if credential or keyless else [rendered.configmap]
+    if (values["registry"].get("pullCredentials") or {}).get("existingSecret"):  # only provision reads them
+        documents = [document for document in documents if document is not rendered.pull_secret]
+    print(to_yaml(documents), end="")
     if not settings.token_url:
         progress.step("token_url is discovered from the registry by provision; render is offline and leaves it out")
     return 0

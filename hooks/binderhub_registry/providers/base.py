@@ -50,6 +50,9 @@ class Obtained:
     after_switch: Callable[[], None] = field(default=_nothing)
 
 
+# The value naming the Secret of separate pull credentials (generic, dockerhub).
+PULL_SECRET_VALUE = "registry.pullCredentials.existingSecret"
+
 SecretReader = Callable[[str], dict[str, str] | None]
 IntentRecorder = Callable[[dict[str, str]], None]
 
@@ -121,8 +124,26 @@ class Provider(ABC):
     def prove(self, username: str, password: str) -> dict[str, Any]:
         """Prove that ``username``/``password`` can push; return a summary for the result line."""
 
+    def check_pull_values(self) -> None:
+        """Refuse registry.pullCredentials.existingSecret where this type takes none, before any
+        credential is obtained (default: generic and dockerhub take them)."""
+        if (self.registry_values.get("pullCredentials") or {}).get("existingSecret"):
+            raise InvalidConfiguration(
+                f"{PULL_SECRET_VALUE} is set, but registry.type {self.type} takes no separate pull credentials "
+                f"(generic and dockerhub do); leave it empty: user pods then pull with the push credentials."
+            )
+
+    def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
+        """The credential user pods pull with, proven to pull and proven not to push where the
+        registry lets us tell; None: they pull with the push credential (the default).
+        ``current``: the pull Secret's state; ``given``: registry.pullCredentials.existingSecret's."""
+        return None
+
     def cleanup(self, current: CurrentState) -> None:  # noqa: B027  (optional hook)
         """Revoke what this tool created for the credential in ``current`` (default: nothing)."""
+
+    def cleanup_pull(self, pull: CurrentState) -> None:  # noqa: B027  (optional hook)
+        """Revoke what this tool created for the pull credential in ``pull`` (default: nothing)."""
 
 
 class PasswordProvider(Provider):
@@ -139,6 +160,25 @@ class PasswordProvider(Provider):
     def values_credential(self) -> Credential | None:
         username, password = self.config.get("username", ""), self.config.get("password", "")
         return Credential(username=username, password=password) if username and password else None
+
+    def check_pull_values(self) -> None:
+        """Separate pull credentials are taken."""
+
+    def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
+        """Separate pull credentials from registry.pullCredentials.existingSecret, proven to pull
+        and not to push; None without them."""
+        if given is None:
+            return None
+        if not given.username or not given.password:
+            raise InvalidConfiguration(
+                f"The Secret named by {PULL_SECRET_VALUE} needs both a `username` and a `password` key (an account that may only pull)."
+            )
+        self.prove_pull_only(given.username, given.password)
+        return Credential(username=given.username, password=given.password, credential_id=f"{given.username}@{self.settings().host}")
+
+    def prove_pull_only(self, username: str, password: str) -> None:
+        """Prove that ``username`` pulls from the repository BinderHub pushes to and cannot push there."""
+        raise NotImplementedError
 
     def username_password(self, given: InputCredentials | None) -> tuple[str, str]:
         """The account's username and password: from registry.existingSecret, else from values."""

@@ -18,7 +18,16 @@ from typing import Any
 from binderhub_registry.dockerconfig import DOCKER_HUB_AUTH_KEY
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.oci import Hints, PushProof, RegistryClient
-from binderhub_registry.providers.base import NOTHING_DISCOVERED, Credential, Discovered, InputCredentials, Obtained, PasswordProvider
+from binderhub_registry.providers.base import (
+    NOTHING_DISCOVERED,
+    PULL_SECRET_VALUE,
+    Credential,
+    Discovered,
+    InputCredentials,
+    Obtained,
+    PasswordProvider,
+)
+from binderhub_registry.pull_proof import prove_pull_only
 from binderhub_registry.registry_auth import Challenge
 from binderhub_registry.settings import RegistrySettings, probe_name
 from binderhub_registry.state import CurrentState
@@ -34,6 +43,7 @@ class DockerHubProvider(PasswordProvider):
     type = "dockerhub"
     section = "dockerhub"
     password_hint = "set it to a Read & Write access token"
+    push_username = ""  # the account obtain() proved, whose name is the namespace's default
 
     def namespace(self, username: str) -> str:
         return str(self.config.get("namespace") or username or self.config.get("username", "")).lower()
@@ -63,6 +73,7 @@ class DockerHubProvider(PasswordProvider):
     def obtain(self, current: CurrentState, given: InputCredentials | None) -> Obtained:
         username, password = self.username_password(given)
         self.prove(username, password)
+        self.push_username = username  # the namespace's default, for the pull proof
         credential = Credential(username=username, password=password, credential_id=f"{username}@docker.io")
         return Obtained(credential, self.settings(Discovered(username=username)))
 
@@ -86,6 +97,23 @@ class DockerHubProvider(PasswordProvider):
             )
         self.progress.step(f"push access proven on {proof.repository} (token grants {','.join(proof.granted_actions)})")
         return {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}
+
+
+    def prove_pull_only(self, username: str, password: str) -> None:
+        """Docker Hub's grants are what its registry enforces: a token asked for pull and push
+        on the repository BinderHub pushes to must grant pull and not push."""
+        settings = self.settings(Discovered(username=self.push_username))
+        challenge = Challenge("bearer", realm=settings.token_url.split("?")[0], service=DOCKER_HUB_SERVICE)
+        hints = Hints(url="registry.dockerhub.authUrl", credentials=f"the Secret named by {PULL_SECRET_VALUE}")
+        self.progress.step(f"Checking Docker Hub pull-only access to {settings.probe_repository} as {username!r}")
+        with RegistryClient(settings.registry_url, username, password, progress=self.progress, hints=hints, challenge=challenge) as client:
+            proof = prove_pull_only(client, settings.probe_repository, witness_requests=False)
+        if proof.granted_actions is None:
+            raise InvalidConfiguration(
+                f"The token service at {challenge.realm} did not answer with a Docker Hub token; check registry.dockerhub.authUrl."
+            )
+        self.progress.step(f"pull credentials proven to pull and not to push on {proof.repository} "
+                           f"(token grants {','.join(proof.granted_actions)})")
 
 
 def _cannot_push(username: str, repository: str, granted: frozenset[str]) -> str:

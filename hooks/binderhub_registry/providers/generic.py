@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from binderhub_registry.progress import Progress
-from binderhub_registry.providers.base import NOTHING_DISCOVERED, Credential, Discovered, InputCredentials, Obtained, PasswordProvider
+from binderhub_registry.providers.base import (
+    NOTHING_DISCOVERED,
+    PULL_SECRET_VALUE,
+    Credential,
+    Discovered,
+    InputCredentials,
+    Obtained,
+    PasswordProvider,
+)
 from binderhub_registry.settings import RegistrySettings, probe_name
 from binderhub_registry.state import CurrentState
 
@@ -45,6 +53,10 @@ class GenericProvider(PasswordProvider):
     def prove(self, username: str, password: str) -> dict[str, Any]:
         return self._prove(username, password)[0]
 
+    def prove_pull_only(self, username: str, password: str) -> None:
+        prove_pull_only_on_registry(self.url, self.settings().probe_repository, username, password, self.progress, URL_HINT,
+                                    f"the Secret named by {PULL_SECRET_VALUE}")
+
     def _prove(self, username: str, password: str) -> tuple[dict[str, Any], str]:
         """The summary for the result line, and the token URL the registry named."""
         return prove_on_registry(self.url, self.settings().probe_repository, username, password, self.progress, URL_HINT, CREDENTIALS_HINT)
@@ -67,3 +79,20 @@ def prove_on_registry(
     progress.step(f"push access proven on {proof.repository} ({' + '.join(proof.methods)}{granted})")
     summary = {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}
     return summary, challenge.token_url
+
+
+def prove_pull_only_on_registry(
+    url: str, repository: str, username: str, password: str, progress: Progress, url_value: str, credentials_value: str,
+    witness_requests: bool = True,
+) -> None:
+    """Prove the pull credentials ``username`` pull from ``repository`` and cannot push to it
+    (pull_proof.py)."""
+    from binderhub_registry.oci import Hints, RegistryClient  # noqa: PLC0415
+    from binderhub_registry.pull_proof import prove_pull_only  # noqa: PLC0415
+
+    progress.step(f"Checking {url} for pull-only access to {repository} as {username!r}")
+    with RegistryClient(url, username, password, progress=progress, hints=Hints(url=url_value, credentials=credentials_value)) as client:
+        proof = prove_pull_only(client, repository, witness_requests)
+    granted = f"token grants {','.join(proof.granted_actions)}" if proof.granted_actions is not None else ""
+    refused = "the registry refuses an upload" if proof.upload_refused else ""
+    progress.step(f"pull credentials proven to pull and not to push on {repository} ({'; '.join(p for p in (granted, refused) if p)})")

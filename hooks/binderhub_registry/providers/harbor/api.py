@@ -29,6 +29,8 @@ ROBOT_MANAGERS = (
 )
 # Harbor's project-level permission a push robot gets, exactly (and nothing else).
 PUSH_ACCESS = ({"resource": "repository", "action": "push"}, {"resource": "repository", "action": "pull"})
+# The permission of the pull robot user pods pull with: pull only.
+PULL_ACCESS = ({"resource": "repository", "action": "pull"},)
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,9 @@ class HarborApi:
                             forbidden=self._cannot_manage_robots)
         return None if answer.status == 404 else _robot(answer.body, self.url)
 
-    def create_robot(self, name: str, duration_days: int, description: str) -> tuple[Robot, str]:
-        """A new project robot with exactly push and pull on the project's repositories; its secret
+    def create_robot(self, name: str, duration_days: int, description: str,
+                     access: tuple[dict[str, str], ...] = PUSH_ACCESS) -> tuple[Robot, str]:
+        """A new project robot with exactly ``access`` on the project's repositories; its secret
         (shown only in this answer)."""
         body = {
             "name": name,
@@ -109,14 +112,14 @@ class HarborApi:
             "level": "project",
             "disable": False,
             "duration": duration_days,
-            "permissions": [{"kind": "project", "namespace": self.project, "access": [dict(a) for a in PUSH_ACCESS]}],
+            "permissions": [{"kind": "project", "namespace": self.project, "access": [dict(a) for a in access]}],
         }
         answer = self._call("POST", "/robots", what=f"Creating robot account {name!r} in Harbor project {self.project!r}",
                             json=body, expect=(201, 409), retried=False, forbidden=self._cannot_manage_robots)
         if answer.status == 409:
             raise InvalidConfiguration(
                 f"Harbor project {self.project!r} already has a robot account named {name!r} that this tool did not create "
-                f"(or no longer knows); delete it in Harbor or choose another registry.harbor.robotName."
+                f"(or no longer knows); delete it in Harbor or choose another registry.harbor.robotName (or pullRobotName)."
             )
         secret = _field(answer.body, "secret", str, self.url)
         self.progress.add_secret(secret)

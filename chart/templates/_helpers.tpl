@@ -268,7 +268,8 @@ true
 
 {{- /*
 registry.type ecr: the annotations of the hook's and the helper's ServiceAccounts (IRSA's role ARN)
-and the environment of their pods (the access keys of registry.ecr.accessKeySecret, the fallback);
+and the environment of their pods (the access keys of registry.ecr.accessKeySecret, or else of
+registry.existingSecret: the fallback);
 boto3's default chain finds either, and EKS Pod Identity's own variables.
 */}}
 {{- define "binderhub-registry.awsAnnotations" -}}
@@ -277,11 +278,12 @@ eks.amazonaws.com/role-arn: {{ .Values.registry.ecr.roleArn | quote }}
 {{- end -}}
 {{- end -}}
 {{- define "binderhub-registry.awsEnv" -}}
-{{- if and (eq .Values.registry.type "ecr") .Values.registry.ecr.accessKeySecret -}}
+{{- $keys := or .Values.registry.ecr.accessKeySecret .Values.registry.existingSecret -}}
+{{- if and (eq .Values.registry.type "ecr") $keys -}}
 {{- range list "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" }}
 - name: {{ . }}
   valueFrom:
-    secretKeyRef: {name: {{ $.Values.registry.ecr.accessKeySecret | quote }}, key: {{ . }}}
+    secretKeyRef: {name: {{ $keys | quote }}, key: {{ . }}}
 {{- end }}
 {{- end -}}
 {{- end -}}

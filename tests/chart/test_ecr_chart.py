@@ -35,8 +35,9 @@ def test_irsa_annotates_the_hook_and_the_helper_and_the_helper_runs(helm_binarie
         assert "AWS_ACCESS_KEY_ID" not in str(doc)
 
 
-def test_the_access_key_secret_reaches_the_hook_the_cleanup_and_the_helper_only(helm_binaries):
-    docs = template(helm_binaries, "4", ECR, "registry.ecr.roleArn=", "registry.ecr.accessKeySecret=aws-keys")
+@pytest.mark.parametrize("value", ["registry.ecr.accessKeySecret", "registry.existingSecret"])
+def test_the_access_key_secret_reaches_the_hook_the_cleanup_and_the_helper_only(helm_binaries, value):
+    docs = template(helm_binaries, "4", ECR, "registry.ecr.roleArn=", f"{value}=aws-keys")
     jobs = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in by_kind(docs, "Job")}
     pods = [*jobs.values(), by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]]
     for pod in pods:

@@ -11,7 +11,7 @@ import time
 import pytest
 from binderhub_registry.state import CREDENTIAL_ID, DEPLOYMENT_FINGERPRINT, FINGERPRINT, INTENT_HARBOR_ROBOT, PREVIOUS_CREDENTIAL_ID
 
-from tests.fixtures_harbor import ADMIN, PROJECT, admin_secret, harbor_values
+from tests.fixtures_harbor import ADMIN, ADMIN_SECRET, PROJECT, admin_secret, harbor_values
 from tests.helpers import binder_deployment, push_image, run_cli, secret_auth, write_values
 from tests.stand_ins.harbor import Harbor
 
@@ -279,3 +279,23 @@ def test_a_create_whose_answer_is_lost_is_not_retried_and_the_next_run_deletes_t
     assert converged.code == 0, converged.stderr
     (robot,) = builders(harbor)
     assert robot.id != lost.id and in_secret(kube_api) == (robot.full_name, robot.secret)
+
+
+def test_the_admin_secret_may_be_named_by_registry_existing_secret(kube_api, harbor, tmp_path):
+    """The contract's registry.existingSecret holds the credentials of every type: for Harbor the
+    admin's, when registry.harbor.adminSecret is left empty; a missing one is named by that value."""
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, NS)
+    values = harbor_values(harbor, adminSecret="")
+    values["registry"]["existingSecret"] = ADMIN_SECRET
+    path = write_values(tmp_path / "values.yaml", values)
+    env = {"KUBECONFIG": str(kubeconfig)}
+
+    missing = run_cli("provision", "--values", str(path), env=env)
+    assert missing.code == 2
+    assert f"Secret '{ADMIN_SECRET}' named by registry" in missing.last_line and "existingSecret does not exist" in missing.last_line
+
+    kube_api.put(admin_secret(ADMIN, harbor.admin_password))
+    installed = run_cli("provision", "--values", str(path), env=env)
+    assert installed.code == 0, installed.stderr
+    assert harbor.admin_password not in installed.stdout + installed.stderr
+    assert in_secret(kube_api)[0].startswith("robot$")

@@ -118,7 +118,10 @@ class HarborProvider(Provider):
         return credential
 
     def _api(self) -> HarborApi:
-        name = str(self.config.get("adminSecret") or "")
+        # registry.harbor.adminSecret, or the registry.existingSecret every type reads its credentials from
+        name, value = str(self.config.get("adminSecret") or ""), ADMIN_VALUE
+        if not name and self.registry_values.get("existingSecret"):
+            name, value = str(self.registry_values["existingSecret"]), "registry.existingSecret"
         if not name:
             raise InvalidConfiguration(
                 f"{ADMIN_VALUE} is empty; create a Secret with the username and password keys of a Harbor account that may manage "
@@ -126,10 +129,10 @@ class HarborProvider(Provider):
             )
         data = self.read_secret(name) if self.read_secret else None
         if data is None:
-            raise InvalidConfiguration(f"Secret {name!r} named by {ADMIN_VALUE} does not exist; create it or fix the name.")
+            raise InvalidConfiguration(f"Secret {name!r} named by {value} does not exist; create it or fix the name.")
         if not data.get("username") or not data.get("password"):
-            raise InvalidConfiguration(f"Secret {name!r} named by {ADMIN_VALUE} needs both a username and a password key.")
-        return HarborApi(self.url, data["username"], data["password"], self.progress, self.project)
+            raise InvalidConfiguration(f"Secret {name!r} named by {value} needs both a username and a password key.")
+        return HarborApi(self.url, data["username"], data["password"], self.progress, self.project, value)
 
     def _ensure_project(self, api: HarborApi) -> int:
         project_id = api.project_id()

@@ -48,8 +48,10 @@ class Answer:
 
 
 class HarborApi:
-    def __init__(self, url: str, username: str, password: str, progress: Progress, project: str) -> None:
+    def __init__(self, url: str, username: str, password: str, progress: Progress, project: str,
+                 admin_value: str = ADMIN_VALUE) -> None:
         self.url = url.rstrip("/")
+        self.admin_value = admin_value  # the value naming the admin's Secret, for the sentences
         self.username = username
         self.project = project
         self.progress = progress
@@ -149,7 +151,7 @@ class HarborApi:
 
     def _cannot_manage_robots(self) -> str:
         return (f"the Harbor account {self.username!r} may not manage the robot accounts of project {self.project!r}; "
-                f"name in {ADMIN_VALUE} {ROBOT_MANAGERS.format(project=self.project)}")
+                f"name in {self.admin_value} {ROBOT_MANAGERS.format(project=self.project)}")
 
     def _call(self, method: str, path: str, *, what: str, expect: tuple[int, ...], forbidden: Callable[[], str],
               retried: bool = True, **kwargs: Any) -> Answer:
@@ -160,7 +162,7 @@ class HarborApi:
         if response.status_code == 401:
             raise CredentialsRejected(
                 f"Harbor at {self.url} rejected the credentials of {self.username!r} (401 to {method} {path.split('?')[0]}); "
-                f"check the username and password in the Secret named by {ADMIN_VALUE}."
+                f"check the username and password in the Secret named by {self.admin_value}."
             )
         if response.status_code == 403:
             raise CredentialsRejected(f"{what} was refused (403): {forbidden()}.")

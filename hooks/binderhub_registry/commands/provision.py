@@ -57,8 +57,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     current = kube.release_state(name) if kube is not None and applying else state.CurrentState()
     existing = values["registry"].get("existingSecret")
     # a type without secret_keys reads no credentials from it (ECR: its pods get the keys as environment)
-    reads = kube is not None and existing and provider.secret_keys
-    given = kube.input_credentials(existing, provider.secret_keys, progress) if reads else None
+    reads = existing and provider.secret_keys
+    given = kube.input_credentials(existing, provider.secret_keys, progress) if kube is not None and reads else None
     obtained = provider.obtain(current, given)
     credential, settings = obtained.credential, obtained.settings
     docker_config = dockerconfig.for_settings(settings, credential.username, credential.password)

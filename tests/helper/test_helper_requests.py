@@ -55,8 +55,10 @@ def test_names_and_tags_outside_the_reference_grammar_are_400(keyless, method, t
 
 def test_valid_names_still_answer(keyless):
     helper = keyless["helper"]
+    longest = PREFIX + "x" * (255 - len(PREFIX))  # the grammar's 255 characters exactly
     for method, target, expected in [("GET", f"/repo/{PREFIX}a.b_c__d--e/f", 404), ("GET", f"/image/{PREFIX}x:Latest_1.0-rc", 404),
-                                     ("POST", f"/token/{PREFIX}x:{'t' * 128}", 200)]:
+                                     ("POST", f"/token/{PREFIX}x:{'t' * 128}", 200), ("GET", f"/repo/{longest}", 404),
+                                     ("GET", f"/repo/{longest}x", 400)]:
         assert send(helper.url, request_bytes(method, target, _auth(helper)))[0] == expected, target
 
 

@@ -32,7 +32,7 @@ class _EchoingHandler(LoopbackHandler):
         if length:
             self.rfile.read(length)
         echoed = self.headers.get("Authorization", "")
-        body = (f'{{"error": {{"code": {self.owner.status}, "status": "PERMISSION_DENIED", '
+        body = (f'{{"error": {{"code": {self.owner.status}, "status": "{self.owner.error_status}", '
                 f'"message": "{MARKER}: denied for {echoed}"}}, "token": "{MARKER}"}}').encode()
         self.send_response(self.owner.status)
         self.send_header("Content-Type", "application/json")
@@ -45,13 +45,15 @@ class _EchoingHandler(LoopbackHandler):
 
 
 class EchoingUpstream(LoopbackHttpServer):
-    """Answers every request with ``status`` and a body holding a marker and the Authorization it got."""
+    """Answers every request with ``status`` and a body holding a marker and the Authorization it
+    got (Google's ``error.status`` is ``error_status``)."""
 
     request_handler: ClassVar[type[LoopbackHandler]] = _EchoingHandler
 
-    def __init__(self, status: int, **headers: str) -> None:
+    def __init__(self, status: int, error_status: str = "PERMISSION_DENIED", **headers: str) -> None:
         super().__init__()
         self.status = status
+        self.error_status = error_status
         self.headers = headers
 
 
@@ -71,6 +73,27 @@ def test_iam_credentials_refusing_leaves_its_body_out(start_helper, capfd, statu
     assert reply.status_code in (502, 503)
     error = reply.json()["error"]
     assert "IAM Credentials" in error or "may not mint tokens" in error
+    _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_iam_credentials_refusing_the_helpers_identity_says_what_to_restore(start_helper, status):
+    """401 (the pod's own token refused) and 403 alike: the binding the hook makes is what is missing."""
+    with EchoingUpstream(status) as iam:
+        helper = start_helper(iam_credentials_endpoint=iam.url)
+        reply = httpx.post(f"{helper.url}/token/{PROJECT}/binder/binder-x:t", headers={"Authorization": f"Bearer {helper.auth_token}"},
+                           timeout=60)
+    assert reply.status_code == 502
+    assert f"{status} PERMISSION_DENIED" in reply.json()["error"] and "roles/iam.workloadIdentityUser" in reply.json()["error"]
+
+
+def test_a_google_error_status_that_is_not_an_enum_is_left_out(start_helper, capfd):
+    """Only an ``error.status`` that is an enum (PERMISSION_DENIED) is repeated, not free text."""
+    with EchoingUpstream(403, error_status=f"PERMISSION_DENIED {MARKER}") as iam:
+        helper = start_helper(iam_credentials_endpoint=iam.url)
+        reply = httpx.post(f"{helper.url}/token/{PROJECT}/binder/binder-x:t", headers={"Authorization": f"Bearer {helper.auth_token}"},
+                           timeout=60)
+    assert reply.status_code == 502 and "(403)" in reply.json()["error"]
     _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)
 
 

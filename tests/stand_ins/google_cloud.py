@@ -577,6 +577,11 @@ class GoogleCloudState:
         with self.lock:
             self._failures.setdefault(method, []).extend([status] * times)
 
+    def take_failure(self, method: str, api: str, project_number: str) -> ApiError | None:
+        """The next failure :meth:`fail_next` queued for ``method``, if any (call with ``lock`` held)."""
+        pending = self._failures.get(method)
+        return injected(pending.pop(0), api, project_number) if pending else None
+
     # -- call log ----------------------------------------------------------------------------
     def record(self, call: CallContext, code: str) -> None:
         with self.lock:

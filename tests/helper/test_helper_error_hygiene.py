@@ -109,3 +109,18 @@ def test_a_failing_registry_leaves_its_body_out(start_helper, capfd, path, heade
         reply = httpx.get(f"{helper.url}{target}", headers={"Authorization": f"Bearer {helper.auth_token}"}, timeout=60)
     assert reply.status_code in (404, 502, 503)
     _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)
+
+
+def test_an_internal_error_names_its_place_not_its_text(keyless, capfd, monkeypatch):
+    """A bug (an exception nobody expected) ends in 500 and one log line naming the exception's
+    type and place; its text, which may hold what was being handled, is left out."""
+    helper = keyless["helper"]
+
+    async def broken(name: str) -> bool:
+        raise RuntimeError(f"{MARKER} while handling {name}")
+
+    monkeypatch.setattr(helper.app.checks, "repository_exists", broken)
+    reply = httpx.get(f"{helper.url}/repo/{PROJECT}/binder/binder-x", headers={"Authorization": f"Bearer {helper.auth_token}"}, timeout=60)
+    assert reply.status_code == 500
+    assert reply.json()["error"].startswith("internal error (RuntimeError at test_helper_error_hygiene.py:")
+    _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)

@@ -22,16 +22,18 @@ def calls(admin) -> GoogleCalls:
 def test_bindings_are_added_once_and_removed_alone(google_cloud, builder, google_admin):
     iam = google_cloud.iam_client(google_admin.credentials())
     record = google_cloud.state.service_accounts[BUILDER]
-    # The policy does not start empty: another role, and another workload in the same role.
+    # The policy does not start empty: another role (held by the hook's identity too), and another
+    # workload in the same role.
     other_workload = wi.helper_member(PROJECT, "other/another-helper")
-    record.bindings["roles/iam.serviceAccountUser"] = {"user:someone@example.org"}
+    others = {"user:someone@example.org", f"serviceAccount:{google_admin.email}"}
+    record.bindings["roles/iam.serviceAccountUser"] = set(others)
     record.bindings[wi.WORKLOAD_IDENTITY_USER] = {other_workload}
     wanted = [(wi.WORKLOAD_IDENTITY_USER, MEMBER), (wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")]
     assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=wanted)
     assert not wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=wanted)  # nothing to change: no write
     assert record.bindings[wi.WORKLOAD_IDENTITY_USER] == {other_workload, MEMBER}
     assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, remove=wanted)
-    assert record.bindings == {"roles/iam.serviceAccountUser": {"user:someone@example.org"}, wi.WORKLOAD_IDENTITY_USER: {other_workload}}
+    assert record.bindings == {"roles/iam.serviceAccountUser": others, wi.WORKLOAD_IDENTITY_USER: {other_workload}}
     assert len([c for c in google_cloud.state.calls_of("SetIamPolicy") if c.code == "OK"]) == 2
 
 

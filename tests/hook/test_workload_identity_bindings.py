@@ -75,3 +75,11 @@ def test_only_a_service_account_identity_is_bound_as_token_creator():
     assert wi.identity_member(f"hook@{PROJECT}.iam.gserviceaccount.com") == f"serviceAccount:hook@{PROJECT}.iam.gserviceaccount.com"
     assert wi.identity_member("alice@example.org") is None
     assert wi.identity_member("the hook's identity") is None
+
+
+@pytest.mark.parametrize("service_account", ["/binderhub-registry-helper", "binder/", "binderhub-registry-helper", ""])
+def test_a_helper_service_account_is_namespace_and_name(service_account):
+    """No member is made for half a ServiceAccount (`PROJECT.svc.id.goog[/NAME]` names nobody)."""
+    with pytest.raises(InvalidConfiguration) as refused:
+        wi.helper_member(PROJECT, service_account)
+    assert "must be NAMESPACE/NAME" in refused.value.message

@@ -101,6 +101,21 @@ def test_switching_from_key_to_workload_identity_revokes_the_key(kube_api, tmp_p
     assert google_cloud.state.service_accounts[BUILDER].user_keys() == []
 
 
+def test_switching_from_a_provided_key_to_workload_identity_keeps_that_key(kube_api, tmp_path, google_cloud, google_adc,
+                                                                           iam_credentials, ar_registry, make_google_principal):
+    """Only keys this tool made are revoked on the switch: a key the user gave (mode validate) is theirs."""
+    theirs = make_google_principal("manual-builder", roles=[])
+    google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
+    google_cloud.state.grant_repository_role(f"projects/{PROJECT}/locations/us-central1/repositories/binder", theirs.email,
+                                             "roles/artifactregistry.writer")
+    with_their_key = keyless_values(google_cloud, ar_registry, iam_credentials, mode="validate", key=json.dumps(theirs.key_info))
+    with_their_key["registry"]["google"]["credential"] = "key"
+    assert provision(kube_api, tmp_path, with_their_key).code == 0
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))
+    assert result.code == 0, result.stderr
+    assert [key.name.rpartition("/")[2] for key in google_cloud.state.service_accounts[theirs.email].user_keys()] == [theirs.key_id]
+
+
 def test_without_a_workload_identity_pool_one_sentence(kube_api, tmp_path, google_cloud, google_adc, iam_credentials, ar_registry):
     google_cloud.project.workload_identity_pool = False
     result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))

@@ -3,6 +3,8 @@ bindings on the builder account's own policy, and tokens minted for the builder.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
 from binderhub_registry.progress import Progress
@@ -65,8 +67,12 @@ def test_token_minted_once_the_hook_may_act_as_the_builder(google_cloud, iam_cre
     assert "serviceAccountTokenCreator" in refused.value.message
     iam = google_cloud.iam_client(google_admin.credentials())
     wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")])
-    token = wi.mint_polling(mint, Progress("text"), timeout=0, who=google_admin.email, builder=BUILDER)
+    output = io.StringIO()
+    progress = Progress("text", stream=output)
+    token = wi.mint_polling(mint, progress, timeout=0, who=google_admin.email, builder=BUILDER)
     assert google_cloud.state.authenticate(f"Bearer {token}") == BUILDER
+    progress.error(f"the registry echoed Bearer {token}")  # whatever prints it later, the token is masked
+    assert token not in output.getvalue() and output.getvalue() == "error: the registry echoed Bearer ***\n"
 
 
 def test_only_a_service_account_identity_is_bound_as_token_creator():

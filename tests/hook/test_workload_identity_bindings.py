@@ -10,6 +10,8 @@ from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.google import workload_identity as wi
 from binderhub_registry.providers.google.api import GoogleCalls
+from google.iam.v1 import policy_pb2
+from google.type import expr_pb2
 
 from tests.fixtures_google import BUILDER, PROJECT
 
@@ -89,3 +91,16 @@ def test_a_helper_service_account_is_namespace_and_name(service_account):
     with pytest.raises(InvalidConfiguration) as refused:
         wi.helper_member(PROJECT, service_account)
     assert "must be NAMESPACE/NAME" in refused.value.message
+
+
+def test_a_binding_is_never_added_to_a_conditional_one():
+    """A user's conditional grant of the same role (say, until a date) is left as it is: the
+    helper's member goes into an unconditional binding, which the policy gets if it has none.
+    (On Google's own Policy message: the stand-in keeps no conditions.)"""
+    policy = policy_pb2.Policy(bindings=[policy_pb2.Binding(
+        role=wi.WORKLOAD_IDENTITY_USER, members=["user:temp@example.org"],
+        condition=expr_pb2.Expr(expression='request.time < timestamp("2027-01-01T00:00:00Z")'))])
+    assert wi._apply(policy, [(wi.WORKLOAD_IDENTITY_USER, MEMBER)], [])
+    conditional, plain = policy.bindings
+    assert list(conditional.members) == ["user:temp@example.org"] and conditional.condition.expression
+    assert (plain.role, list(plain.members), plain.condition.expression) == (wi.WORKLOAD_IDENTITY_USER, [MEMBER], "")

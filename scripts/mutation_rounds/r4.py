@@ -76,8 +76,7 @@ MUTATIONS = [
       "endpoint = _endpoint(scope[\"path\"])", "endpoint = scope[\"path\"]", HELPER_APP),
     M("r4: WWW-Authenticate goes with 403 instead of 401", "helper", "helper_service/app.py",
       "if answer.status == 401:", "if answer.status == 403:", HELPER_APP),
-    M("r4: HEAD answers carry a body", "helper", "helper_service/app.py",
-      'b"" if scope["method"] == "HEAD" else payload', "payload", HELPER_APP),
+    # dropped, equivalent: "HEAD answers carry a body" (uvicorn's h11 protocol sends no body to HEAD, whatever the app gives)
     M("r4: a body of exactly MAX_BODY bytes is refused", "helper", "helper_service/app.py",
       "if size > MAX_BODY:", "if size >= MAX_BODY:", HELPER_APP),
     M("r4: an internal error repeats the exception's text", "helper", "helper_service/app.py",
@@ -96,8 +95,8 @@ MUTATIONS = [
     M("r4: draining keeps reporting ready", "helper", "helper_service/server.py",
       "        self.app.ready = False\n        self.drain_until =", "        self.drain_until =",
       ("tests/helper/test_serve_process.py", "tests/helper/test_helper_limits.py")),
-    M("r4: serve exits 0 when the server never started", "helper", "helper_service/server.py",
-      "return 0 if server.started else 3", "return 0", ("tests/helper/test_serve_process.py",)),
+    # dropped, equivalent: "serve exits 0 when the server never started" (uvicorn raises SystemExit(3) itself when start-up
+    # fails, so serve never returns then; tests/helper/test_serve_process.py checks the exit code)
     # -- dockerconfig.py -----------------------------------------------------------------------
     M("r4: Docker Hub's credentials go to any host ending in docker.io", "docker-config", "dockerconfig.py",
       'if ("." + hostname).endswith((".docker.io", ".docker.com")) and', 'if hostname.endswith(("docker.io", "docker.com")) and', ()),

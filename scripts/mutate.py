@@ -19,13 +19,17 @@ the whole suite but SUITE_EXCLUDES (``--targeted-only`` stops before that). The 
 killed/total per area and the survivors.
 
 Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS] [--skip-baseline] [--targeted-only]
-       [--suite-timeout SECONDS]
+       [--suite-timeout SECONDS] [--marker EXPRESSION]
+The later rounds' lists are scripts/mutation_rounds/*.py ("r4:" on), loaded after this one. On a
+machine whose test cluster is shared, pass --marker "not cluster" (the cluster tests then run
+only for the lead, under the machine's lock).
 A mutation whose text no longer matches the code is reported as STALE (update the list).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -38,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "hooks" / "binderhub_registry"
 PYTHON = ROOT / ".venv" / "bin" / "python"
+ROUNDS = ROOT / "scripts" / "mutation_rounds"  # more lists, one per review round (issue #26)
 
 # The tests that should catch a bug in each area, fastest and most targeted first (pytest -x).
 GROUPS = {
@@ -769,14 +774,34 @@ def snapshot_repository(into: Path) -> Path:
     return into
 
 
-def run_tests(tests: list[str], package_dir: Path, timeout: float, cwd: Path) -> tuple[int, float, str]:
+# pytest's exit code when every test it collected was deselected (by --marker): nothing ran, nothing failed.
+NO_TESTS_COLLECTED = 5
+
+
+def load_rounds(directory: Path = ROUNDS) -> list[Mutation]:
+    """The MUTATIONS of every scripts/mutation_rounds/*.py (they import ``M`` from this module)."""
+    sys.modules.setdefault("mutate", sys.modules[__name__])
+    found: list[Mutation] = []
+    for path in sorted(directory.glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"mutation_rounds.{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found += module.MUTATIONS
+    return found
+
+
+def run_tests(tests: list[str], package_dir: Path, timeout: float, cwd: Path, marker: str = "") -> tuple[int, float, str]:
     env = {**os.environ, "PYTHONPATH": str(package_dir)}
     started = time.monotonic()
+    select = ["-m", marker] if marker else []
     try:
-        proc = subprocess.run([str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        proc = subprocess.run([str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *select, *tests],
                               cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return -1, time.monotonic() - started, "timed out"
+    if proc.returncode == NO_TESTS_COLLECTED:
+        return 0, time.monotonic() - started, "no tests selected"
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
     if not lines:
         lines = proc.stdout.strip().splitlines()[-1:] or [""]
@@ -815,8 +840,9 @@ def main() -> int:
     parser.add_argument("--skip-baseline", action="store_true", help="do not first check that the unmutated tests pass")
     parser.add_argument("--suite-timeout", type=float, default=1800, help="seconds for a survivor's whole-suite run")
     parser.add_argument("--targeted-only", action="store_true", help="do not run the whole suite for survivors of their targeted tests")
+    parser.add_argument("--marker", default="", help='pytest -m expression for every test run, such as "not cluster"')
     args = parser.parse_args()
-    chosen = [m for m in MUTATIONS if args.only in m.name or args.only in m.group]
+    chosen = [m for m in MUTATIONS + load_rounds() if args.only in m.name or args.only in m.group]
     if args.list:
         for m in chosen:
             print(f"{m.group:14} {m.module:22} {m.name}")
@@ -833,7 +859,7 @@ def main() -> int:
             print(f"the package copy is not what Python imports ({probe.stdout.strip()}); aborting", file=sys.stderr)
             return 2
         for group in [] if args.skip_baseline else sorted({m.group for m in chosen}):
-            code, seconds, detail = run_tests(GROUPS[group], copy_package(work, pristine), args.timeout, repository)
+            code, seconds, detail = run_tests(GROUPS[group], copy_package(work, pristine), args.timeout, repository, args.marker)
             print(f"baseline {group}: {'green' if code == 0 else 'RED'} in {seconds:.0f}s", flush=True)
             if code != 0:
                 print(f"  the unmutated tests fail ({detail}); fix them first", file=sys.stderr)
@@ -854,13 +880,13 @@ def main() -> int:
                 stages = [list(mutation.tests), GROUPS[mutation.group]] if mutation.tests else [GROUPS[mutation.group]]
                 code, seconds, detail = 0, 0.0, ""
                 for tests in stages:
-                    code, more, detail = run_tests(tests, work, args.timeout, repository)
+                    code, more, detail = run_tests(tests, work, args.timeout, repository, args.marker)
                     seconds += more
                     if code != 0:
                         break
                 if code == 0 and not args.targeted_only:  # the whole suite decides for a survivor of its targeted tests
                     code, more, detail = run_tests(["tests", *(f"--ignore={d}" for d in SUITE_EXCLUDES)], work, args.suite_timeout,
-                                                   repository)
+                                                   repository, args.marker)
                     seconds += more
                     detail = f"{detail} (whole suite)" if code != 0 else detail
             finally:

@@ -194,6 +194,13 @@ def test_role_grants_only_the_named_objects(helm_binaries, version):
     assert deployments["resourceNames"] == ["binder"] and deployments["verbs"] == ["get", "patch"]
 
 
+def test_the_harbor_admin_secret_is_readable_only_with_harbor(helm_binaries):
+    """A harbor.adminSecret left in the values after a switch to another registry grants nothing."""
+    docs = template(helm_binaries, "4", GENERIC, "registry.harbor.adminSecret=harbor-admin")
+    (role,) = by_kind(docs, "Role")
+    assert "harbor-admin" not in {name for rule in role["rules"] for name in rule["resourceNames"]}
+
+
 @pytest.mark.parametrize("version", HELM_VERSIONS)
 def test_disabling_test_and_cleanup_leaves_only_the_hook(helm_binaries, version):
     docs = template(helm_binaries, version, Path(__file__).parent / "values" / "artifact-registry.yaml")

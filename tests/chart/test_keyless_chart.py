@@ -48,6 +48,26 @@ def test_keyless_renders_the_helper_with_no_rbac_and_a_restricted_pod(helm_binar
     assert token_secret["metadata"]["name"] == "binderhub-registry-helper-token"  # what the binder pod's volume names
 
 
+def test_the_helpers_grace_period_covers_its_drain_and_shutdown_and_its_secrets_are_read_only(helm_binaries):
+    """Kubernetes kills the pod after terminationGracePeriodSeconds: it must outlast the drain
+    (not-ready while Kubernetes takes it out of the Service) and the graceful shutdown after it,
+    or requests in flight are cut. The helper writes nowhere but /tmp."""
+    docs = template(helm_binaries, "4", KEYLESS)
+    deployment, = by_kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container, = pod["containers"]
+    args = container["args"]
+    drain, graceful = float(args[args.index("--drain-seconds") + 1]), float(args[args.index("--graceful-seconds") + 1])
+    assert pod["terminationGracePeriodSeconds"] > drain + graceful
+    assert {m["name"]: m.get("readOnly", False) for m in container["volumeMounts"]} == {"values": True, "helper-token": True, "tmp": False}
+
+
+def test_the_test_pod_checks_and_provisions_nothing(helm_binaries):
+    test_pod, = by_kind(template(helm_binaries, "4", KEYLESS), "Pod")
+    container, = test_pod["spec"]["containers"]
+    assert container["command"] == ["binderhub-registry"] and container["args"][0] == "check"
+
+
 @pytest.mark.parametrize("values", ["artifact-registry.yaml", "gcr.yaml", "dockerhub.yaml"])
 def test_no_helper_without_workload_identity(helm_binaries, values):
     docs = template(helm_binaries, "4", VALUES / values)

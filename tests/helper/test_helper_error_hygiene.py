@@ -32,7 +32,7 @@ class _EchoingHandler(LoopbackHandler):
         if length:
             self.rfile.read(length)
         echoed = self.headers.get("Authorization", "")
-        body = (f'{{"error": {{"code": {self.owner.status}, "status": "PERMISSION_DENIED", '
+        body = (f'{{"error": {{"code": {self.owner.status}, "status": "{self.owner.error_status}", '
                 f'"message": "{MARKER}: denied for {echoed}"}}, "token": "{MARKER}"}}').encode()
         self.send_response(self.owner.status)
         self.send_header("Content-Type", "application/json")
@@ -45,13 +45,15 @@ class _EchoingHandler(LoopbackHandler):
 
 
 class EchoingUpstream(LoopbackHttpServer):
-    """Answers every request with ``status`` and a body holding a marker and the Authorization it got."""
+    """Answers every request with ``status`` and a body holding a marker and the Authorization it
+    got (Google's ``error.status`` is ``error_status``)."""
 
     request_handler: ClassVar[type[LoopbackHandler]] = _EchoingHandler
 
-    def __init__(self, status: int, **headers: str) -> None:
+    def __init__(self, status: int, error_status: str = "PERMISSION_DENIED", **headers: str) -> None:
         super().__init__()
         self.status = status
+        self.error_status = error_status
         self.headers = headers
 
 
@@ -74,6 +76,27 @@ def test_iam_credentials_refusing_leaves_its_body_out(start_helper, capfd, statu
     _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_iam_credentials_refusing_the_helpers_identity_says_what_to_restore(start_helper, status):
+    """401 (the pod's own token refused) and 403 alike: the binding the hook makes is what is missing."""
+    with EchoingUpstream(status) as iam:
+        helper = start_helper(iam_credentials_endpoint=iam.url)
+        reply = httpx.post(f"{helper.url}/token/{PROJECT}/binder/binder-x:t", headers={"Authorization": f"Bearer {helper.auth_token}"},
+                           timeout=60)
+    assert reply.status_code == 502
+    assert f"{status} PERMISSION_DENIED" in reply.json()["error"] and "roles/iam.workloadIdentityUser" in reply.json()["error"]
+
+
+def test_a_google_error_status_that_is_not_an_enum_is_left_out(start_helper, capfd):
+    """Only an ``error.status`` that is an enum (PERMISSION_DENIED) is repeated, not free text."""
+    with EchoingUpstream(403, error_status=f"PERMISSION_DENIED {MARKER}") as iam:
+        helper = start_helper(iam_credentials_endpoint=iam.url)
+        reply = httpx.post(f"{helper.url}/token/{PROJECT}/binder/binder-x:t", headers={"Authorization": f"Bearer {helper.auth_token}"},
+                           timeout=60)
+    assert reply.status_code == 502 and "(403)" in reply.json()["error"]
+    _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)
+
+
 @pytest.mark.parametrize(("path", "headers"), [
     ("/image/{name}:t", {}),  # the registry itself fails
     ("/repo/{name}", {"WWW-Authenticate": 'Bearer realm="SELF/token",service="registry"'}),  # its token service fails
@@ -85,4 +108,19 @@ def test_a_failing_registry_leaves_its_body_out(start_helper, capfd, path, heade
         target = path.format(name=f"{PROJECT}/binder/binder-x")
         reply = httpx.get(f"{helper.url}{target}", headers={"Authorization": f"Bearer {helper.auth_token}"}, timeout=60)
     assert reply.status_code in (404, 502, 503)
+    _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)
+
+
+def test_an_internal_error_names_its_place_not_its_text(keyless, capfd, monkeypatch):
+    """A bug (an exception nobody expected) ends in 500 and one log line naming the exception's
+    type and place; its text, which may hold what was being handled, is left out."""
+    helper = keyless["helper"]
+
+    async def broken(name: str) -> bool:
+        raise RuntimeError(f"{MARKER} while handling {name}")
+
+    monkeypatch.setattr(helper.app.checks, "repository_exists", broken)
+    reply = httpx.get(f"{helper.url}/repo/{PROJECT}/binder/binder-x", headers={"Authorization": f"Bearer {helper.auth_token}"}, timeout=60)
+    assert reply.status_code == 500
+    assert reply.json()["error"].startswith("internal error (RuntimeError at test_helper_error_hygiene.py:")
     _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)

@@ -5,6 +5,7 @@ one Authorization header. Sent on a bare socket, so nothing is normalised on the
 from __future__ import annotations
 
 import pytest
+from binderhub_registry.helper_service.app import MAX_BODY
 
 from tests.fixtures_google import PROJECT
 from tests.helper.raw_http import request_bytes, send
@@ -55,8 +56,10 @@ def test_names_and_tags_outside_the_reference_grammar_are_400(keyless, method, t
 
 def test_valid_names_still_answer(keyless):
     helper = keyless["helper"]
+    longest = PREFIX + "x" * (255 - len(PREFIX))  # the grammar's 255 characters exactly
     for method, target, expected in [("GET", f"/repo/{PREFIX}a.b_c__d--e/f", 404), ("GET", f"/image/{PREFIX}x:Latest_1.0-rc", 404),
-                                     ("POST", f"/token/{PREFIX}x:{'t' * 128}", 200)]:
+                                     ("POST", f"/token/{PREFIX}x:{'t' * 128}", 200), ("GET", f"/repo/{longest}", 404),
+                                     ("GET", f"/repo/{longest}x", 400)]:
         assert send(helper.url, request_bytes(method, target, _auth(helper)))[0] == expected, target
 
 
@@ -96,3 +99,24 @@ def test_two_authorization_headers_are_400(keyless):
                  ["Authorization: Bearer wrong-token-0123456789", _auth(helper)], [_auth(helper), _auth(helper)]):
         status, _, body = send(helper.url, request_bytes("POST", f"/token/{PREFIX}x:t", *pair))
         assert status == 400 and b"one Authorization header" in body, (_, body)
+
+
+def test_only_the_whole_token_is_accepted(keyless):
+    """Not a prefix of it, nor it with more after it; 401 (with WWW-Authenticate) without a bearer
+    token, 403 (without) for a wrong one."""
+    helper = keyless["helper"]
+    target = f"/repo/{PREFIX}x"
+    for token in (helper.auth_token[:-1], helper.auth_token[:1], helper.auth_token + "x"):
+        status, headers, _ = send(helper.url, request_bytes("GET", target, f"Authorization: Bearer {token}"))
+        assert (status, "www-authenticate" in headers) == (403, False), token
+    status, headers, _ = send(helper.url, request_bytes("GET", target))
+    assert (status, headers.get("www-authenticate")) == (401, 'Bearer realm="binderhub-registry-helper"')
+    assert send(helper.url, request_bytes("GET", target, _auth(helper)))[0] == 404
+
+
+def test_a_body_of_max_body_bytes_is_read_one_more_is_413(keyless):
+    helper = keyless["helper"]
+    target = f"/repo/{PREFIX}x"
+    assert send(helper.url, request_bytes("GET", target, _auth(helper), body=b"x" * MAX_BODY))[0] == 404
+    status, headers, _ = send(helper.url, request_bytes("GET", target, _auth(helper), body=b"x" * (MAX_BODY + 1)))
+    assert (status, headers.get("connection")) == (413, "close")

@@ -17,9 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from binderhub_registry.helper_service import server
+from binderhub_registry.helper_service.app import HelperApp
 
 from tests.fixtures_google import BUILDER, PROJECT, google_values
 from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
+from tests.helper.conftest import helper_config
 from tests.helpers import run_cli, write_values
 from tests.stand_ins.google_workload_identity import grant_on_account, workload_identity_member
 
@@ -155,3 +158,19 @@ def test_requests_beyond_the_concurrency_bound_get_503_at_once(serve):
     in_flight.join(30)
     assert results == [200]
     assert httpx.get(f"{helper.url}/healthz/live", timeout=10).status_code == 200
+
+
+def test_a_helper_that_cannot_start_exits_non_zero(google_cloud, iam_credentials, make_metadata, ar_registry):
+    """Start-up failing (the lifespan start-up raises) ends in exit 3 (uvicorn's own SystemExit),
+    so that Kubernetes restarts the container and counts the failure, never in 0 as after a
+    drained shutdown."""
+
+    class Unstartable(HelperApp):
+        async def start(self) -> None:
+            raise RuntimeError("no start")
+
+    app = Unstartable(helper_config(google_cloud, iam_credentials, make_metadata(), ar_registry), TOKEN)
+    with pytest.raises(SystemExit) as exited:
+        server.serve(app, server.bind("127.0.0.1:0"), drain_seconds=0, graceful_seconds=1)
+    assert exited.value.code == 3
+    assert not app.ready

@@ -87,3 +87,37 @@ def test_forget_drops_the_cached_token():
     assert get(cache) == "token-1"
     cache.forget()
     assert get(cache) == "token-2" and cache.expires_at == NOW + 3600
+
+
+class GatedMinter(Minter):
+    """Mints only once ``gate`` is set, so that requests can pile up behind one mint."""
+
+    def __init__(self, clock: dict[str, float]) -> None:
+        super().__init__(clock)
+        self.gate = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def __call__(self) -> AccessToken:
+        self.started.set()
+        await self.gate.wait()
+        return await super().__call__()
+
+
+def test_a_waiter_giving_up_does_not_cancel_the_mint_for_the_others():
+    """A request that times out while the mint is under way (its task cancelled, as
+    asyncio.timeout does) leaves the mint running: the other waiter gets its token, minted once."""
+
+    async def scenario() -> tuple[str, int]:
+        clock = {"now": NOW}
+        minter = GatedMinter(clock)
+        cache = TokenCache(minter, MIN_REMAINING, lambda: clock["now"])
+        impatient = asyncio.ensure_future(cache.get())
+        patient = asyncio.ensure_future(cache.get())
+        await minter.started.wait()
+        impatient.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        minter.gate.set()
+        return (await patient).value, minter.minted
+
+    assert asyncio.run(scenario()) == ("token-1", 1)

@@ -339,6 +339,22 @@ def test_a_builder_that_may_only_read_the_repository_is_granted_writer(kube_api,
     assert f"serviceAccount:{BUILDER}" in google_cloud.state.repositories[repository.name].bindings["roles/artifactregistry.writer"]
 
 
+def test_the_writer_role_joins_a_repository_policy_that_others_change_meanwhile(
+        kube_api, tmp_path, google_cloud, google_adc, google_registry):
+    """A policy that does not start empty, and that another admin changes between the hook's read
+    and write (twice): the hook reads again, and every other binding stays."""
+    repository = google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
+    google_cloud.state.grant_repository_role(repository.name, "user:owner@example.org", "roles/artifactregistry.repoAdmin")
+    google_cloud.state.concurrent_repository_policy_changes += [
+        ("roles/artifactregistry.reader", "user:first@example.org"), ("roles/artifactregistry.reader", "user:second@example.org")]
+    result = provision(kube_api, tmp_path, google_values(google_cloud, google_registry(AR_HOST)))
+    assert result.code == 0, result.stderr
+    bindings = google_cloud.state.repositories[repository.name].bindings
+    assert bindings["roles/artifactregistry.writer"] == {f"serviceAccount:{BUILDER}"}
+    assert bindings["roles/artifactregistry.repoAdmin"] == {"user:owner@example.org"}
+    assert bindings["roles/artifactregistry.reader"] == {"user:first@example.org", "user:second@example.org"}
+
+
 def test_uninstall_after_a_switch_to_validate_mode_still_revokes_the_key_create_mode_made(
         kube_api, tmp_path, google_cloud, google_adc, google_registry):
     """The Secret says the key was created by this tool: `cleanup` revokes it whatever the mode is now."""

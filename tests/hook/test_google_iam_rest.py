@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.google.api import NOT_FOUND, GoogleCalls
-from binderhub_registry.providers.google.iam import Iam
+from binderhub_registry.providers.google.iam import Iam, parse_timestamp
 from google.api_core import exceptions as gexc
 from google.cloud import iam_admin_v1
 from google.protobuf import any_pb2, json_format
@@ -157,3 +158,15 @@ def test_a_steady_state_rerun_reads_iam_without_the_generated_client(kube_api, t
     iam_calls = [(c.method, c.code) for c in google_cloud.state.calls[before:] if c.service == "iam"]
     assert iam_calls == [("GetServiceAccount", "OK"), ("ListServiceAccountKeys", "OK")]
     assert len(google_cloud.state.writes()) == 4
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-29T11:16:32.123456789Z", datetime(2026, 11, 29, 11, 16, 32, 123456, tzinfo=UTC)),
+    ("2026-11-29T11:16:32+02:00", datetime(2026, 11, 29, 9, 16, 32, tzinfo=UTC)),  # RFC 3339 allows an offset
+    ("2026-11-29T11:16:32", None),  # no zone: no moment
+    ("", None),
+    ("yesterday", None),
+])
+def test_key_times_are_moments_in_utc_or_none(text, expected):
+    """A key's validAfterTime decides which keys are older (revocation); its offset counts."""
+    assert parse_timestamp(text) == expected

@@ -101,6 +101,36 @@ def test_switching_from_key_to_workload_identity_revokes_the_key(kube_api, tmp_p
     assert google_cloud.state.service_accounts[BUILDER].user_keys() == []
 
 
+def test_switching_from_a_provided_key_to_workload_identity_keeps_that_key(kube_api, tmp_path, google_cloud, google_adc,
+                                                                           iam_credentials, ar_registry, make_google_principal):
+    """Only keys this tool made are revoked on the switch: a key the user gave (mode validate) is theirs."""
+    theirs = make_google_principal("manual-builder", roles=[])
+    google_cloud.state.add_repository(PROJECT, "us-central1", "binder")
+    google_cloud.state.grant_repository_role(f"projects/{PROJECT}/locations/us-central1/repositories/binder", theirs.email,
+                                             "roles/artifactregistry.writer")
+    with_their_key = keyless_values(google_cloud, ar_registry, iam_credentials, mode="validate", key=json.dumps(theirs.key_info))
+    with_their_key["registry"]["google"]["credential"] = "key"
+    assert provision(kube_api, tmp_path, with_their_key).code == 0
+    result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))
+    assert result.code == 0, result.stderr
+    assert [key.name.rpartition("/")[2] for key in google_cloud.state.service_accounts[theirs.email].user_keys()] == [theirs.key_id]
+
+
+def test_uninstall_with_workload_identity_values_revokes_the_key_key_mode_made(kube_api, tmp_path, google_cloud, google_adc,
+                                                                              iam_credentials, ar_registry):
+    """The Secret still holds the key this tool made (the upgrade to keyless never ran, or failed
+    before the switch): `cleanup` with keyless values revokes it too, besides the bindings."""
+    with_key = keyless_values(google_cloud, ar_registry, iam_credentials)
+    with_key["registry"]["google"]["credential"] = "key"
+    assert provision(kube_api, tmp_path, with_key).code == 0
+    assert len(google_cloud.state.service_accounts[BUILDER].user_keys()) == 1
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder")
+    keyless = write_values(tmp_path / "keyless.yaml", keyless_values(google_cloud, ar_registry, iam_credentials))
+    cleanup = run_cli("cleanup", "--values", str(keyless), env={"KUBECONFIG": str(kubeconfig)})
+    assert cleanup.code == 0, cleanup.stderr
+    assert google_cloud.state.service_accounts[BUILDER].user_keys() == []
+
+
 def test_without_a_workload_identity_pool_one_sentence(kube_api, tmp_path, google_cloud, google_adc, iam_credentials, ar_registry):
     google_cloud.project.workload_identity_pool = False
     result = provision(kube_api, tmp_path, keyless_values(google_cloud, ar_registry, iam_credentials))

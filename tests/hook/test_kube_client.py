@@ -8,6 +8,7 @@ their sentences, and a later `import kubernetes` in the same process still gets 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -33,11 +34,18 @@ print(json.dumps({"rolled": rolled, "missing": missing, "unused": unused,
 """
 
 
+def clean_env(**variables: str) -> dict[str, str]:
+    """Only ``variables`` and PATH, so that nothing of this machine's kubeconfig or cluster leaks
+    in; PYTHONPATH stays when set (scripts/mutate puts its mutated copy of the package there)."""
+    kept = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+    return {"PATH": "/usr/bin:/bin", **kept, **variables}
+
+
 def test_writes_reach_the_api_without_importing_the_generated_client(tmp_path, kube_api):
     kube_api.put(binder_deployment("binder"))
     kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder")
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60,
-                          env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"})
+                          env=clean_env(KUBECONFIG=str(kubeconfig)))
     assert proc.returncode == 0, proc.stderr
     outcome = json.loads(proc.stdout)
     assert outcome["unused"] == []
@@ -53,7 +61,7 @@ def test_writes_reach_the_api_without_importing_the_generated_client(tmp_path, k
 def test_a_token_the_api_refuses_keeps_its_sentence(tmp_path, kube_api):
     kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", "not-a-token", "binder")
     proc = subprocess.run([sys.executable, "-c", "from binderhub_registry.kube import KubeWriter; KubeWriter().read_secret('x')"],
-                          capture_output=True, text=True, timeout=60, env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"})
+                          capture_output=True, text=True, timeout=60, env=clean_env(KUBECONFIG=str(kubeconfig)))
     assert "rejected the hook's credentials (401) when it tried to get secrets 'x'" in proc.stderr
 
 
@@ -66,7 +74,7 @@ def test_in_a_pod_only_the_in_cluster_loader_runs():
               "print(sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'oauthlib', 'requests_oauthlib')"
               " or m.startswith('kubernetes.config.kube_config')))")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          env={"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "PATH": "/usr/bin:/bin"})
+                          env=clean_env(KUBERNETES_SERVICE_HOST="10.0.0.1", KUBERNETES_SERVICE_PORT="443"))
     assert proc.returncode == 0, proc.stderr
     sentence, imported = proc.stdout.splitlines()
     assert sentence.startswith("No Kubernetes cluster configured (Service token file does not exist")

@@ -107,6 +107,14 @@ def test_the_whole_key_and_its_json_escaped_form_are_masked(log_format):
     assert "fakeKeyLine" not in output
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_line_of_a_multi_line_secret_is_masked_from_eight_characters(log_format):
+    """MIN_LINE_LENGTH: a line of eight characters is a secret on its own; one of seven is not."""
+    output = emit(log_format, "first line of the secret\nQ7w8E9r0\nQ7w8E9r\n", message="the server echoed Q7w8E9r0 and Q7w8E9r.")
+    assert "Q7w8E9r0" not in output
+    assert "and Q7w8E9r." in output
+
+
 def test_basic_auth_of_username_and_password_is_masked():
     stream = io.StringIO()
     progress = Progress("text", stream=stream)
@@ -137,6 +145,7 @@ def test_values_are_redacted_where_they_stand_not_inside_other_words(secret, mes
         ("binder", "login alice:binder@host", "login alice:***@host"),
         ("binder", "'binder'", "'***'"),
         ("binder", "binder", "***"),
+        ("binder", "sent /binder, .binder and -binder", "sent /***, .*** and -***"),  # glue joins two words only
     ],
 )
 def test_short_secrets_standing_alone_are_still_masked(secret, message, expected):

@@ -67,6 +67,8 @@ def test_intervals_are_numbers_with_a_unit(text, expected):
     assert parse_duration(text) == expected
 
 
-def test_an_interval_without_a_unit_is_rejected_with_the_value_name():
+@pytest.mark.parametrize("text", ["30", "1h30m", "720hours", "30 d", "-5d", "1.5h"])
+def test_an_interval_not_one_number_with_one_unit_is_rejected_with_the_value_name(text):
+    """Not read as far as it parses: 1h30m is not an hour."""
     with pytest.raises(InvalidConfiguration, match="rotation.interval must be a number with a unit"):
-        parse_duration("30")
+        parse_duration(text)

@@ -3,11 +3,15 @@ bindings on the builder account's own policy, and tokens minted for the builder.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.google import workload_identity as wi
 from binderhub_registry.providers.google.api import GoogleCalls
+from google.iam.v1 import policy_pb2
+from google.type import expr_pb2
 
 from tests.fixtures_google import BUILDER, PROJECT
 
@@ -22,16 +26,18 @@ def calls(admin) -> GoogleCalls:
 def test_bindings_are_added_once_and_removed_alone(google_cloud, builder, google_admin):
     iam = google_cloud.iam_client(google_admin.credentials())
     record = google_cloud.state.service_accounts[BUILDER]
-    # The policy does not start empty: another role, and another workload in the same role.
+    # The policy does not start empty: another role (held by the hook's identity too), and another
+    # workload in the same role.
     other_workload = wi.helper_member(PROJECT, "other/another-helper")
-    record.bindings["roles/iam.serviceAccountUser"] = {"user:someone@example.org"}
+    others = {"user:someone@example.org", f"serviceAccount:{google_admin.email}"}
+    record.bindings["roles/iam.serviceAccountUser"] = set(others)
     record.bindings[wi.WORKLOAD_IDENTITY_USER] = {other_workload}
     wanted = [(wi.WORKLOAD_IDENTITY_USER, MEMBER), (wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")]
     assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=wanted)
     assert not wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=wanted)  # nothing to change: no write
     assert record.bindings[wi.WORKLOAD_IDENTITY_USER] == {other_workload, MEMBER}
     assert wi.change_bindings(calls(google_admin), iam, ACCOUNT, remove=wanted)
-    assert record.bindings == {"roles/iam.serviceAccountUser": {"user:someone@example.org"}, wi.WORKLOAD_IDENTITY_USER: {other_workload}}
+    assert record.bindings == {"roles/iam.serviceAccountUser": others, wi.WORKLOAD_IDENTITY_USER: {other_workload}}
     assert len([c for c in google_cloud.state.calls_of("SetIamPolicy") if c.code == "OK"]) == 2
 
 
@@ -63,8 +69,12 @@ def test_token_minted_once_the_hook_may_act_as_the_builder(google_cloud, iam_cre
     assert "serviceAccountTokenCreator" in refused.value.message
     iam = google_cloud.iam_client(google_admin.credentials())
     wi.change_bindings(calls(google_admin), iam, ACCOUNT, add=[(wi.TOKEN_CREATOR, f"serviceAccount:{google_admin.email}")])
-    token = wi.mint_polling(mint, Progress("text"), timeout=0, who=google_admin.email, builder=BUILDER)
+    output = io.StringIO()
+    progress = Progress("text", stream=output)
+    token = wi.mint_polling(mint, progress, timeout=0, who=google_admin.email, builder=BUILDER)
     assert google_cloud.state.authenticate(f"Bearer {token}") == BUILDER
+    progress.error(f"the registry echoed Bearer {token}")  # whatever prints it later, the token is masked
+    assert token not in output.getvalue() and output.getvalue() == "error: the registry echoed Bearer ***\n"
 
 
 def test_only_a_service_account_identity_is_bound_as_token_creator():
@@ -73,3 +83,24 @@ def test_only_a_service_account_identity_is_bound_as_token_creator():
     assert wi.identity_member(f"hook@{PROJECT}.iam.gserviceaccount.com") == f"serviceAccount:hook@{PROJECT}.iam.gserviceaccount.com"
     assert wi.identity_member("alice@example.org") is None
     assert wi.identity_member("the hook's identity") is None
+
+
+@pytest.mark.parametrize("service_account", ["/binderhub-registry-helper", "binder/", "binderhub-registry-helper", ""])
+def test_a_helper_service_account_is_namespace_and_name(service_account):
+    """No member is made for half a ServiceAccount (`PROJECT.svc.id.goog[/NAME]` names nobody)."""
+    with pytest.raises(InvalidConfiguration) as refused:
+        wi.helper_member(PROJECT, service_account)
+    assert "must be NAMESPACE/NAME" in refused.value.message
+
+
+def test_a_binding_is_never_added_to_a_conditional_one():
+    """A user's conditional grant of the same role (say, until a date) is left as it is: the
+    helper's member goes into an unconditional binding, which the policy gets if it has none.
+    (On Google's own Policy message: the stand-in keeps no conditions.)"""
+    policy = policy_pb2.Policy(bindings=[policy_pb2.Binding(
+        role=wi.WORKLOAD_IDENTITY_USER, members=["user:temp@example.org"],
+        condition=expr_pb2.Expr(expression='request.time < timestamp("2027-01-01T00:00:00Z")'))])
+    assert wi._apply(policy, [(wi.WORKLOAD_IDENTITY_USER, MEMBER)], [])
+    conditional, plain = policy.bindings
+    assert list(conditional.members) == ["user:temp@example.org"] and conditional.condition.expression
+    assert (plain.role, list(plain.members), plain.condition.expression) == (wi.WORKLOAD_IDENTITY_USER, [MEMBER], "")

@@ -470,6 +470,8 @@ class GoogleCloudState:
         #: (role, member) bindings another admin adds to a service account's own policy right
         #: after the next reads of it, one per read (a concurrent read-modify-write)
         self.concurrent_policy_changes: list[tuple[str, str]] = []
+        #: the same for repositories' policies: (role, member) added right after the next reads
+        self.concurrent_repository_policy_changes: list[tuple[str, str]] = []
         #: Google's clock minus this machine's (the hook's), for the keys' validAfterTime: clocks differ
         self.key_time_offset = dt.timedelta(0)
         self._keys: dict[str, KeyRecord] = {}  # by key id
@@ -574,6 +576,11 @@ class GoogleCloudState:
             raise ValueError(f"unsupported injected status {status}")
         with self.lock:
             self._failures.setdefault(method, []).extend([status] * times)
+
+    def take_failure(self, method: str, api: str, project_number: str) -> ApiError | None:
+        """The next failure :meth:`fail_next` queued for ``method``, if any (call with ``lock`` held)."""
+        pending = self._failures.get(method)
+        return injected(pending.pop(0), api, project_number) if pending else None
 
     # -- call log ----------------------------------------------------------------------------
     def record(self, call: CallContext, code: str) -> None:
@@ -1213,9 +1220,16 @@ class ArtifactRegistryService:
 
     def GetIamPolicy(self, call: CallContext, project: str, location: str,  # noqa: N802
                      repository: str) -> dict[str, Any]:
+        """The repository's policy; then a change another admin makes, when a test queued one
+        (``concurrent_repository_policy_changes``): the reader's etag is stale at once."""
         with self.state.lock:
             _, repo = self._existing(call, project, location, repository, _AR + "getIamPolicy")
-            return json_format.MessageToDict(self._policy(repo))
+            policy = json_format.MessageToDict(self._policy(repo))
+            if self.state.concurrent_repository_policy_changes:
+                role, member = self.state.concurrent_repository_policy_changes.pop(0)
+                repo.bindings.setdefault(role, set()).add(member)
+                repo.policy_version += 1
+            return policy
 
     def SetIamPolicy(self, call: CallContext, project: str, location: str,  # noqa: N802
                      repository: str, body: bytes) -> dict[str, Any]:

@@ -69,6 +69,9 @@ def generate_access_token(state: GoogleCloudState, call: CallContext, account: s
             if record is None or GET_ACCESS_TOKEN not in state.service_account_permissions(record, call.caller):
                 raise permission_denied(GET_ACCESS_TOKEN, "iam.googleapis.com")
             project = state.projects[record.project_id]
+            failure = state.take_failure("GenerateAccessToken", IAM_CREDENTIALS_API, project.number)
+            if failure is not None:
+                raise failure
             if IAM_CREDENTIALS_API not in project.enabled_apis:
                 from tests.stand_ins.google_cloud import service_disabled  # noqa: PLC0415
 
@@ -90,6 +93,15 @@ def expire_time_text(expires_at: float) -> str:
     return datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _duration_seconds(text: object) -> int:
+    """A google.protobuf.Duration in proto3 JSON ("600s", "1.5s"): the unit is required, as
+    Google's REST API parses it (it refuses "600" with 400)."""
+    if not isinstance(text, str) or not re.fullmatch(r"\d+(\.\d{1,9})?s", text):
+        raise ApiError("INVALID_ARGUMENT",
+                       f"Invalid value at 'lifetime' (type.googleapis.com/google.protobuf.Duration), {json.dumps(text)}")
+    return int(float(text[:-1]))
+
+
 class IamCredentialsServer(_LoopbackHttpServer):
     """``POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`` over REST, as
     google-auth's impersonated credentials and the registry helper call it."""
@@ -103,7 +115,7 @@ class IamCredentialsServer(_LoopbackHttpServer):
         try:
             call.caller = self.state.authenticate(call.authorization)
             request = json.loads(body or b"{}")
-            lifetime = int(str(request.get("lifetime") or "3600s").rstrip("s"))
+            lifetime = _duration_seconds(request.get("lifetime", "3600s"))
             token, expires_at = generate_access_token(self.state, call, match.group("account"),
                                                       list(request.get("scope") or []), lifetime)
         except ApiError as err:

@@ -379,6 +379,18 @@ def test_create_repository_operation_get_and_already_exists(
         ("CreateRepository", "OK")]
 
 
+def test_a_queued_concurrent_change_makes_the_repository_readers_etag_stale(
+        google_cloud: GoogleCloud, ar: artifactregistry_v1.ArtifactRegistryClient, pusher: dict[str, str]) -> None:
+    create_repo(ar)
+    google_cloud.state.concurrent_repository_policy_changes.append(("roles/artifactregistry.reader", "user:other@example.org"))
+    read = ar.get_iam_policy(request={"resource": repo_name()})
+    assert not read.bindings  # read before the other admin's write
+    read.bindings.add(role=WRITER, members=[f"serviceAccount:{pusher['client_email']}"])
+    raises(lambda: ar.set_iam_policy(request={"resource": repo_name(), "policy": read}), gexc.Conflict)
+    again = ar.get_iam_policy(request={"resource": repo_name()})
+    assert [(b.role, list(b.members)) for b in again.bindings] == [("roles/artifactregistry.reader", ["user:other@example.org"])]
+
+
 def test_iam_policy_read_modify_write_and_etag_conflict(
         ar: artifactregistry_v1.ArtifactRegistryClient, pusher: dict[str, str]) -> None:
     create_repo(ar)

@@ -144,3 +144,27 @@ def test_a_new_binding_on_the_account_applies_after_propagation(google_cloud, ia
         with pytest.raises(RefreshError):
             impersonate(google_admin.credentials(), iam_credentials).refresh(Request())
     impersonate(google_admin.credentials(), iam_credentials).refresh(Request())
+
+
+def _generate(iam_credentials, federated: str, lifetime: object) -> httpx.Response:
+    return httpx.post(f"{iam_credentials.url}/v1/projects/-/serviceAccounts/{BUILDER}:generateAccessToken",
+                      json={"scope": [CLOUD_PLATFORM_SCOPE], "lifetime": lifetime}, headers={"Authorization": f"Bearer {federated}"})
+
+
+def test_generate_access_token_wants_a_duration_with_its_unit(google_cloud, iam_credentials, builder):
+    """proto3 JSON: a Duration is a string ending in "s"; Google refuses "600" and 600."""
+    grant_on_account(google_cloud.state, BUILDER, MEMBER, "roles/iam.workloadIdentityUser")
+    federated, _ = google_cloud.state.issue_token(MEMBER, 3600)
+    for lifetime in ("600", 600, "10m"):
+        reply = _generate(iam_credentials, federated, lifetime)
+        assert (reply.status_code, reply.json()["error"]["status"]) == (400, "INVALID_ARGUMENT"), lifetime
+    assert _generate(iam_credentials, federated, "600.5s").status_code == 200
+
+
+def test_generate_access_token_answers_an_injected_failure_once(google_cloud, iam_credentials, builder):
+    grant_on_account(google_cloud.state, BUILDER, MEMBER, "roles/iam.workloadIdentityUser")
+    federated, _ = google_cloud.state.issue_token(MEMBER, 3600)
+    google_cloud.state.fail_next("GenerateAccessToken", "RESOURCE_EXHAUSTED")
+    refused = _generate(iam_credentials, federated, "600s")
+    assert (refused.status_code, refused.json()["error"]["status"]) == (429, "RESOURCE_EXHAUSTED")
+    assert _generate(iam_credentials, federated, "600s").status_code == 200

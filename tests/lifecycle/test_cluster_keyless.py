@@ -49,6 +49,13 @@ def keyless_release(helm_release, cluster, node_google_cloud, node_google_regist
     return make
 
 
+def helper_token(release: HelmRelease) -> str:
+    secret = release.get("secret", f"{HELPER}-token")
+    assert secret is not None, "no helper token Secret"
+    token: str = secret["data"]["token"]
+    return token
+
+
 def helper_ready(release: HelmRelease) -> bool:
     deployment = release.get("deployment", HELPER)
     assert deployment is not None, "no registry helper Deployment"
@@ -69,8 +76,10 @@ def test_install_test_upgrade_uninstall_without_a_key(keyless_release, node_goog
     # annotated ServiceAccount: GKE's metadata server hands the helper the builder's token
     assert node_metadata.token_requests(release.namespace, HELPER, BUILDER) >= 1
 
+    token = helper_token(release)
     release.upgrade([values], "--wait")
     assert helper_ready(release)
+    assert helper_token(release) == token  # BinderHub's mounted token stays valid across upgrades (the chart looks it up)
     release.test()
     assert "with the registry helper's short-lived credentials" in release.test_log()
     logs = release.cluster.kubectl("logs", f"deployment/{HELPER}", "--all-containers", namespace=release.namespace).stdout

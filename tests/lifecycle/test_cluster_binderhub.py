@@ -12,6 +12,7 @@ import json
 import secrets
 import shutil
 import subprocess
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,8 +81,18 @@ def binder_url(release: HelmRelease) -> str:
 
 
 def health(release: HelmRelease) -> dict[str, Any]:
-    answer: dict[str, Any] = httpx.get(f"{binder_url(release)}/health", timeout=30).json()
-    return answer
+    """BinderHub's /health through its Service. Helm reports binder ready when its pod is Ready;
+    kube-proxy writes the Service's rules a moment later (until then the node refuses the
+    connection), so a refused connection is asked again until the rules exist (at most 2 min)."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            answer: dict[str, Any] = httpx.get(f"{binder_url(release)}/health", timeout=30).json()
+            return answer
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)  # polling kube-proxy's rules, which the API does not show
 
 
 def image_name_binderhub_computes(release: HelmRelease, repository: str, ref: str) -> str:

@@ -88,7 +88,7 @@ def test_a_rate_limited_mint_is_asked_again(keyless, google_cloud):
     """IAM Credentials' 429 (quota) is transient: the helper retries it within the request."""
     helper = keyless["helper"]
     google_cloud.state.fail_next("GenerateAccessToken", "RESOURCE_EXHAUSTED")
-    with ExternalRegistryHelperClient(helper.url, helper.auth_token) as binderhub:
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
         assert binderhub.get_credentials(f"{PROJECT}/binder/binder-x", "t") is not None
     assert [c.code for c in google_cloud.state.calls_of("GenerateAccessToken")] == ["RESOURCE_EXHAUSTED", "OK"]
 

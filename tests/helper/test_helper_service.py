@@ -221,3 +221,35 @@ def test_check_without_the_helper_in_keyless_mode_says_how(google_cloud, iam_cre
     config.write_text('{"auths": {}}')
     result = run_cli("check", "--values", str(values_file), "--docker-config", str(config))
     assert result.code == 2 and "--registry-helper" in result.last_line
+
+
+def test_a_repository_found_is_remembered_a_missing_one_is_not(keyless):
+    """BinderHub asks /repo before every /image: a repository found is not asked of the registry
+    again for REPOSITORY_CHECK_SECONDS; one not found is asked every time (a push creates it)."""
+    from binderhub_registry.helper_service.registry_checks import REPOSITORY_CHECK_SECONDS  # noqa: PLC0415
+
+    from tests.helper.test_helper_metrics import scrape, value  # noqa: PLC0415
+
+    helper, registry = keyless["helper"], keyless["registry"]
+    assert helper.app.checks is not None
+    clock = {"now": helper.app.checks.clock()}
+    helper.app.checks.clock = lambda: clock["now"]
+    name = f"{PROJECT}/binder/binder-remembered"
+
+    def registry_calls_for_repo() -> tuple[int, float]:
+        with httpx.Client(base_url=helper.url, headers={"Authorization": f"Bearer {helper.auth_token}"}) as client:
+            before = value(scrape(helper.url), "upstream_seconds_count", upstream="registry")
+            status = client.get(f"/repo/{name}").status_code
+            return status, value(scrape(helper.url), "upstream_seconds_count", upstream="registry") - before
+
+    assert registry_calls_for_repo()[0] == 404  # the first also asks the registry's /v2/ challenge
+    assert registry_calls_for_repo() == (404, 1)
+    with external_registry_helper(helper.url, helper.auth_token) as binderhub:
+        _, credentials = binderhub.launch(f"{registry.host}/{name}:t0")
+    build_pod_push(build_pod_environment(credentials or {}), f"{registry.host}/{name}:t0")
+    assert registry_calls_for_repo() == (200, 1)
+    assert registry_calls_for_repo() == (200, 0)
+    clock["now"] += REPOSITORY_CHECK_SECONDS - 1
+    assert registry_calls_for_repo() == (200, 0)
+    clock["now"] += 2
+    assert registry_calls_for_repo() == (200, 1)

@@ -6,6 +6,11 @@ Registry calls authenticate like docker does: the registry's ``WWW-Authenticate`
 names a token service, which is asked with user ``oauth2accesstoken`` and the access token as
 password for a pull token scoped to one repository. Pull tokens are cached per repository
 until shortly before they expire; outbound calls are bounded by a semaphore.
+
+A repository found is remembered for ``REPOSITORY_CHECK_SECONDS``: BinderHub asks ``/repo`` before
+every ``/image``, and the image lookup that follows still asks the registry, so a repository
+deleted meanwhile only means its image is not found. A repository not found is never remembered
+(the next push creates it).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class RegistryChecks:
         self.on_lookup: Callable[[bool], None] = lambda hit: None  # metrics: a pull token from the cache (True) or not
         self._flights = Flights()
         self._repository_seen_until = 0.0
+        self._repositories_found: dict[str, float] = {}
 
     async def image(self, name: str, tag: str) -> dict[str, Any] | None:
         response = await self._registry("HEAD", f"/v2/{name}/manifests/{tag}", name, headers={"Accept": MANIFEST_TYPES})
@@ -56,10 +62,15 @@ class RegistryChecks:
         return {"name": name, "tag": tag, "digest": response.headers.get("Docker-Content-Digest", "")}
 
     async def repository_exists(self, name: str) -> bool:
+        if self.clock() < self._repositories_found.get(name, 0.0):
+            return True
         response = await self._registry("GET", f"/v2/{name}/tags/list", name, params={"n": "1"})
         if response.status_code == 404:
             return False
         self._expect_ok(response, f"the tags of {name}")
+        if len(self._repositories_found) >= MAX_CACHED_PULL_TOKENS:
+            self._repositories_found.clear()
+        self._repositories_found[name] = self.clock() + REPOSITORY_CHECK_SECONDS
         return True
 
     async def ensure_repository(self, name: str) -> str:

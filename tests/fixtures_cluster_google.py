@@ -9,6 +9,8 @@ metadata server of the node, which knows pods by their address as GKE's does.
 * ``node_google_registry``  -> factory ``(host) -> Registry`` on the node, behind Google's tokens.
 * ``node_iam_credentials``  -> IAM Credentials (generateAccessToken) on the node.
 * ``node_metadata``         -> the node's GKE metadata server (GCE_METADATA_HOST for pods).
+* ``keyless_chart_values``  -> factory ``(namespace) -> values``: the chart keyless on Artifact
+  Registry against all of the above, the hook and the helper trusting and finding them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 import pytest
 
 from tests.cluster import layout as net
-from tests.fixtures_google import PROJECT
+from tests.fixtures_google import AR_HOST, PROJECT
+from tests.fixtures_workload_identity import keyless_values
 from tests.stand_ins.google_cloud import GoogleCloud, google_token_server
 from tests.stand_ins.google_workload_identity import GkeNodeMetadataServer, IamCredentialsServer, PodIdentity
 from tests.stand_ins.registry import Registry, write_self_signed_cert
@@ -130,3 +133,17 @@ def node_metadata(node_google_cloud: GoogleCloud, cluster) -> Iterator[GkeNodeMe
     server.address = net.NODE_IP
     with server:
         yield server
+
+
+@pytest.fixture
+def keyless_chart_values(cluster, node_google_cloud, node_google_registry, node_iam_credentials, node_metadata,
+                         stand_in_tls) -> Callable[[str], dict[str, Any]]:
+    def make(namespace: str) -> dict[str, Any]:
+        admin = google_admin_secret(cluster, namespace, node_google_cloud)
+        values = keyless_values(node_google_cloud, node_google_registry(AR_HOST), node_iam_credentials, adminKeySecret=admin)
+        del values["registryHelper"]  # the chart sets the helper's name and namespace
+        values["registry"]["google"]["endpoints"]["iam"] = node_google_cloud.iam.url
+        values["hook"] = trusting_the_stand_ins(cluster, namespace, stand_in_tls)
+        values["hook"]["extraEnv"].append({"name": "GCE_METADATA_HOST", "value": node_metadata.host})
+        return values
+    return make

@@ -25,9 +25,6 @@ from binderhub_registry.helper_contract import HELPER_PORT
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures_chart import binderhub_archive, built_chart
-from tests.fixtures_cluster_google import google_admin_secret, trusting_the_stand_ins
-from tests.fixtures_google import AR_HOST
-from tests.fixtures_workload_identity import keyless_values
 from tests.helpers import generic_values, write_values
 from tests.lifecycle.helm_release import HelmRelease
 
@@ -140,6 +137,19 @@ def build_pods(release: HelmRelease) -> list[dict[str, Any]]:
     return release.cluster.items("pods", release.namespace, selector="component=binderhub-build")
 
 
+def launch_a_pushed_image(release: HelmRelease, source: str, prefix: str) -> tuple[str, list[dict[str, Any]]]:
+    """The image BinderHub names (under ``prefix``), pushed with the release's Secret: a launch finds
+    it (no build pod) and becomes ready. The image's name and the launch's events."""
+    image = image_name_binderhub_computes(release, REPOSITORY, COMMIT)
+    assert image.startswith(prefix), image
+    push_with_the_secret(release, source, image)
+    events = launch(release, REPOSITORY, COMMIT)
+    assert events[0]["phase"] == "built" and events[0]["imageName"] == image, events[:2]
+    assert events[-1]["phase"] == "ready", events[-3:]
+    assert build_pods(release) == []  # found, not built
+    return image, events
+
+
 def install(helm_release, node_registry, tmp_path, chart: Path | None = None, **values: Any) -> tuple[HelmRelease, Any]:
     registry = node_registry("htpasswd", users={"alice": PASSWORD})
     release = helm_release("binderhub", **values)
@@ -158,14 +168,7 @@ def test_binderhub_starts_with_our_settings_and_launches_a_pushed_image(helm_rel
     checks = {check["service"]: check["ok"] for check in health(release)["checks"]}
     assert checks["Docker registry"] is True and checks["JupyterHub API"] is True
 
-    image = image_name_binderhub_computes(release, REPOSITORY, COMMIT)
-    assert image.startswith(f"{registry.host}/binder/binder-")
-    push_with_the_secret(release, binderhub_images["singleuser"], image)
-
-    events = launch(release, REPOSITORY, COMMIT)
-    assert events[0]["phase"] == "built" and events[0]["imageName"] == image, events[:2]
-    assert events[-1]["phase"] == "ready", events[-3:]
-    assert build_pods(release) == []  # found, not built
+    image, _ = launch_a_pushed_image(release, binderhub_images["singleuser"], f"{registry.host}/binder/binder-")
     (pod,) = user_pods(release)
     assert pod["spec"]["containers"][0]["image"] == image
     assert {"name": "binderhub-registry-pull"} in pod["spec"]["imagePullSecrets"]
@@ -233,12 +236,7 @@ def test_binderhub_follows_what_the_hook_writes_on_upgrade(helm_release, node_re
     first.stop()  # BinderHub no longer needs the first registry for anything
     assert {check["service"]: check["ok"] for check in health(release)["checks"]}["Docker registry"] is True
 
-    image = image_name_binderhub_computes(release, REPOSITORY, COMMIT)
-    assert image.startswith(f"{second.host}/binder/binder-"), image
-    push_with_the_secret(release, binderhub_images["singleuser"], image)
-    events = launch(release, REPOSITORY, COMMIT)
-    assert events[0]["phase"] == "built" and events[-1]["phase"] == "ready", events[-3:]
-    assert build_pods(release) == []
+    launch_a_pushed_image(release, binderhub_images["singleuser"], f"{second.host}/binder/binder-")
 
 
 @ONE_HELM("3")
@@ -257,12 +255,7 @@ def test_companion_mode_with_binderhubs_own_chart(helm_release, node_registry, b
     theirs = HelmRelease(ours.cluster, ours.helm, binderhub_archive(), "binder", ours.namespace, tmp_path / "helm-binder")
     theirs.install([my_binder_release, companion_values], "--wait", "--timeout", "8m")
 
-    image = image_name_binderhub_computes(ours, REPOSITORY, COMMIT)
-    assert image.startswith(f"{first.host}/binder/binder-"), image
-    push_with_the_secret(ours, binderhub_images["singleuser"], image)
-    events = launch(ours, REPOSITORY, COMMIT)
-    assert events[0]["phase"] == "built" and events[-1]["phase"] == "ready", events[-3:]
-    assert build_pods(ours) == []
+    launch_a_pushed_image(ours, binderhub_images["singleuser"], f"{first.host}/binder/binder-")
     (pod,) = user_pods(ours)
     assert {"name": "binderhub-registry-pull"} in pod["spec"]["imagePullSecrets"]
 
@@ -308,19 +301,12 @@ def push_with_the_helpers_credentials(release: HelmRelease, source: str, destina
 
 
 @ONE_HELM("4")
-def test_keyless_binderhub_finds_images_through_the_registry_helper(helm_release, cluster, node_google_cloud, node_google_registry,
-                                                                    node_iam_credentials, node_metadata, stand_in_tls,
-                                                                    binderhub_images, tmp_path):
+def test_keyless_binderhub_finds_images_through_the_registry_helper(helm_release, keyless_chart_values, binderhub_images, tmp_path):
     """One release, keyless Google: BinderHub's real ExternalRegistryHelper client, in the binder
     pod, asks our registry helper; an image pushed with the helper's credentials is found (no
     build). The user pod's pull is the node's business on GKE (its node identity), not ours."""
     release = helm_release("binderhub")
-    admin = google_admin_secret(cluster, release.namespace, node_google_cloud)
-    values = keyless_values(node_google_cloud, node_google_registry(AR_HOST), node_iam_credentials, adminKeySecret=admin)
-    del values["registryHelper"]  # the chart sets the helper's name and namespace
-    values["registry"]["google"]["endpoints"]["iam"] = node_google_cloud.iam.url
-    values["hook"] = trusting_the_stand_ins(cluster, release.namespace, stand_in_tls)
-    values["hook"]["extraEnv"].append({"name": "GCE_METADATA_HOST", "value": node_metadata.host})
+    values = keyless_chart_values(release.namespace)
     release.install([write_values(tmp_path / "keyless.yaml", values), TEST_VALUES], "--wait", "--timeout", "8m")
     checks = {check["service"]: check["ok"] for check in health(release)["checks"]}
     assert checks["JupyterHub API"] is True, checks

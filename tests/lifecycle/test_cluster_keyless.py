@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 from binderhub_registry.providers.google import workload_identity as wi
 
-from tests.fixtures_cluster_google import google_admin_secret, trusting_the_stand_ins
-from tests.fixtures_google import AR_HOST, BUILDER, PROJECT
-from tests.fixtures_workload_identity import keyless_values
+from tests.fixtures_google import BUILDER, PROJECT
 from tests.helpers import write_values
 from tests.lifecycle.helm_release import HelmRelease
 
@@ -30,19 +28,12 @@ def no_key_ever(cloud) -> bool:
 
 
 @pytest.fixture
-def keyless_release(helm_release, cluster, node_google_cloud, node_google_registry, node_iam_credentials, node_metadata,
-                    stand_in_tls, tmp_path):
+def keyless_release(helm_release, keyless_chart_values, tmp_path):
     """Factory: ``keyless_release(**values)`` -> (HelmRelease, values file): our chart beside
     BinderHub (companion), keyless, its pods pointed at the node's metadata server."""
     def make(**values: Any) -> tuple[HelmRelease, Any]:
         release = helm_release(RELEASE, binderhub={"enabled": False})
-        admin = google_admin_secret(cluster, release.namespace, node_google_cloud)
-        chart_values = keyless_values(node_google_cloud, node_google_registry(AR_HOST), node_iam_credentials, adminKeySecret=admin)
-        del chart_values["registryHelper"]  # the chart sets the helper's name and namespace
-        chart_values["registry"]["google"]["endpoints"]["iam"] = node_google_cloud.iam.url
-        hook = trusting_the_stand_ins(cluster, release.namespace, stand_in_tls)
-        hook["extraEnv"].append({"name": "GCE_METADATA_HOST", "value": node_metadata.host})
-        chart_values["hook"] = hook
+        chart_values = keyless_chart_values(release.namespace)
         for key, value in values.items():
             chart_values[key] = {**chart_values.get(key, {}), **value}
         return release, write_values(tmp_path / "values.yaml", chart_values)

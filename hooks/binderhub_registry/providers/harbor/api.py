@@ -19,6 +19,7 @@ import httpx
 from binderhub_registry.bounded_http import Budget, Exchange, bounded_client
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, RegistrySetupError, Unreachable
 from binderhub_registry.progress import Progress
+from binderhub_registry.registry_answers import is_html
 
 URL_VALUE = "registry.harbor.url"
 ADMIN_VALUE = "registry.harbor.adminSecret"
@@ -157,7 +158,7 @@ class HarborApi:
               retried: bool = True, **kwargs: Any) -> Answer:
         exchange = self._retried if retried else self._once
         response = exchange.send(method, f"{self.url}/api/v2.0{path}", what=what, auth=self._auth, **kwargs)
-        if _is_html(response):
+        if is_html(response):
             raise _not_harbor(self.url, "a web page (a sign-in page, or a proxy or ingress in front of Harbor)")
         if response.status_code == 401:
             raise CredentialsRejected(
@@ -175,10 +176,6 @@ class HarborApi:
         except ValueError:
             raise _not_harbor(self.url, "a body that is not JSON") from None
         return Answer(response.status_code, body)
-
-
-def _is_html(response: httpx.Response) -> bool:
-    return "html" in response.headers.get("Content-Type", "").lower() or response.content.lstrip()[:1] == b"<"
 
 
 def _not_harbor(url: str, what: str) -> RegistrySetupError:

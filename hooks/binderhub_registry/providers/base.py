@@ -21,7 +21,7 @@ from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.rotation import RotationPolicy
 from binderhub_registry.settings import RegistrySettings
-from binderhub_registry.state import CurrentState
+from binderhub_registry.state import CurrentState, Intent
 from binderhub_registry.values import Values
 
 
@@ -54,7 +54,8 @@ class Obtained:
 PULL_SECRET_VALUE = "registry.pullCredentials.existingSecret"
 
 SecretReader = Callable[[str], dict[str, str] | None]
-IntentRecorder = Callable[[dict[str, str]], None]
+NoteWriter = Callable[[dict[str, str]], None]  # writes the notes' annotations (kube.record_intent)
+IntentRecorder = Callable[[Intent], None]
 
 
 def _no_notes(notes: dict[str, str]) -> None:
@@ -72,7 +73,7 @@ class Provider(ABC):
         progress: Progress,
         *,
         read_secret: SecretReader | None = None,
-        record_intent: IntentRecorder | None = None,
+        record_intent: NoteWriter | None = None,
         rotation: RotationPolicy | None = None,
     ) -> None:
         self.values = values
@@ -80,9 +81,12 @@ class Provider(ABC):
         self.progress = progress
         # Reads a Secret's data in the release namespace (None when there is no cluster access).
         self.read_secret = read_secret
-        # Records (or, with {}, clears) write-ahead notes that survive a crash of the hook.
-        self.record_intent: IntentRecorder = record_intent or _no_notes
+        self._write_notes: NoteWriter = record_intent or _no_notes
         self.rotation = rotation or RotationPolicy()
+
+    def record_intent(self, intent: Intent) -> None:
+        """Record (or, with an empty Intent, clear) write-ahead notes that survive a crash of the hook."""
+        self._write_notes(intent.notes())
 
     @classmethod
     def mints_credentials(cls, values: Values) -> bool:

@@ -20,6 +20,7 @@ test passwords against.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass, field
@@ -98,6 +99,13 @@ class CurrentState:
         return cls(exists=True, annotations=secret["annotations"], docker_config=docker_config, intents=intents,
                    binderhub_config=binderhub_config, changed_at=changed_at)
 
+    @classmethod
+    def of(cls, secret: dict[str, Any] | None, configmap: dict[str, Any] | None, changed_at: datetime | None) -> CurrentState:
+        """From the output Secret and the settings ConfigMap as the API returns them (None: absent)."""
+        notes = dict(((configmap or {}).get("metadata") or {}).get("annotations") or {})
+        registry_json = ((configmap or {}).get("data") or {}).get("registry.json")
+        return cls.read(decoded_secret(secret), notes, registry_json, changed_at)
+
     def annotation(self, key: str) -> str:
         return self.annotations.get(key, "")
 
@@ -160,6 +168,20 @@ class Intent:
         }
         return {key: value for key, value in notes.items() if value}
 
+
+
+def decoded_secret(secret: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Secret as the API returns it as a plain dict, its data values base64-decoded to str."""
+    if secret is None:
+        return None
+    metadata = secret.get("metadata") or {}
+    data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
+    return {
+        "annotations": dict(metadata.get("annotations") or {}),
+        "labels": dict(metadata.get("labels") or {}),
+        "data": data,
+        "type": secret.get("type"),
+    }
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -292,13 +292,7 @@ eks.amazonaws.com/role-arn: {{ .Values.registry.ecr.roleArn | quote }}
 {{- printf "%s-helper" (include "binderhub-registry.fullname" .) -}}
 {{- end -}}
 
-{{- /* The registry helper's port, token mount and token Secret suffix: the chart's copy of
-hooks/binderhub_registry/helper_contract.py (tests/chart/test_helper_contract.py keeps them equal). */}}
-{{- define "binderhub-registry.helperPort" -}}8080{{- end -}}
-{{- define "binderhub-registry.helperTokenDir" -}}/etc/binderhub-registry/helper-token{{- end -}}
-{{- define "binderhub-registry.helperTokenSecretName" -}}
-{{- printf "%s-helper-token" (include "binderhub-registry.secretName" .) -}}
-{{- end -}}
+{{- /* The registry helper's port, token mount and token Secret name: _helper_contract.tpl. */}}
 
 {{- /* The helper's address inside the cluster, BinderHub's ExternalRegistryHelper.service_url. */}}
 {{- define "binderhub-registry.helperUrl" -}}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from binderhub_registry import dockerconfig
+from binderhub_registry.helper_contract import HELPER_TOKEN_SECRET_SUFFIX
 from binderhub_registry.settings import (
     BINDER_SETTINGS_DIR,
     RegistrySettings,
@@ -64,6 +65,7 @@ def binderhub_values(secret_name: str) -> str:
             secret_name=secret_name,
             settings_name=settings_configmap_name(secret_name),
             pull_secret_name=pull_secret_name(secret_name),
+            helper_token_secret_name=secret_name + HELPER_TOKEN_SECRET_SUFFIX,
             settings_dir=BINDER_SETTINGS_DIR,
         )
     )

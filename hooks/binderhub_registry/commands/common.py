@@ -1,15 +1,13 @@
-"""What several subcommands share: values to a provider class, output names, cluster access, the release state."""
+"""What several subcommands share: values to a provider class, output names, cluster access."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from binderhub_registry import restart
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers import provider_class
 from binderhub_registry.providers.base import Provider
-from binderhub_registry.state import CurrentState
 from binderhub_registry.values import Values, load_values, secret_values
 
 if TYPE_CHECKING:
@@ -39,9 +37,3 @@ def kube_writer(namespace: str | None, without_cluster: str = "print the objects
 
     return KubeWriter(namespace, without_cluster)
 
-
-def release_state(kube: KubeWriter, name: str) -> CurrentState:
-    """The release state of the output Secret ``name``: what it and its settings ConfigMap hold, and
-    when either last changed (restart.last_change, on the API server's times)."""
-    secret, configmap = kube.release_objects(name)
-    return CurrentState.of(secret, configmap, restart.last_change(secret, configmap))

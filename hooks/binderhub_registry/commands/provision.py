@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from binderhub_registry import dockerconfig, restart, state
-from binderhub_registry.commands.common import kube_writer, load, release_state, secret_name
+from binderhub_registry.commands.common import kube_writer, load, secret_name
 from binderhub_registry.credentials import InputCredentials
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.faults import checkpoint
@@ -42,13 +42,12 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
             f"or revoke; run it without --output so the state lives in the cluster"
             + (", or use registry.google.mode=validate." if provider_type.type != "harbor" else ".")
         )
-    kube = None
-    if applying:
-        kube = kube_writer(args.namespace)
-    elif provider_type.needs_cluster(values):
-        instead = "give the credentials in values instead of a Secret to read (registry.existingSecret or registry.google.adminKeySecret)"
-        kube = kube_writer(args.namespace, instead)
     rotation = RotationPolicy.from_values(values)
+    # Read: everything of the cluster the run decides on, before anything is obtained or written.
+    kube = _cluster(args.namespace, provider_type, values, applying)
+    found = _read(kube, provider_type, name, values, progress, applying) if kube is not None else ClusterReads()
+    current = found.current
+    # Decide: the credentials (the providers), what to write and which Deployments to restart.
     provider = provider_type(
         values,
         progress,
@@ -57,10 +56,6 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         rotation=rotation,
     )
     provider.check_pull_values()
-    # Read: everything of the cluster the run decides on, before anything is obtained or written.
-    found = _read(kube, provider, name, values, progress, applying) if kube is not None else ClusterReads()
-    current = found.current
-    # Decide: the credentials (the providers), what to write and which Deployments to restart.
     obtained = provider.obtain(current, found.given)
     credential, settings = obtained.credential, obtained.settings
     docker_config = dockerconfig.for_settings(settings, credential.username, credential.password)
@@ -100,6 +95,16 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
 Decision = restart.Decision | Literal["absent"]
 
 
+def _cluster(namespace: str | None, provider_type: type[Provider], values: Values, applying: bool) -> KubeWriter | None:
+    """The cluster connection when applying or when values name Secrets to read; else None."""
+    if applying:
+        return kube_writer(namespace)
+    if provider_type.needs_cluster(values):
+        instead = "give the credentials in values instead of a Secret to read (registry.existingSecret or registry.google.adminKeySecret)"
+        return kube_writer(namespace, instead)
+    return None
+
+
 @dataclass(frozen=True)
 class ClusterReads:
     """What a run reads of the cluster before it decides anything."""
@@ -111,20 +116,24 @@ class ClusterReads:
     deployments: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # restart.deployments (None: absent)
 
 
-def _read(kube: KubeWriter, provider: Provider, name: str, values: Values, progress: Progress, applying: bool) -> ClusterReads:
-    """The Secrets values name and, when ``applying``, the release state, the pull Secret and the
-    BinderHub Deployments to restart."""
-    current = release_state(kube, name) if applying else state.CurrentState()
+def _read(kube: KubeWriter, provider_type: type[Provider], name: str, values: Values, progress: Progress,
+          applying: bool) -> ClusterReads:
+    """The Secrets values name and, when ``applying``, the release state (the output Secret and
+    its settings ConfigMap, and when either last changed), the pull Secret and the BinderHub
+    Deployments to restart: every read first, then what they mean."""
+    secret, configmap = kube.release_objects(name) if applying else (None, None)
     existing = values["registry"].get("existingSecret")
     # a type without secret_keys reads no credentials from it (ECR: its pods get the keys as environment)
-    reads = existing and provider.secret_keys
-    given = kube.input_credentials(existing, provider.secret_keys, progress) if reads else None
-    pull_existing = (values["registry"].get("pullCredentials") or {}).get("existingSecret")
+    reads = existing and provider_type.secret_keys
+    given = kube.input_credentials(existing, provider_type.secret_keys, progress) if reads else None
+    # (a type that takes none refuses the value once built, with its own sentence)
+    pull_existing = provider_type.takes_pull_credentials and (values["registry"].get("pullCredentials") or {}).get("existingSecret")
     pull_given = kube.input_credentials(pull_existing, ("password",), progress, value=PULL_SECRET_VALUE) if pull_existing else None
-    pull_current = state.CurrentState.read(kube.read_secret(pull_secret_name(name)) if applying else None, current.intents)
+    pull_secret = kube.read_secret(pull_secret_name(name)) if applying else None
     restarts = (values.get("restart") or {}).get("deployments") or [] if applying else []
     deployments = {deployment: kube.read_deployment(deployment) for deployment in restarts}
-    return ClusterReads(current, given, pull_given, pull_current, deployments)
+    current = state.CurrentState.of(secret, configmap, restart.last_change(secret, configmap))
+    return ClusterReads(current, given, pull_given, state.CurrentState.read(pull_secret, current.intents), deployments)
 
 
 def _pull_secret(

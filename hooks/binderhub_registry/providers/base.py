@@ -66,6 +66,8 @@ class Provider(ABC):
     type: ClassVar[str]
     # Keys registry.existingSecret must have for this provider.
     secret_keys: ClassVar[tuple[str, ...]] = ("password",)
+    # Whether registry.pullCredentials.existingSecret is taken (read before the provider is built).
+    takes_pull_credentials: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -130,8 +132,8 @@ class Provider(ABC):
 
     def check_pull_values(self) -> None:
         """Refuse registry.pullCredentials.existingSecret where this type takes none, before any
-        credential is obtained (default: generic and dockerhub take them)."""
-        if (self.registry_values.get("pullCredentials") or {}).get("existingSecret"):
+        credential is obtained (generic and dockerhub take them)."""
+        if not self.takes_pull_credentials and (self.registry_values.get("pullCredentials") or {}).get("existingSecret"):
             raise InvalidConfiguration(
                 f"{PULL_SECRET_VALUE} is set, but registry.type {self.type} takes no separate pull credentials "
                 f"(generic and dockerhub do); leave it empty: user pods then pull with the push credentials."
@@ -154,6 +156,7 @@ class PasswordProvider(Provider):
     """A registry account with a username and a password (or access token) in values."""
 
     section: ClassVar[str]
+    takes_pull_credentials = True
     # How to fill registry.<section>.password, for the sentence when it is empty.
     password_hint: ClassVar[str] = "set it"
 
@@ -164,9 +167,6 @@ class PasswordProvider(Provider):
     def values_credential(self) -> Credential | None:
         username, password = self.config.get("username", ""), self.config.get("password", "")
         return Credential(username=username, password=password) if username and password else None
-
-    def check_pull_values(self) -> None:
-        """Separate pull credentials are taken."""
 
     def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
         """Separate pull credentials from registry.pullCredentials.existingSecret, proven to pull

@@ -13,7 +13,6 @@ import yaml
 from binderhub_registry import dockerconfig
 from binderhub_registry.helper_contract import HELPER_TOKEN_SECRET_SUFFIX
 from binderhub_registry.settings import (
-    BINDER_SETTINGS_DIR,
     RegistrySettings,
     pull_secret_name,
     settings_configmap_name,
@@ -66,7 +65,6 @@ def binderhub_values(secret_name: str) -> str:
             settings_name=settings_configmap_name(secret_name),
             pull_secret_name=pull_secret_name(secret_name),
             helper_token_secret_name=secret_name + HELPER_TOKEN_SECRET_SUFFIX,
-            settings_dir=BINDER_SETTINGS_DIR,
         )
     )
 

@@ -149,3 +149,37 @@ def test_the_checks_see_what_they_must_refuse():
     assert upward_imports(bad) == ["binderhub_registry.state -> binderhub_registry.providers.base"]
     assert cycles(bad) == [["binderhub_registry.providers.base", "binderhub_registry.state"]]
     assert cycles({"binderhub_registry.a": {"binderhub_registry.b"}, "binderhub_registry.b": set()}) == []
+
+
+# What providers may take from state: its typed answers, never an annotation key to parse.
+STATE_FOR_PROVIDERS = {"CurrentState", "Intent"}
+
+
+def raw_state_names(source: str, filename: str = "<source>") -> list[str]:
+    """The names a module takes from ``binderhub_registry.state`` beyond STATE_FOR_PROVIDERS
+    (``import binderhub_registry.state`` counts as taking all of them)."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.ImportFrom) and node.module == f"{ROOT}.state":
+            found += [alias.name for alias in node.names if alias.name not in STATE_FOR_PROVIDERS]
+        elif isinstance(node, ast.ImportFrom) and node.module == ROOT:
+            found += ["state" for alias in node.names if alias.name == "state"]
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name == f"{ROOT}.state"]
+    return found
+
+
+def test_no_provider_imports_a_raw_state_key():
+    taken = {
+        name: names
+        for name, path in module_names().items()
+        if name.startswith(f"{ROOT}.providers") and (names := raw_state_names(path.read_text(), str(path)))
+    }
+    assert taken == {}
+
+
+def test_the_raw_key_check_sees_what_it_must_refuse():
+    assert raw_state_names("from binderhub_registry.state import CREATED_AT, CurrentState") == ["CREATED_AT"]
+    assert raw_state_names("from binderhub_registry import state") == ["state"]
+    assert raw_state_names("import binderhub_registry.state") == ["binderhub_registry.state"]
+    assert raw_state_names("from binderhub_registry.state import CurrentState, Intent") == []

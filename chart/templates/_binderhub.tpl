@@ -6,42 +6,11 @@ registry helper's token; the extraConfig snippet `binderhub-registry` loads regi
 KubernetesBuildExecutor.push_secret) and the token at every start. BinderHub's values name
 only these two objects, never the registry, so registry changes need no values change.
 
-values.yaml (binderhub.*) and the companion file binderhub-values.yaml (the hook's template)
-carry the same entries; the definitions here are what a user's own lists must still contain.
-The helm test Pod mounts the very same volume at the very same path.
+values.yaml (binderhub.*) is the one source of these entries: scripts/sync_chart_data.py
+generates from it the binder pod's volume and mount (_binderhub_wiring.tpl: what a user's own
+lists must still contain; the helm test Pod mounts the very same volume at the very same path)
+and the companion file binderhub-values.yaml (the hook's template).
 */}}
-
-{{- define "binderhub-registry.binderMountPath" -}}
-/etc/binderhub/registry
-{{- end -}}
-
-{{- define "binderhub-registry.binderVolume" -}}
-name: binderhub-registry
-projected:
-  sources:
-    - secret:
-        name: {{ include "binderhub-registry.secretName" . }}
-        items:
-          - key: config.json
-            path: docker/config.json
-    - configMap:
-        name: {{ include "binderhub-registry.settingsName" . }}
-        items:
-          - key: registry.json
-            path: registry.json
-    - secret:
-        name: {{ include "binderhub-registry.helperTokenSecretName" . }}
-        optional: true
-        items:
-          - key: token
-            path: helper/token
-{{- end -}}
-
-{{- define "binderhub-registry.binderVolumeMount" -}}
-name: binderhub-registry
-mountPath: {{ include "binderhub-registry.binderMountPath" . }}
-readOnly: true
-{{- end -}}
 
 {{- /* "true" when the list (of maps) holds an entry equal to the YAML `entry`. */}}
 {{- define "binderhub-registry.listHas" -}}

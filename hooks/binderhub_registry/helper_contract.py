@@ -1,9 +1,10 @@
 """What the registry helper and its callers (`check`, the chart) share: its port, where its bearer
 token is mounted, the suffix of the Secret holding that token, and the one rule for reading it.
 
-The chart spells the same values once, in ``chart/templates/_helpers.tpl`` (defines
+This is their one source: ``scripts/sync_chart_data.py`` generates the chart's defines
 ``binderhub-registry.helperPort``, ``binderhub-registry.helperTokenDir`` and
-``binderhub-registry.helperTokenSecretName``); a test keeps the two in step."""
+``binderhub-registry.helperTokenSecretName`` (``chart/templates/_helper_contract.tpl``) from it, and
+its ``--check`` (scripts/test, CI) fails when they drift."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""The Kubernetes writer, the one module that talks to the cluster: reads the release state and
-the Secrets named in values, server-side-applies the Secret and ConfigMap with the official client
-under its own field manager (the write-ahead notes under theirs), deletes them, and rolls the
-BinderHub Deployments. Imported only when a command talks to a cluster.
+"""The Kubernetes writer, the one module that talks to the cluster, and only I/O: reads the
+objects of the release state and the Secrets named in values, server-side-applies the Secret and
+ConfigMap with the official client under its own field manager (the write-ahead notes under
+theirs), deletes them, and reads and annotates the BinderHub Deployments. What the objects mean
+(state.py) and whether a Deployment restarts (restart.py) is decided by the caller
+(commands/). Imported only when a command talks to a cluster.
 
 It makes its six REST calls (read, server-side apply and delete of a Secret or ConfigMap; read
 and strategic-merge patch of a Deployment) through the official client's lower layer
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from binderhub_registry import restart
 from binderhub_registry.credentials import SECRET_NAMES, InputCredentials
 from binderhub_registry.errors import (
     InvalidConfiguration,
@@ -29,7 +30,7 @@ from binderhub_registry.errors import (
 )
 from binderhub_registry.progress import Progress
 from binderhub_registry.settings import settings_configmap_name
-from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER, CurrentState
+from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER
 
 FIELD_MANAGER = "binderhub-registry"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -82,14 +83,12 @@ class KubeWriter:
         found = self.read_secret(name)
         return None if found is None else dict(found["data"])
 
-    def release_state(self, secret_name: str) -> CurrentState:
-        """The output Secret, and the write-ahead notes and registry.json of its settings ConfigMap,
-        and when either last changed (the API server's managedFields times)."""
+    def release_objects(self, secret_name: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The output Secret and its settings ConfigMap as the API returns them (None: absent);
+        state.CurrentState.of reads the release state from them."""
         secret = self._call("get", "GET", "secrets", secret_name, missing_ok=True)
         configmap = self._call("get", "GET", "configmaps", settings_configmap_name(secret_name), missing_ok=True)
-        notes = dict(((configmap or {}).get("metadata") or {}).get("annotations") or {})
-        registry_json = ((configmap or {}).get("data") or {}).get("registry.json")
-        return CurrentState.read(_decoded(secret), notes, registry_json, restart.last_change(secret, configmap))
+        return secret, configmap
 
     def input_credentials(self, name: str, wanted: tuple[str, ...], progress: Progress,
                           value: str = "registry.existingSecret") -> InputCredentials:
@@ -143,22 +142,15 @@ class KubeWriter:
         """Delete an object; False when it was already gone."""
         return self._call("delete", "DELETE", RESOURCES[kind], name, missing_ok=True) is not None
 
-    def roll_deployment(self, name: str, fingerprint: str, current: CurrentState) -> str:
-        """Roll a Deployment whose pods do not run with ``fingerprint`` (``current``: the state read
-        before this run wrote) by setting it on the pod template, and on the Deployment itself;
-        only on the Deployment when its pods already read it (restart.py): "restarted",
-        "unchanged", "started-after" (its pods started after the Secret and settings last
-        changed) or "absent"."""
-        deployment = self._call("get", "GET", "deployments", name, missing_ok=True)
-        if deployment is None:
-            return "absent"
-        decision = restart.decide(deployment, fingerprint, current)
-        if decision == "unchanged":
-            return "unchanged"
+    def read_deployment(self, name: str) -> dict[str, Any] | None:
+        """A Deployment as the API returns it, or None if absent."""
+        return self._call("get", "GET", "deployments", name, missing_ok=True)
+
+    def mark_deployment(self, name: str, fingerprint: str, roll: bool) -> None:
+        """Set ``fingerprint`` on a Deployment and, to ``roll`` its pods, on its pod template too."""
         noted = {"metadata": {"annotations": {DEPLOYMENT_FINGERPRINT: fingerprint}}}
-        patch = noted if decision == "note" else {**noted, "spec": {"template": noted}}
+        patch = {**noted, "spec": {"template": noted}} if roll else noted
         self._call("patch", "PATCH", "deployments", name, body=patch, content_type=STRATEGIC_MERGE_PATCH)
-        return "started-after" if decision == "note" else "restarted"
 
     # -- the one request path -----------------------------------------------------------
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from binderhub_registry import dockerconfig
+from binderhub_registry.helper_contract import HELPER_TOKEN_SECRET_SUFFIX
 from binderhub_registry.settings import (
-    BINDER_SETTINGS_DIR,
     RegistrySettings,
     pull_secret_name,
     settings_configmap_name,
@@ -64,7 +64,7 @@ def binderhub_values(secret_name: str) -> str:
             secret_name=secret_name,
             settings_name=settings_configmap_name(secret_name),
             pull_secret_name=pull_secret_name(secret_name),
-            settings_dir=BINDER_SETTINGS_DIR,
+            helper_token_secret_name=secret_name + HELPER_TOKEN_SECRET_SUFFIX,
         )
     )
 

@@ -8,7 +8,8 @@ from typing import Any
 from binderhub_registry.errors import InvalidConfiguration
 
 # Where the binder pod mounts the Secret's config.json and the settings' registry.json (one
-# projected volume; chart/templates/_binderhub.tpl and templates/binderhub-values.yaml.j2).
+# projected volume, defined in chart/values.yaml `binderhub:`; scripts/sync_chart_data.py
+# generates the chart's and the companion file's wiring from it and checks it mounts here).
 BINDER_SETTINGS_DIR = "/etc/binderhub/registry"
 BINDER_DOCKER_CONFIG_PATH = f"{BINDER_SETTINGS_DIR}/docker/config.json"
 # Docker's limit on an image name, registry host included (distribution/reference NameTotalLengthMax).

@@ -20,6 +20,7 @@ test passwords against.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ INTENT_ECR_PROBE = INTENT_PREFIX + "ecr-probe-repository"
 # Harbor: the pull robot account (its own name) a run is creating or refreshing.
 INTENT_HARBOR_PULL_ROBOT = INTENT_PREFIX + "harbor-pull-robot"
 INTENT_FIELD_MANAGER = "binderhub-registry-intent"
+# The Harbor notes by robot pair.
+HARBOR_INTENTS = {"push": INTENT_HARBOR_ROBOT, "pull": INTENT_HARBOR_PULL_ROBOT}
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,78 @@ class CurrentState:
         return cls(exists=True, annotations=secret["annotations"], docker_config=docker_config, intents=intents,
                    binderhub_config=binderhub_config, changed_at=changed_at)
 
+    @classmethod
+    def of(cls, secret: dict[str, Any] | None, configmap: dict[str, Any] | None, changed_at: datetime | None) -> CurrentState:
+        """From the output Secret and the settings ConfigMap as the API returns them (None: absent)."""
+        notes = dict(((configmap or {}).get("metadata") or {}).get("annotations") or {})
+        registry_json = ((configmap or {}).get("data") or {}).get("registry.json")
+        if secret is None:
+            return cls.read(None, notes, registry_json, changed_at)
+        annotations = dict((secret.get("metadata") or {}).get("annotations") or {})
+        data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
+        return cls.read({"annotations": annotations, "data": data}, notes, registry_json, changed_at)
+
     def annotation(self, key: str) -> str:
         return self.annotations.get(key, "")
+
+    # What providers ask of it, so that none reads an annotation key itself.
+
+    @property
+    def credential_id(self) -> str:
+        return self.annotation(CREDENTIAL_ID)
+
+    @property
+    def previous_credential_id(self) -> str:
+        return self.annotation(PREVIOUS_CREDENTIAL_ID)
+
+    @property
+    def created_at(self) -> str:
+        """When the credential was created (RFC 3339 text, as kept; "" when unknown)."""
+        return self.annotation(CREATED_AT)
+
+    @property
+    def created_by_tool(self) -> bool:
+        """Whether the credential's origin is ``created`` (this tool minted it, so it may revoke it)."""
+        return self.annotation(CREDENTIAL_ORIGIN) == CREATED
+
+    @property
+    def intent(self) -> Intent:
+        """The write-ahead notes an earlier run left, typed."""
+        return Intent.from_notes(self.intents)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A write-ahead note: what a run is about to create, recorded before it does (each record
+    replaces the notes on the settings ConfigMap; an empty Intent clears them)."""
+
+    key_creation_started: datetime | None = None  # Google: when a key creation was started
+    key_account: str = ""  # Google: the service account the key is for
+    key_id: str = ""  # Google: the key's id, once its creation returned
+    # Harbor: the robot account (its own name) a run is creating or refreshing, by pair ("push", "pull").
+    harbor_robots: dict[str, str] = field(default_factory=dict)
+    ecr_probe_repository: str = ""  # ECR: the probe repository created for the push proof and not deleted yet
+
+    @classmethod
+    def from_notes(cls, notes: dict[str, str]) -> Intent:
+        return cls(
+            key_creation_started=parse_time(notes.get(INTENT_STARTED, "")),
+            key_account=notes.get(INTENT_ACCOUNT, ""),
+            key_id=notes.get(INTENT_KEY, ""),
+            harbor_robots={what: notes[key] for what, key in HARBOR_INTENTS.items() if notes.get(key)},
+            ecr_probe_repository=notes.get(INTENT_ECR_PROBE, ""),
+        )
+
+    def notes(self) -> dict[str, str]:
+        """The annotations that record it (only what is set)."""
+        notes = {
+            INTENT_STARTED: format_time(self.key_creation_started) if self.key_creation_started else "",
+            INTENT_ACCOUNT: self.key_account,
+            INTENT_KEY: self.key_id,
+            **{HARBOR_INTENTS[what]: name for what, name in self.harbor_robots.items()},
+            INTENT_ECR_PROBE: self.ecr_probe_repository,
+        }
+        return {key: value for key, value in notes.items() if value}
 
 
 
@@ -156,5 +229,9 @@ def parse_time(text: str) -> datetime | None:
         return None
 
 
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(datetime.now(UTC))

@@ -202,7 +202,7 @@ MUTATIONS = [
       "{'removed' if removed else 'already absent'}\")",
       KEYLESS),
     M("r4: switching to keyless revokes keys the user provided", "workload-identity", "providers/google/workload_identity.py",
-      "if old is not None and current.annotation(CREDENTIAL_ORIGIN) == CREATED:", "if old is not None:", KEYLESS),
+      "if old is not None and current.created_by_tool:", "if old is not None:", KEYLESS),
     # -- chart templates -----------------------------------------------------------------------
     M("r4: the helper Deployment mounts a Kubernetes API token", "chart", "chart/templates/registry-helper/deployment.yaml",
       "      automountServiceAccountToken: false", "      automountServiceAccountToken: true", KEYLESS_CHART),

@@ -40,3 +40,16 @@ def test_binderhub_values_are_the_wiring_the_chart_gives_binderhub_in_one_releas
     companion = yaml.safe_load(render(tmp_path, 0, CASES[0])["binderhub-values.yaml"])
     one_release = yaml.safe_load((ROOT / "chart" / "values.yaml").read_text())["binderhub"]
     assert companion == one_release
+
+
+def test_binderhub_values_name_the_objects_of_the_secret_name_given(tmp_path):
+    """The wiring is generated from the chart's values.yaml, whose names are the default ones: with
+    another output.secretName every name follows it."""
+    values = write_values(tmp_path / "other.yaml", {"registry": CASES[0], "output": {"secretName": "other"}})
+    result = run_cli("render", "--values", str(values))
+    assert result.code == 0, result.stderr
+    companion = yaml.safe_load(result.document("ConfigMap")["data"]["binderhub-values.yaml"])
+    sources = companion["extraVolumes"][0]["projected"]["sources"]
+    assert [(source.get("secret") or source["configMap"])["name"] for source in sources] == [
+        "other", "other-settings", "other-helper-token"]
+    assert companion["jupyterhub"]["imagePullSecrets"] == ["other-pull"]

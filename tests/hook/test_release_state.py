@@ -58,3 +58,32 @@ def test_the_current_binderhub_configuration_is_read_from_registry_json():
     assert state.CurrentState.read(None, {}, registry_json).binderhub_config == {"BinderHub": {"image_prefix": "p-"}}
     assert state.CurrentState.read(None, {}, "not json").binderhub_config is None
     assert state.CurrentState.read(None, {}).binderhub_config is None
+
+
+def test_a_write_ahead_note_is_written_and_read_under_the_persisted_names():
+    from datetime import UTC, datetime
+
+    intent = state.Intent(key_creation_started=datetime(2026, 11, 26, 17, 41, tzinfo=UTC), key_account="b@p.iam.gserviceaccount.com",
+                          key_id="k1", harbor_robots={"push": "r-a", "pull": "p-b"}, ecr_probe_repository="binder/probe")
+    notes = intent.notes()
+    assert notes == {
+        state.INTENT_STARTED: "2026-11-26T17:41:00Z",
+        state.INTENT_ACCOUNT: "b@p.iam.gserviceaccount.com",
+        state.INTENT_KEY: "k1",
+        state.INTENT_HARBOR_ROBOT: "r-a",
+        state.INTENT_HARBOR_PULL_ROBOT: "p-b",
+        state.INTENT_ECR_PROBE: "binder/probe",
+    }
+    assert state.CurrentState(intents=notes).intent == intent
+    assert state.Intent().notes() == {}  # the empty note clears them
+    assert state.Intent.from_notes({state.INTENT_STARTED: "not a time"}).key_creation_started is None
+
+
+def test_the_current_state_answers_what_providers_ask():
+    annotations = {state.CREDENTIAL_ID: "k2", state.PREVIOUS_CREDENTIAL_ID: "k1", state.CREATED_AT: "2026-11-26T17:41:00Z",
+                   state.CREDENTIAL_ORIGIN: state.CREATED}
+    current = state.CurrentState(exists=True, annotations=annotations)
+    assert (current.credential_id, current.previous_credential_id, current.created_at, current.created_by_tool) == (
+        "k2", "k1", "2026-11-26T17:41:00Z", True)
+    assert state.CurrentState(exists=True, annotations={**annotations, state.CREDENTIAL_ORIGIN: state.GIVEN}).created_by_tool is False
+    assert state.CurrentState().created_by_tool is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from binderhub_registry import restart
 from binderhub_registry.commands.common import kube_writer, load, secret_name
 from binderhub_registry.progress import Progress
 from binderhub_registry.settings import pull_secret_name, settings_configmap_name
@@ -15,7 +16,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     values, provider_type = load(args, progress)
     name = secret_name(values)
     kube = kube_writer(args.namespace, without_cluster="")
-    current = kube.release_state(name)
+    secret, configmap = kube.release_objects(name)
+    current = CurrentState.of(secret, configmap, restart.last_change(secret, configmap))
     pull = CurrentState.read(kube.read_secret(pull_secret_name(name)), current.intents)
     provider = provider_type(values, progress, read_secret=kube.secret_data)
     provider.cleanup(current)

@@ -36,3 +36,4 @@ def kube_writer(namespace: str | None, without_cluster: str = "print the objects
     from binderhub_registry.kube import KubeWriter  # noqa: PLC0415  (slow import, cluster commands only)
 
     return KubeWriter(namespace, without_cluster)
+

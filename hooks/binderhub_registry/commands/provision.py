@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from binderhub_registry import dockerconfig, state
+from binderhub_registry import dockerconfig, restart, state
 from binderhub_registry.commands.common import kube_writer, load, secret_name
+from binderhub_registry.credentials import InputCredentials
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.progress import Progress
@@ -23,6 +25,7 @@ from binderhub_registry.providers.base import PULL_SECRET_VALUE
 from binderhub_registry.render import Rendered, render, to_yaml
 from binderhub_registry.rotation import RotationPolicy
 from binderhub_registry.settings import RegistrySettings, pull_secret_name, settings_configmap_name
+from binderhub_registry.values import Values
 
 if TYPE_CHECKING:
     from binderhub_registry.kube import KubeWriter
@@ -39,13 +42,12 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
             f"or revoke; run it without --output so the state lives in the cluster"
             + (", or use registry.google.mode=validate." if provider_type.type != "harbor" else ".")
         )
-    kube = None
-    if applying:
-        kube = kube_writer(args.namespace)
-    elif provider_type.needs_cluster(values):
-        instead = "give the credentials in values instead of a Secret to read (registry.existingSecret or registry.google.adminKeySecret)"
-        kube = kube_writer(args.namespace, instead)
     rotation = RotationPolicy.from_values(values)
+    # Read: everything of the cluster the run decides on, before anything is obtained or written.
+    kube = _cluster(args.namespace, provider_type, values, applying)
+    found = _read(kube, provider_type, name, values, progress, applying) if kube is not None else ClusterReads()
+    current = found.current
+    # Decide: the credentials (the providers), what to write and which Deployments to restart.
     provider = provider_type(
         values,
         progress,
@@ -54,20 +56,19 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         rotation=rotation,
     )
     provider.check_pull_values()
-    current = kube.release_state(name) if kube is not None and applying else state.CurrentState()
-    existing = values["registry"].get("existingSecret")
-    # a type without secret_keys reads no credentials from it (ECR: its pods get the keys as environment)
-    reads = existing and provider.secret_keys
-    given = kube.input_credentials(existing, provider.secret_keys, progress) if kube is not None and reads else None
-    obtained = provider.obtain(current, given)
+    obtained = provider.obtain(current, found.given)
     credential, settings = obtained.credential, obtained.settings
     docker_config = dockerconfig.for_settings(settings, credential.username, credential.password)
-    pull = _pull_secret(provider, kube, name, current, settings, rotation, progress, applying)
+    pull = _pull_secret(provider, found, settings, rotation, progress)
     how = f" with short-lived tokens from the registry helper {settings.helper_url} (no key)" if settings.helper_url else ""
     fingerprint = state.fingerprint(current, docker_config, settings.binderhub_config(name))
     annotations = state.secret_annotations(settings, fingerprint, credential, (rotation.revision, rotation.trigger))
     namespace = kube.namespace if kube is not None else args.namespace
     rendered = render(settings, docker_config, name, namespace, annotations, pull)
+    decisions: dict[str, Decision] = {
+        deployment: restart.decide(read, fingerprint, current) if read is not None else "absent"
+        for deployment, read in found.deployments.items()
+    }
 
     restarted: list[str] = []
     if args.output:
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     else:
         assert kube is not None
         where = f"applied in namespace {kube.namespace}"
-        restarted = _apply(kube, rendered, obtained, fingerprint, current, values.get("restart") or {}, progress)
+        restarted = _apply(kube, rendered, obtained, fingerprint, decisions, progress)
     progress.result(
         f"Secret {name} and ConfigMap {settings_configmap_name(name)} {where}; BinderHub pushes to {settings.image_prefix}{how}"
         + (f"; restarted {', '.join(restarted)}" if restarted else ""),
@@ -90,24 +91,62 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
+# What becomes of a Deployment named in restart.deployments.
+Decision = restart.Decision | Literal["absent"]
+
+
+def _cluster(namespace: str | None, provider_type: type[Provider], values: Values, applying: bool) -> KubeWriter | None:
+    """The cluster connection when applying or when values name Secrets to read; else None."""
+    if applying:
+        return kube_writer(namespace)
+    if provider_type.needs_cluster(values):
+        instead = "give the credentials in values instead of a Secret to read (registry.existingSecret or registry.google.adminKeySecret)"
+        return kube_writer(namespace, instead)
+    return None
+
+
+@dataclass(frozen=True)
+class ClusterReads:
+    """What a run reads of the cluster before it decides anything."""
+
+    current: state.CurrentState = field(default_factory=state.CurrentState)  # the release state
+    given: InputCredentials | None = None  # registry.existingSecret's credentials
+    pull_given: InputCredentials | None = None  # registry.pullCredentials.existingSecret's
+    pull_current: state.CurrentState = field(default_factory=state.CurrentState)  # the pull Secret's state
+    deployments: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # restart.deployments (None: absent)
+
+
+def _read(kube: KubeWriter, provider_type: type[Provider], name: str, values: Values, progress: Progress,
+          applying: bool) -> ClusterReads:
+    """The Secrets values name and, when ``applying``, the release state (the output Secret and
+    its settings ConfigMap, and when either last changed), the pull Secret and the BinderHub
+    Deployments to restart: every read first, then what they mean."""
+    secret, configmap = kube.release_objects(name) if applying else (None, None)
+    existing = values["registry"].get("existingSecret")
+    # a type without secret_keys reads no credentials from it (ECR: its pods get the keys as environment)
+    reads = existing and provider_type.secret_keys
+    given = kube.input_credentials(existing, provider_type.secret_keys, progress) if reads else None
+    # (a type that takes none refuses the value once built, with its own sentence)
+    pull_existing = provider_type.takes_pull_credentials and (values["registry"].get("pullCredentials") or {}).get("existingSecret")
+    pull_given = kube.input_credentials(pull_existing, ("password",), progress, value=PULL_SECRET_VALUE) if pull_existing else None
+    pull_secret = kube.read_secret(pull_secret_name(name)) if applying else None
+    restarts = (values.get("restart") or {}).get("deployments") or [] if applying else []
+    deployments = {deployment: kube.read_deployment(deployment) for deployment in restarts}
+    current = state.CurrentState.of(secret, configmap, restart.last_change(secret, configmap))
+    return ClusterReads(current, given, pull_given, state.CurrentState.read(pull_secret, current.intents), deployments)
+
+
 def _pull_secret(
     provider: Provider,
-    kube: KubeWriter | None,
-    name: str,
-    current: state.CurrentState,
+    found: ClusterReads,
     settings: RegistrySettings,
     rotation: RotationPolicy,
     progress: Progress,
-    applying: bool,
 ) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The docker config and annotations of the pull Secret, when user pods pull with credentials
     of their own (pull-only, proven); None: they pull with the push credential."""
-    pull_name = pull_secret_name(name)
-    existing = (provider.values.get("registry", {}).get("pullCredentials") or {}).get("existingSecret")
-    given = kube.input_credentials(existing, ("password",), progress, value=PULL_SECRET_VALUE) if kube is not None and existing else None
-    found = kube.read_secret(pull_name) if kube is not None and applying else None
-    pull_current = state.CurrentState.read(found, current.intents)
-    credential = provider.obtain_pull(pull_current, given)
+    pull_name = pull_secret_name(secret_name(provider.values))
+    credential = provider.obtain_pull(found.pull_current, found.pull_given)
     if credential is None:
         progress.step(f"Secret {pull_name}: user pods pull with the push credentials (no separate pull credentials)")
         return None
@@ -137,30 +176,30 @@ def _apply(
     rendered: Rendered,
     obtained: Obtained,
     fingerprint: str,
-    current: state.CurrentState,
-    restart: dict[str, Any],
+    decisions: dict[str, Decision],
     progress: Progress,
 ) -> list[str]:
-    """Write the Secret and the settings, let the provider finish the switch, roll BinderHub
-    (``current``: the state read before this run wrote); the Deployments restarted."""
+    """Write the Secret and the settings, roll BinderHub as ``decisions`` say, let the provider
+    finish the switch; the Deployments restarted."""
     checkpoint("before-secret-written")
     kube.apply(rendered.pull_secret)
     kube.apply(rendered.secret)
     kube.apply(rendered.configmap)
     checkpoint("after-secret-written")
-    obtained.after_switch()
     restarted = []
-    for deployment in restart.get("deployments") or []:
-        outcome = kube.roll_deployment(deployment, fingerprint, current)
+    for deployment, decision in decisions.items():
+        if decision in ("note", "restart"):
+            kube.mark_deployment(deployment, fingerprint, roll=decision == "restart")
         progress.step(
             {
-                "restarted": f"Deployment {deployment}: restarted to read the new credential or settings",
+                "restart": f"Deployment {deployment}: restarted to read the new credential or settings",
                 "unchanged": f"Deployment {deployment}: already runs with this credential and settings",
-                "started-after": f"Deployment {deployment}: already runs with this credential and settings "
+                "note": f"Deployment {deployment}: already runs with this credential and settings "
                 f"(created after they last changed), not restarted",
                 "absent": f"Deployment {deployment}: not found in namespace {kube.namespace}, nothing to restart",
-            }[outcome]
+            }[decision]
         )
-        if outcome == "restarted":
+        if decision == "restart":
             restarted.append(deployment)
+    obtained.after_switch()
     return restarted

@@ -21,7 +21,7 @@ from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.progress import Progress
 from binderhub_registry.rotation import RotationPolicy
 from binderhub_registry.settings import RegistrySettings
-from binderhub_registry.state import CurrentState
+from binderhub_registry.state import CurrentState, Intent
 from binderhub_registry.values import Values
 
 
@@ -54,7 +54,8 @@ class Obtained:
 PULL_SECRET_VALUE = "registry.pullCredentials.existingSecret"
 
 SecretReader = Callable[[str], dict[str, str] | None]
-IntentRecorder = Callable[[dict[str, str]], None]
+NoteWriter = Callable[[dict[str, str]], None]  # writes the notes' annotations (kube.record_intent)
+IntentRecorder = Callable[[Intent], None]
 
 
 def _no_notes(notes: dict[str, str]) -> None:
@@ -65,6 +66,8 @@ class Provider(ABC):
     type: ClassVar[str]
     # Keys registry.existingSecret must have for this provider.
     secret_keys: ClassVar[tuple[str, ...]] = ("password",)
+    # Whether registry.pullCredentials.existingSecret is taken (read before the provider is built).
+    takes_pull_credentials: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -72,7 +75,7 @@ class Provider(ABC):
         progress: Progress,
         *,
         read_secret: SecretReader | None = None,
-        record_intent: IntentRecorder | None = None,
+        record_intent: NoteWriter | None = None,
         rotation: RotationPolicy | None = None,
     ) -> None:
         self.values = values
@@ -80,9 +83,12 @@ class Provider(ABC):
         self.progress = progress
         # Reads a Secret's data in the release namespace (None when there is no cluster access).
         self.read_secret = read_secret
-        # Records (or, with {}, clears) write-ahead notes that survive a crash of the hook.
-        self.record_intent: IntentRecorder = record_intent or _no_notes
+        self._write_notes: NoteWriter = record_intent or _no_notes
         self.rotation = rotation or RotationPolicy()
+
+    def record_intent(self, intent: Intent) -> None:
+        """Record (or, with an empty Intent, clear) write-ahead notes that survive a crash of the hook."""
+        self._write_notes(intent.notes())
 
     @classmethod
     def mints_credentials(cls, values: Values) -> bool:
@@ -126,8 +132,8 @@ class Provider(ABC):
 
     def check_pull_values(self) -> None:
         """Refuse registry.pullCredentials.existingSecret where this type takes none, before any
-        credential is obtained (default: generic and dockerhub take them)."""
-        if (self.registry_values.get("pullCredentials") or {}).get("existingSecret"):
+        credential is obtained (generic and dockerhub take them)."""
+        if not self.takes_pull_credentials and (self.registry_values.get("pullCredentials") or {}).get("existingSecret"):
             raise InvalidConfiguration(
                 f"{PULL_SECRET_VALUE} is set, but registry.type {self.type} takes no separate pull credentials "
                 f"(generic and dockerhub do); leave it empty: user pods then pull with the push credentials."
@@ -150,6 +156,7 @@ class PasswordProvider(Provider):
     """A registry account with a username and a password (or access token) in values."""
 
     section: ClassVar[str]
+    takes_pull_credentials = True
     # How to fill registry.<section>.password, for the sentence when it is empty.
     password_hint: ClassVar[str] = "set it"
 
@@ -160,9 +167,6 @@ class PasswordProvider(Provider):
     def values_credential(self) -> Credential | None:
         username, password = self.config.get("username", ""), self.config.get("password", "")
         return Credential(username=username, password=password) if username and password else None
-
-    def check_pull_values(self) -> None:
-        """Separate pull credentials are taken."""
 
     def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
         """Separate pull credentials from registry.pullCredentials.existingSecret, proven to pull

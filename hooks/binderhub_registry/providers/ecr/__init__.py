@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from binderhub_registry.credentials import GIVEN
 from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.providers.base import NOTHING_DISCOVERED, Credential, Discovered, InputCredentials, Obtained, Provider
 from binderhub_registry.providers.ecr.target import EcrTarget, ecr_target, token_credentials
 from binderhub_registry.providers.google.workload_identity import registry_helper
 from binderhub_registry.settings import RegistrySettings, probe_name
-from binderhub_registry.state import GIVEN, INTENT_ECR_PROBE, CurrentState
+from binderhub_registry.state import CurrentState, Intent
 from binderhub_registry.values import Values
 
 ACCOUNT_VALUE = "registry.ecr.account"
@@ -94,12 +95,12 @@ class EcrProvider(Provider):
 
         repositories = Repositories(ecr, calls, self.target(account))
         probe = settings.probe_repository
-        left = current.intents.get(INTENT_ECR_PROBE, "")
+        left = current.intent.ecr_probe_repository
         if left and left != probe and repositories.delete(left):
             self.progress.step(f"deleted the probe repository {left} an interrupted run left")
         created = False
         if not repositories.exists(probe):
-            self.record_intent({INTENT_ECR_PROBE: probe})
+            self.record_intent(Intent(ecr_probe_repository=probe))
             created = repositories.create(probe)
             self.progress.step(f"created the probe repository {probe}")
         try:
@@ -114,7 +115,7 @@ class EcrProvider(Provider):
             if created or left == probe:
                 repositories.delete(probe)
                 self.progress.step(f"deleted the probe repository {probe}")
-        self.record_intent({})
+        self.record_intent(Intent())
         return summary
 
     def prove(self, username: str, password: str) -> dict[str, Any]:
@@ -128,7 +129,7 @@ class EcrProvider(Provider):
         sts, ecr, calls = self._aws()
         account = self.account or str(calls("read the hook's AWS identity", "sts:GetCallerIdentity", sts.get_caller_identity)["Account"])
         repositories = Repositories(ecr, calls, self.target(account))
-        for probe in dict.fromkeys(p for p in (self.helper_probe(), current.intents.get(INTENT_ECR_PROBE, "")) if p):
+        for probe in dict.fromkeys(p for p in (self.helper_probe(), current.intent.ecr_probe_repository) if p):
             self.progress.step(f"probe repository {probe}: {'deleted' if repositories.delete(probe) else 'not there'}")
         self.progress.step("the repositories BinderHub pushed to stay")
-        self.record_intent({})
+        self.record_intent(Intent())

@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, ClassVar
 
+from binderhub_registry.credentials import CREATED
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.providers.base import (
@@ -45,7 +46,7 @@ from binderhub_registry.providers.google.target import (
 from binderhub_registry.providers.google.workload_identity import Keyless, registry_helper
 from binderhub_registry.rotation import should_rotate
 from binderhub_registry.settings import RegistrySettings, probe_name
-from binderhub_registry.state import CREATED, CREATED_AT, CREDENTIAL_ORIGIN, PREVIOUS_CREDENTIAL_ID, CurrentState
+from binderhub_registry.state import CurrentState, Intent
 from binderhub_registry.values import Values
 
 
@@ -163,7 +164,7 @@ class GoogleProvider(Provider):
         if in_secret is not None:
             self.progress.add_secret(in_secret.text)
         if in_secret is not None and in_secret.account == keys.account:
-            kid, older = in_secret.key_id, current.annotation(PREVIOUS_CREDENTIAL_ID)
+            kid, older = in_secret.key_id, current.previous_credential_id
             by_id = {key_id(k.name): k for k in live}
             if kid in by_id and not by_id[kid].disabled:
                 rotate, why = should_rotate(self.rotation, current.annotations)
@@ -174,7 +175,7 @@ class GoogleProvider(Provider):
                         JSON_KEY_USER,
                         in_secret.text,
                         credential_id=kid,
-                        created_at=current.annotation(CREATED_AT),
+                        created_at=current.created_at,
                         previous_credential_id=older,
                         origin=CREATED,
                     )
@@ -221,9 +222,9 @@ class GoogleProvider(Provider):
         """Once the Secret holds the new key: clear the write-ahead note, and when the builder
         account changed (registry.*.serviceAccount), revoke the keys this tool had created for
         the old one."""
-        self.record_intent({})
+        self.record_intent(Intent())
         old = key_in(current.docker_config)
-        if old is None or current.annotation(CREDENTIAL_ORIGIN) != CREATED or old.account == target.account_email:
+        if old is None or not current.created_by_tool or old.account == target.account_email:
             return
         AccountKeys(calls, iam, old.account, self.progress, self.record_intent).revoke_created(current)
 
@@ -233,7 +234,7 @@ class GoogleProvider(Provider):
         in_secret = key_in(current.docker_config)
         if in_secret is not None:
             self.progress.add_secret(in_secret.text)
-        if self.mode != "create" and current.annotation(CREDENTIAL_ORIGIN) != CREATED:
+        if self.mode != "create" and not current.created_by_tool:
             self.progress.step("the key was given (mode validate): nothing to revoke")
             return
         admin = self._admin()

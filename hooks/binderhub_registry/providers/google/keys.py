@@ -8,8 +8,8 @@ never touched."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from binderhub_registry.errors import InvalidConfiguration
@@ -20,16 +20,7 @@ from binderhub_registry.providers.google.api import NOT_FOUND, GoogleCalls
 from binderhub_registry.providers.google.iam import AccountKey, Iam
 from binderhub_registry.providers.google.propagation import Propagation
 from binderhub_registry.providers.google.target import account_name, key_id, key_text
-from binderhub_registry.state import (
-    CREDENTIAL_ID,
-    INTENT_ACCOUNT,
-    INTENT_KEY,
-    INTENT_STARTED,
-    PREVIOUS_CREDENTIAL_ID,
-    CurrentState,
-    now_text,
-    parse_time,
-)
+from binderhub_registry.state import CurrentState, Intent
 
 MAX_KEYS = 10
 CLOCK_SKEW = timedelta(seconds=60)
@@ -81,14 +72,14 @@ class AccountKeys:
 
     def delete_leaked(self, current: CurrentState, keys: list[AccountKey]) -> list[AccountKey]:
         """Delete the key an interrupted run created and never used (see the module's doc)."""
-        if current.intents.get(INTENT_ACCOUNT) != self.account:
+        intent = current.intent
+        if intent.key_account != self.account:
             return keys
-        in_use = {current.annotation(CREDENTIAL_ID), current.annotation(PREVIOUS_CREDENTIAL_ID)}
-        noted = current.intents.get(INTENT_KEY, "")
-        if noted:
-            leaked = {noted} - in_use
+        in_use = {current.credential_id, current.previous_credential_id}
+        if intent.key_id:
+            leaked = {intent.key_id} - in_use
         else:
-            started = parse_time(current.intents.get(INTENT_STARTED, ""))
+            started = intent.key_creation_started
             if started is None:
                 return keys
             leaked = {
@@ -106,8 +97,8 @@ class AccountKeys:
                 f"is one this tool created and no longer uses; delete keys nobody uses (gcloud iam service-accounts keys list "
                 f"--iam-account {self.account})."
             )
-        started = now_text()
-        self.record_intent({INTENT_STARTED: started, INTENT_ACCOUNT: self.account})
+        started = Intent(key_creation_started=datetime.now(UTC).replace(microsecond=0), key_account=self.account)
+        self.record_intent(started)
         while (
             key := self.calls(
                 "create a key for " + self.account,
@@ -121,7 +112,7 @@ class AccountKeys:
         self.progress.add_secret(text)
         kid = key_id(key.name)
         checkpoint("after-key-creation")
-        self.record_intent({INTENT_STARTED: started, INTENT_ACCOUNT: self.account, INTENT_KEY: kid})
+        self.record_intent(replace(started, key_id=kid))
         checkpoint("after-key-noted")
         self.progress.step(f"created key {kid[:12]}... for {self.account}")
         return text, kid
@@ -130,7 +121,7 @@ class AccountKeys:
         """Revoke the keys of this account that the Secret records as created by this tool."""
         keys = self.listed() or []
         keys = self.delete_leaked(current, keys)
-        ours = {current.annotation(CREDENTIAL_ID), current.annotation(PREVIOUS_CREDENTIAL_ID)} - {""}
+        ours = {current.credential_id, current.previous_credential_id} - {""}
         left = self.revoke(keys, ours, f"key of {self.account} created by binderhub-registry")
         self.progress.step(f"{len(keys) - len(left)} key(s) of {self.account} revoked; the service account stays")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from binderhub_registry.credentials import CREATED
 from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration, Unreachable
 from binderhub_registry.helper_contract import HELPER_PORT
 from binderhub_registry.progress import Progress
@@ -28,7 +29,7 @@ from binderhub_registry.providers.google.proof import Login, prove_login, prove_
 from binderhub_registry.providers.google.propagation import Propagation
 from binderhub_registry.providers.google.target import Target, key_in
 from binderhub_registry.settings import RegistrySettings
-from binderhub_registry.state import CREATED, CREDENTIAL_ORIGIN, CurrentState
+from binderhub_registry.state import CurrentState
 from binderhub_registry.values import Values
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
@@ -217,7 +218,7 @@ class Keyless:
     def revoke_keys_made_before(self, current: CurrentState, record_intent: IntentRecorder) -> None:
         """Keys this tool made while the release used registry.google.credential key go."""
         old = key_in(current.docker_config)
-        if old is not None and current.annotation(CREDENTIAL_ORIGIN) == CREATED:
+        if old is not None and current.created_by_tool:
             AccountKeys(self.calls, self.iam, old.account, self.progress, record_intent).revoke_created(current)
 
     def cleanup(self, admin: Any, helper: RegistryHelper, current: CurrentState, record_intent: IntentRecorder) -> None:

@@ -22,7 +22,7 @@ from binderhub_registry.providers.generic import prove_on_registry, prove_pull_o
 from binderhub_registry.providers.harbor.api import ADMIN_VALUE, PULL_ACCESS, PUSH_ACCESS, HarborApi
 from binderhub_registry.providers.harbor.robots import RobotPair
 from binderhub_registry.settings import RegistrySettings, probe_name
-from binderhub_registry.state import CREATED, CREDENTIAL_ORIGIN, INTENT_HARBOR_PULL_ROBOT, INTENT_HARBOR_ROBOT, CurrentState
+from binderhub_registry.state import CurrentState, Intent
 from binderhub_registry.values import Values
 
 
@@ -42,23 +42,22 @@ class HarborProvider(Provider):
         self.renew_before = int(self.config.get("renewBeforeDays", 14))
         # The write-ahead notes this run keeps (both pairs'), recorded together: each record
         # replaces the notes on the settings ConfigMap.
-        self._notes: dict[str, str] = {}
-        self.push_robots = self._pair(self.robot_base, PUSH_ACCESS, "push", INTENT_HARBOR_ROBOT)
-        self.pull_robots = self._pair(self.pull_robot_base, PULL_ACCESS, "pull", INTENT_HARBOR_PULL_ROBOT)
+        self._notes: dict[str, str] = {}  # robot names by pair ("push", "pull")
+        self.push_robots = self._pair(self.robot_base, PUSH_ACCESS, "push")
+        self.pull_robots = self._pair(self.pull_robot_base, PULL_ACCESS, "pull")
 
-    def _pair(self, base: str, access: tuple[dict[str, str], ...], what: str, intent_key: str) -> RobotPair:
-        return RobotPair(base, access, what, intent_key, self.url, self.project, self.duration, self.renew_before, self.rotation,
+    def _pair(self, base: str, access: tuple[dict[str, str], ...], what: str) -> RobotPair:
+        return RobotPair(base, access, what, self.url, self.project, self.duration, self.renew_before, self.rotation,
                          self.progress, self._note)
 
-    def _note(self, key: str, robot_name: str) -> None:
-        self._notes[key] = robot_name
-        self.record_intent(dict(self._notes))
+    def _note(self, what: str, robot_name: str) -> None:
+        self._notes[what] = robot_name
+        self.record_intent(Intent(harbor_robots=dict(self._notes)))
 
     def _keep_notes(self, current: CurrentState) -> None:
         """Carry the notes of an interrupted run until both pairs have dealt with them."""
-        for key in (INTENT_HARBOR_ROBOT, INTENT_HARBOR_PULL_ROBOT):
-            if current.intents.get(key):
-                self._notes.setdefault(key, current.intents[key])
+        for what, robot_name in current.intent.harbor_robots.items():
+            self._notes.setdefault(what, robot_name)
 
     @classmethod
     def mints_credentials(cls, values: Values) -> bool:
@@ -95,7 +94,7 @@ class HarborProvider(Provider):
             project_id = self._ensure_project(api)
             credential = self.push_robots.current_or_new(api, current, api.robots(project_id))
         token_url = self._prove(credential.username, credential.password)
-        return Obtained(credential, self.settings(Discovered(token_url=token_url)), after_switch=lambda: self.record_intent({}))
+        return Obtained(credential, self.settings(Discovered(token_url=token_url)), after_switch=lambda: self.record_intent(Intent()))
 
     def check_pull_values(self) -> None:
         if (self.registry_values.get("pullCredentials") or {}).get("existingSecret"):
@@ -175,7 +174,7 @@ class HarborProvider(Provider):
         self._delete_recorded(self.pull_robots, pull)
 
     def _delete_recorded(self, pair: RobotPair, current: CurrentState) -> None:
-        if current.annotation(CREDENTIAL_ORIGIN) != CREATED:
+        if not current.created_by_tool:
             self.progress.step(f"no {pair.what} robot account created by this tool is recorded: nothing to delete in Harbor")
             return
         with self._api() as api:

@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from binderhub_registry.credentials import CREATED
 from binderhub_registry.dockerconfig import credentials_for
 from binderhub_registry.faults import checkpoint
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.base import Credential
 from binderhub_registry.providers.harbor.api import HarborApi, Robot
 from binderhub_registry.rotation import RotationPolicy, should_rotate
-from binderhub_registry.state import CREATED, CREATED_AT, CREDENTIAL_ID, CREDENTIAL_ORIGIN, PREVIOUS_CREDENTIAL_ID, CurrentState
+from binderhub_registry.state import CurrentState
 
 SLOTS = ("a", "b")
 DAY = 86400
@@ -33,14 +34,13 @@ class RobotPair:
     base: str  # the robots' own names are <base>-a and <base>-b
     access: tuple[dict[str, str], ...]  # Harbor's project-level access of each robot, exactly
     what: str  # "push", "pull": for progress lines and the robot's description
-    intent_key: str  # the write-ahead note naming the robot a run creates or refreshes
     url: str
     project: str
     duration: int
     renew_before: int
     rotation: RotationPolicy
     progress: Progress
-    note: Callable[[str, str], None]  # records a write-ahead note (key, robot name)
+    note: Callable[[str, str], None]  # records the write-ahead note naming the robot a run creates or refreshes (what, name)
 
     # -- obtain ----------------------------------------------------------------------------
 
@@ -48,7 +48,7 @@ class RobotPair:
         """The robot in the Secret while it is usable and not due for rotation; else a refreshed or
         new one. ``current``: the state of the Secret holding this pair."""
         robots = self.without_leaked(api, current, robots)
-        ours = current.annotation(CREDENTIAL_ORIGIN) == CREATED
+        ours = current.created_by_tool
         current_id, previous_id = robot_ids(current) if ours else (None, None)
         in_secret = credentials_for(current.docker_config, self.url) if current.docker_config else None
         robot = robots.get(current_id) if current_id is not None else None
@@ -60,7 +60,7 @@ class RobotPair:
                 rotate, why = True, f"robot account {robot.name!r} expires within {self.renew_before} days"
             if not rotate:
                 self.progress.step(f"robot account {robot.name!r} in the Secret is current ({why}): reusing it")
-                return Credential(robot.name, in_secret[1], str(robot.id), current.annotation(CREATED_AT), _text(previous_id), CREATED)
+                return Credential(robot.name, in_secret[1], str(robot.id), current.created_at, _text(previous_id), CREATED)
             self.progress.step(f"rotating the {self.what} robot account's secret: {why}")
             standby, secret = self._standby(api, previous, self._slot_name(robot, other=True))
             return Credential(standby.name, secret, str(standby.id), previous_credential_id=str(robot.id), origin=CREATED)
@@ -79,7 +79,7 @@ class RobotPair:
     def without_leaked(self, api: HarborApi, current: CurrentState, robots: dict[int, Robot]) -> dict[int, Robot]:
         """Delete the robot an interrupted run created and never wrote into the Secret (its note
         names it); the robots the Secret records are kept."""
-        noted = current.intents.get(self.intent_key, "")
+        noted = current.intent.harbor_robots.get(self.what, "")
         ours = robot_ids(current)
         for robot in list(robots.values()):
             if noted and short_name(robot.name) == noted and robot.id not in ours:
@@ -91,7 +91,7 @@ class RobotPair:
     def delete_recorded(self, api: HarborApi, current: CurrentState, robots: dict[int, Robot]) -> list[str]:
         """Delete the robots of this pair that the Secret records (and one an interrupted run
         noted); their names."""
-        if current.annotation(CREDENTIAL_ORIGIN) != CREATED:
+        if not current.created_by_tool:
             return []
         robots = self.without_leaked(api, current, robots)
         return [robot.name for robot_id in robot_ids(current) if robot_id is not None and (robot := robots.get(robot_id))
@@ -100,7 +100,7 @@ class RobotPair:
     def _standby(self, api: HarborApi, previous: Robot | None, name: str) -> tuple[Robot, str]:
         """The previous robot with a refreshed secret (Harbor's refresh), or a new one."""
         if previous is not None and self._usable(previous) and not self._expires_soon(previous):
-            self.note(self.intent_key, short_name(previous.name))
+            self.note(self.what, short_name(previous.name))
             checkpoint(f"before-{self._fault}robot-refresh")
             secret = api.refresh_robot(previous)
             checkpoint(f"after-{self._fault}robot-refresh")
@@ -112,7 +112,7 @@ class RobotPair:
         return self._create(api, name)
 
     def _create(self, api: HarborApi, name: str) -> tuple[Robot, str]:
-        self.note(self.intent_key, name)
+        self.note(self.what, name)
         robot, secret = api.create_robot(name, self.duration, f"BinderHub's {self.what} robot, managed by binderhub-registry",
                                          self.access)
         checkpoint(f"after-{self._fault}robot-creation")
@@ -148,7 +148,7 @@ def robot_ids(current: CurrentState) -> tuple[int | None, int | None]:
     def number(text: str) -> int | None:
         return int(text) if text.isdigit() else None
 
-    return number(current.annotation(CREDENTIAL_ID)), number(current.annotation(PREVIOUS_CREDENTIAL_ID))
+    return number(current.credential_id), number(current.previous_credential_id)
 
 
 def _text(robot_id: int | None) -> str:

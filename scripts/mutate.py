@@ -78,7 +78,8 @@ GROUPS = {
                       "tests/lifecycle/test_cluster_keyless.py"],
     "chart": ["tests/chart", "tests/lifecycle/test_cluster_generic.py"],
     "layers": ["tests/test_import_layers.py"],
-    "ecr": ["tests/hook/test_ecr.py", "tests/helper/test_ecr_helper.py", "tests/chart/test_ecr_chart.py"],
+    "ecr": ["tests/hook/test_ecr.py", "tests/helper/test_ecr_helper.py", "tests/helper/test_ecr_pull_secret.py",
+            "tests/chart/test_ecr_chart.py"],
 }
 # A survivor of its targeted tests then meets the whole suite but these (the image is rebuilt
 # only for its own inputs, the release tests lint the workflow): the verdict is the suite's.
@@ -119,6 +120,15 @@ MUTATIONS = [
       "if code in ACCESS_DENIED or (status == 403 and code not in CREDENTIALS_REFUSED):", "if code in ACCESS_DENIED:"),
     M("ecr helper token kept until it expires (no early renewal)", "ecr", "providers/ecr/target.py",
       "TOKEN_RENEW_BEFORE_SECONDS = 6 * 3600", "TOKEN_RENEW_BEFORE_SECONDS = 60"),
+    M("ecr pull Secret written once, never renewed", "ecr", "helper_service/pull_secret.py",
+      "            if token.value != self._written:", "            if not self._written:",
+      ("tests/helper/test_ecr_pull_secret.py",)),
+    M("ecr pull Secret renewed on a clock of its own (11 hours)", "ecr", "helper_service/pull_secret.py",
+      "        return max(MIN_WAIT_SECONDS, (renews_at if renews_at is not None else 0.0) - self.tokens.clock())",
+      "        return 11 * 3600.0", ("tests/helper/test_ecr_pull_secret.py",)),
+    M("ecr pullSecret helper: the hook leaves the pull Secret empty", "ecr", "providers/ecr/__init__.py",
+      '        return self._pull if self.config.get("pullSecret") == PULL_SECRET_HELPER else None', "        return None",
+      ("tests/hook/test_ecr.py",)),
     M("ecr helper hands out Google's user name", "ecr", "helper_service/config.py",
       "        token_user=ECR_USER,\n", ""),
     M("ecr helper never creates a repository", "ecr", "helper_service/ecr_backend.py",

@@ -169,3 +169,27 @@ def test_a_refused_write_is_one_sentence_a_metric_and_a_retry_and_the_helper_kee
     hook_writes_the_pull_secret(helper_kube)
     assert asyncio.run(kept.refresh()) > 5 * HOURS
     assert aws.front.valid(pull_credentials(helper_kube)[2], aws.account) and kept.status.startswith("holds a token")
+
+
+def serve(tmp_path, values_: dict, env: dict, *args: str):
+    from tests.helpers import run_cli, write_values
+
+    token = tmp_path / "token"
+    token.write_text("t" * 32)
+    path = write_values(tmp_path / "values.yaml", values_)
+    return run_cli("serve", "--values", str(path), "--auth-token-file", str(token), "--listen", "127.0.0.1:0", *args, env=env)
+
+
+def test_serve_keeps_a_pull_secret_only_for_ecr(tmp_path):
+    from tests.helpers import generic_values
+
+    result = serve(tmp_path, generic_values("https://registry.example.org", "u", "p"), {}, "--pull-secret", PULL)
+    assert result.code == 2
+    assert result.last_line == "error: --pull-secret keeps an ECR token in the pull Secret and needs registry.type ecr; leave it out."
+
+
+def test_serve_with_a_pull_secret_and_no_cluster_exits_2_before_listening(aws, tmp_path):
+    env = aws.env(KUBECONFIG=str(tmp_path / "absent"), KUBERNETES_SERVICE_HOST="")
+    result = serve(tmp_path, values(aws), env, "--pull-secret", PULL)
+    assert result.code == 2
+    assert result.last_line.startswith("error: No Kubernetes cluster configured (") and "set KUBECONFIG." in result.last_line

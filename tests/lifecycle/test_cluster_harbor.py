@@ -120,8 +120,10 @@ def tiny_image() -> tuple[bytes, bytes]:
     return config, content
 
 
-def push_tiny_image(registry_url: str, repository: str, tag: str, token: str) -> None:
-    with httpx.Client(base_url=registry_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+def push_tiny_image(registry_url: str, repository: str, tag: str, token: str = "", auth: httpx.Auth | None = None) -> None:
+    """Push ``tiny_image`` with a bearer ``token`` or with ``auth`` (HTTP Basic, as ECR takes)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=registry_url, headers=headers, auth=auth, timeout=30) as client:
         def blob(data: bytes) -> str:
             digest = "sha256:" + hashlib.sha256(data).hexdigest()
             location = client.post(f"/v2/{repository}/blobs/uploads/").raise_for_status().headers["Location"]

@@ -28,21 +28,22 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
             f"`serve` needs the helper extra ({exc.name} is missing); install binderhub-registry[helper] (the image does)."
         ) from None
 
-    config = helper_config.from_values(load_values(args.values))
+    values = load_values(args.values)
+    if args.pull_secret and values["registry"].get("type") != "ecr":
+        raise InvalidConfiguration("--pull-secret keeps an ECR token in the pull Secret and needs registry.type ecr; leave it out.")
+    config = helper_config.from_values(values)
     token = read_helper_token(args.auth_token_file)
-    pull_secret = _pull_secret(args.pull_secret, args.namespace, config.ecr is not None)
+    pull_secret = _pull_secret(args.pull_secret, args.namespace)
     progress.step(f"serving {config.registry_host}/{config.image_path}* for BinderHub on {args.listen}")
     sock = bind(args.listen)
     app = HelperApp(config, token, pull_secret=pull_secret)
     return serve(app, sock, drain_seconds=args.drain_seconds, graceful_seconds=args.graceful_seconds)
 
 
-def _pull_secret(name: str, namespace: str | None, ecr: bool) -> tuple[str, Apply] | None:
+def _pull_secret(name: str, namespace: str | None) -> tuple[str, Apply] | None:
     """--pull-secret: the Secret's name and how the helper writes it (in the pod's namespace)."""
     if not name:
         return None
-    if not ecr:
-        raise InvalidConfiguration("--pull-secret keeps an ECR token fresh and needs registry.type ecr; leave it out.")
     from binderhub_registry.helper_service.pull_secret import FIELD_MANAGER  # noqa: PLC0415
     from binderhub_registry.kube import KubeWriter  # noqa: PLC0415
 

@@ -15,10 +15,9 @@ import base64
 import httpx
 import pytest
 
-from tests.cluster.processes import wait_for
 from tests.helpers import write_values
 from tests.lifecycle.helm_release import HelmRelease
-from tests.lifecycle.test_cluster_harbor import in_secret, pull_events, push_tiny_image, user_pod
+from tests.lifecycle.test_cluster_harbor import assert_the_kubelet_pulls_only_with_the_pull_secret, in_secret, push_tiny_image
 from tests.stand_ins.aws import access_keys
 
 pytestmark = [pytest.mark.cluster, pytest.mark.parametrize("helm_version", ["3"], ids=["helm3"])]
@@ -87,12 +86,7 @@ def test_install_repository_test_pull_secret_upgrade_uninstall(helm_release, nod
     credentials = ask_helper(release, "POST", f"/token/{REPOSITORY}:v1").json()
     push_tiny_image(aws.registry.url, REPOSITORY, "v1", auth=httpx.BasicAuth(credentials["username"], credentials["password"]))
     image = f"{aws.registry.host}/{REPOSITORY}:v1"
-    release.cluster.apply([user_pod("with-pull-secret", image, [PULL_SECRET]), user_pod("without", image, [])],
-                          namespace=release.namespace)
-    assert wait_for(lambda: pull_events(release, "with-pull-secret") and pull_events(release, "without"), 180, interval=1)
-    assert pull_events(release, "with-pull-secret")[0].startswith("Pulled: Successfully pulled image"), pull_events(
-        release, "with-pull-secret")
-    assert "Failed: Failed to pull image" in pull_events(release, "without")[0], pull_events(release, "without")
+    assert_the_kubelet_pulls_only_with_the_pull_secret(release, image)
     ready = ask_helper(release, "GET", "/healthz/ready").json()
     assert ready["pullSecret"].startswith("holds a token until "), ready
 

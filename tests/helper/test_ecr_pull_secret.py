@@ -193,3 +193,15 @@ def test_serve_with_a_pull_secret_and_no_cluster_exits_2_before_listening(aws, t
     result = serve(tmp_path, values(aws), env, "--pull-secret", PULL)
     assert result.code == 2
     assert result.last_line.startswith("error: No Kubernetes cluster configured (") and "set KUBECONFIG." in result.last_line
+
+
+def test_a_bug_in_a_write_is_one_line_and_another_try_not_the_end_of_the_keeper(aws, monkeypatch):
+    for key, value in aws.env().items():
+        monkeypatch.setenv(key, value)
+
+    def broken(document: dict) -> None:
+        raise RuntimeError("a bug, with a token in its text that must not be logged")
+
+    kept, _metrics = keeper(aws, Clock(), broken)
+    assert asyncio.run(kept.refresh()) == RETRY_SECONDS
+    assert kept.problem == f"The registry helper could not renew the pull Secret {PULL}: internal error (RuntimeError)"

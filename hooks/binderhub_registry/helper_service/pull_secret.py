@@ -65,13 +65,18 @@ class PullSecretKeeper:
                 self.metrics.pull_secret_writes.labels("written").inc()
                 log_line("pull-secret", "info", secret=self.name, expires=_iso(token.expires_at))
         except (UpstreamError, RegistrySetupError) as exc:
-            self.problem = f"The registry helper could not renew the pull Secret {self.name}: {exc.message}"
-            self.metrics.pull_secret_writes.labels("failed").inc()
-            log_line("pull-secret", "warning", secret=self.name, error=self.problem)
-            return RETRY_SECONDS
+            return self._failed(exc.message)
+        except Exception as exc:  # noqa: BLE001  (a bug must not end the keeper: one line, and another try)
+            return self._failed(f"internal error ({type(exc).__name__})")
         self.problem = ""
         renews_at = self.tokens.renews_at
         return max(MIN_WAIT_SECONDS, (renews_at if renews_at is not None else 0.0) - self.tokens.clock())
+
+    def _failed(self, reason: str) -> float:
+        self.problem = f"The registry helper could not renew the pull Secret {self.name}: {reason}"
+        self.metrics.pull_secret_writes.labels("failed").inc()
+        log_line("pull-secret", "warning", secret=self.name, error=self.problem)
+        return RETRY_SECONDS
 
     async def run(self, first: Awaitable[float], wait: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         """Forever: wait for the refresh ``first`` (started by the helper at start), then refresh

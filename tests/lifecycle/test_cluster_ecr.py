@@ -15,12 +15,13 @@ import base64
 import httpx
 import pytest
 
+from tests.cluster.processes import wait_for
 from tests.helpers import write_values
 from tests.lifecycle.helm_release import HelmRelease
 from tests.lifecycle.test_cluster_harbor import assert_the_kubelet_pulls_only_with_the_pull_secret, in_secret, push_tiny_image
 from tests.stand_ins.aws import access_keys
 
-pytestmark = [pytest.mark.cluster, pytest.mark.parametrize("helm_version", ["3"], ids=["helm3"])]
+pytestmark = pytest.mark.cluster
 
 SECRET = "binderhub-registry"
 PULL_SECRET = f"{SECRET}-pull"
@@ -50,12 +51,24 @@ def helper_ready(release: HelmRelease) -> bool:
 
 
 def ask_helper(release: HelmRelease, method: str, path: str) -> httpx.Response:
-    """As BinderHub's ExternalRegistryHelper asks: through the Service, with the mounted bearer token."""
+    """As BinderHub's ExternalRegistryHelper asks: through the Service, with the mounted bearer
+    token. Helm sees the helper Ready a moment before kube-proxy writes the Service's rules (the
+    node refuses the connection until then), so a refused connection is asked again, for 2 min at most."""
     service, token = release.get("service", HELPER), release.get("secret", f"{SECRET}-helper-token")
     assert service is not None and token is not None
     bearer = base64.b64decode(token["data"]["token"]).decode().strip()
-    return httpx.request(method, f"http://{service['spec']['clusterIP']}:{HELPER_PORT}{path}",
-                         headers={"Authorization": f"Bearer {bearer}"}, timeout=60)
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
+        try:
+            answers.append(httpx.request(method, f"http://{service['spec']['clusterIP']}:{HELPER_PORT}{path}",
+                                         headers={"Authorization": f"Bearer {bearer}"}, timeout=60))
+        except httpx.ConnectError:
+            return False
+        return True
+
+    assert wait_for(answered, 120, interval=0.5), f"the helper's Service refused {method} {path} for 2 minutes"
+    return answers[-1]
 
 
 def written_by_the_helper(release: HelmRelease) -> bool:

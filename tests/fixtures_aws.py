@@ -1,6 +1,7 @@
 """Fixtures for registry.type ecr: moto's server (one per session, reset for each test), the
 token front in front of it, and an ECR registry gate in front of the real distribution
-(tests/stand_ins/aws.py says what each adds to moto and why)."""
+(tests/stand_ins/aws.py says what each adds to moto and why); ``node_aws`` puts the front and the
+gate on the test cluster node's address for pods (marker ``cluster``)."""
 
 from __future__ import annotations
 
@@ -46,13 +47,36 @@ def moto_server() -> Iterator[MotoServer]:
     server.stop()
 
 
-@pytest.fixture
-def aws(moto_server: MotoServer, make_registry: Any) -> Iterator[Aws]:
+def _aws(moto_server: MotoServer, make_registry: Any, address: str | None = None) -> Iterator[Aws]:
+    """moto reset, its token front and the registry gate, on ``address`` (default loopback)."""
     moto_server.reset()
     clock = AwsClock()
-    front = EcrTokenFront(moto_server.url, clock).start()
-    gate = EcrRegistryGate(make_registry("none").url, front, DEFAULT_ACCOUNT).start()
+    front = EcrTokenFront(moto_server.url, clock)
+    if address:
+        front.address = address
+    front.start()
+    gate = EcrRegistryGate(make_registry("none").url, front, DEFAULT_ACCOUNT)
+    if address:
+        gate.address = address
+    gate.start()
     yield Aws(moto_server, front, clock, gate)
     moto_server.enforce_iam(False)
     gate.stop()
     front.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, make_registry: Any) -> Iterator[Aws]:
+    yield from _aws(moto_server, make_registry)
+
+
+@pytest.fixture
+def node_aws(moto_server: MotoServer, make_registry: Any, cluster: Any) -> Iterator[Aws]:
+    """As ``aws``, but the token front (AWS_ENDPOINT_URL) and the registry gate listen on the test
+    cluster node's address, where pods reach them (moto and distribution stay on loopback, behind
+    them); the node's containerd may pull from the gate over plain http."""
+    from tests.cluster import layout as net  # noqa: PLC0415
+
+    for aws in _aws(moto_server, make_registry, net.NODE_IP):
+        cluster.allow_plain_http(aws.registry.host)
+        yield aws

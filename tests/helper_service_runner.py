@@ -31,8 +31,10 @@ class RunningHelper:
 
 
 @contextmanager
-def running_helper(config: HelperConfig, auth_token: str = AUTH_TOKEN, clock: Any = None) -> Iterator[RunningHelper]:
-    app = HelperApp(config, auth_token, clock) if clock is not None else HelperApp(config, auth_token)
+def running_helper(
+    config: HelperConfig, auth_token: str = AUTH_TOKEN, clock: Any = None, pull_secret: Any = None
+) -> Iterator[RunningHelper]:
+    app = HelperApp(config, auth_token, clock, pull_secret) if clock is not None else HelperApp(config, auth_token, pull_secret=pull_secret)
     sock = bind("127.0.0.1:0")
     started = threading.Event()
 

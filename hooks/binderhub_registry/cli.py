@@ -77,6 +77,8 @@ def _serve_arguments(sub: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="file holding the bearer token BinderHub sends (the chart's Secret)",
     )
+    sub.add_argument("--pull-secret", metavar="NAME", default="",
+                     help="ECR: keep this Secret (created by the hook) holding a live ECR token for user pods to pull with")
     sub.add_argument("--drain-seconds", type=float, default=5.0, help="after SIGTERM, report not-ready and keep serving this long")
     sub.add_argument("--graceful-seconds", type=int, default=20, help="then wait at most this long for requests in flight")
 

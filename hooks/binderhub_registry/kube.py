@@ -48,8 +48,11 @@ RESOURCES = {"Secret": "secrets", "ConfigMap": "configmaps", "Pod": "pods"}
 
 
 class KubeWriter:
-    def __init__(self, namespace: str | None = None, without_cluster: str = "print the objects with --output -") -> None:
-        """``without_cluster``: what the user can do instead when no cluster is configured."""
+    def __init__(
+        self, namespace: str | None = None, without_cluster: str = "print the objects with --output -", who: str = "the hook"
+    ) -> None:
+        """``without_cluster``: what the user can do instead when no cluster is configured; ``who``
+        calls, for the sentences of refusals."""
         from binderhub_registry import kube_client  # noqa: PLC0415
 
         in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
@@ -68,6 +71,7 @@ class KubeWriter:
                 + (f", or {without_cluster}." if without_cluster else ".")
             ) from None
         self.namespace = namespace or default_namespace
+        self.who = who
         self._configuration = configuration.Configuration.get_default()  # what the loaders above just set
         self._rest = rest.RESTClientObject(self._configuration)
         self._api_exception: type[Exception] = exceptions.ApiException
@@ -183,7 +187,7 @@ class KubeWriter:
             text = response.read().decode("utf-8", errors="replace")
         except self._api_exception as exc:  # the REST layer's TLS failures (status 0)
             raise _api_error(getattr(exc, "status", 0), getattr(exc, "body", None), getattr(exc, "reason", ""), verb, resource, name,
-                             self.namespace) from None
+                             self.namespace, self.who) from None
         except (HTTPError, OSError) as exc:
             raise Unreachable(
                 f"Cannot reach the Kubernetes API to {verb} {resource} {name!r} ({type(exc).__name__}); check the cluster connection."
@@ -191,7 +195,7 @@ class KubeWriter:
         if response.status == 404 and missing_ok:
             return None
         if not 200 <= response.status <= 299:
-            raise _api_error(response.status, text, response.reason, verb, resource, name, self.namespace)
+            raise _api_error(response.status, text, response.reason, verb, resource, name, self.namespace, self.who)
         try:
             answer = json.loads(text)
         except ValueError:
@@ -214,7 +218,7 @@ def _decoded(secret: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _api_error(
-    status: int, body: str | None, reason: str | None, verb: str, resource: str, name: str, namespace: str
+    status: int, body: str | None, reason: str | None, verb: str, resource: str, name: str, namespace: str, who: str = "the hook"
 ) -> RegistrySetupError:
     try:
         message = json.loads(body or "").get("message", "")
@@ -222,12 +226,12 @@ def _api_error(
         message = reason or ""
     if status == 401:
         return InvalidConfiguration(
-            f"The Kubernetes API rejected the hook's credentials (401) when it tried to {verb} {resource} {name!r}; "
-            f"check the hook's ServiceAccount token."
+            f"The Kubernetes API rejected {who}'s credentials (401) when it tried to {verb} {resource} {name!r}; "
+            f"check {who}'s ServiceAccount token."
         )
     if status == 403:
         return InvalidConfiguration(
-            f"The Kubernetes API forbids the hook to {verb} {resource} {name!r} in namespace {namespace} ({message}); "
+            f"The Kubernetes API forbids {who} to {verb} {resource} {name!r} in namespace {namespace} ({message}); "
             f"the chart's Role must allow it."
         )
     if status == 404:

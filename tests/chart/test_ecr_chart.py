@@ -57,3 +57,27 @@ def test_an_ecr_value_helm_refuses_in_the_clis_words(helm_binaries):
     result = helm(helm_binaries, "4", "template", "binderhub", str(built_chart()), "-f", str(ECR), "--set", "registry.ecr.region=")
     assert result.returncode != 0
     assert "registry.ecr.region must be set for registry.type=ecr." in result.stderr
+
+
+@pytest.mark.parametrize("version", ["3", "4"])
+def test_pull_secret_none_gives_the_helper_no_kubernetes_access(helm_binaries, version):
+    docs = template(helm_binaries, version, ECR)
+    pod = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert "--pull-secret" not in pod["containers"][0]["args"]
+    assert [r["metadata"]["name"] for r in by_kind(docs, "Role")] == ["binderhub-registry-hook"]
+
+
+@pytest.mark.parametrize("version", ["3", "4"])
+def test_pull_secret_helper_lets_the_helper_get_and_patch_the_pull_secret_only(helm_binaries, version):
+    docs = template(helm_binaries, version, ECR, "registry.ecr.pullSecret=helper")
+    pod = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    args = pod["containers"][0]["args"]
+    assert args[args.index("--pull-secret") + 1] == "binderhub-registry-pull"
+    roles = {r["metadata"]["name"]: r["rules"] for r in by_kind(docs, "Role")}
+    assert roles["binderhub-registry-helper"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["binderhub-registry-pull"], "verbs": ["get", "patch", "update"]}]
+    binding = next(b for b in by_kind(docs, "RoleBinding") if b["metadata"]["name"] == "binderhub-registry-helper")
+    assert binding["roleRef"]["name"] == "binderhub-registry-helper"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "binderhub-registry-helper", "namespace": "binder"}]

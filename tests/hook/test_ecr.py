@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from binderhub_registry.state import INTENT_ECR_PROBE
 
-from tests.helpers import run_cli, write_values
+from tests.helpers import push_image, run_cli, secret_auth, secret_docker_config, write_values
 
 PROBE = "binder/binder-push-check"
 
@@ -191,3 +192,28 @@ def test_a_write_ahead_note_names_the_probe_before_it_is_created_and_is_cleared_
     provider = EcrProvider(ecr_values(aws), Progress("json"), record_intent=lambda notes: seen.append((notes, aws.repositories())))
     provider.obtain(CurrentState(), None)
     assert seen == [({INTENT_ECR_PROBE: PROBE}, set()), ({}, set())]
+
+
+def pull_secret(result) -> dict:
+    return next(doc for doc in result.documents() if doc["kind"] == "Secret" and doc["metadata"]["name"].endswith("-pull"))
+
+
+def test_pull_secret_none_leaves_the_pull_secret_empty_for_the_nodes_role(aws, tmp_path):
+    result = provision(aws, tmp_path)
+    assert result.code == 0, result.stderr
+    assert secret_docker_config(pull_secret(result)) == {"auths": {}}
+    assert "the kubelet pulls with the node's IAM role" in result.stderr
+
+
+def test_pull_secret_helper_holds_the_token_the_hook_proved_and_it_pulls(aws, tmp_path):
+    result = provision(aws, tmp_path, pullSecret="helper")
+    assert result.code == 0, result.stderr
+    key, username, password = secret_auth(pull_secret(result))
+    assert (key, username) == (aws.registry.url, "AWS")
+    assert aws.front.valid(password, aws.account) and aws.front.token_calls == 1
+    assert password not in result.stderr and "push too" in result.stderr
+    aws.client("ecr").create_repository(repositoryName="binder/binder-x")
+    push_image(aws.registry.url, "binder/binder-x", "1", auth=httpx.BasicAuth(username, password))
+    pulled = httpx.get(f"{aws.registry.url}/v2/binder/binder-x/manifests/1", auth=httpx.BasicAuth(username, password),
+                       headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert pulled.status_code == 200

@@ -120,8 +120,10 @@ def tiny_image() -> tuple[bytes, bytes]:
     return config, content
 
 
-def push_tiny_image(registry_url: str, repository: str, tag: str, token: str) -> None:
-    with httpx.Client(base_url=registry_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+def push_tiny_image(registry_url: str, repository: str, tag: str, token: str = "", auth: httpx.Auth | None = None) -> None:
+    """Push ``tiny_image`` with a bearer ``token`` or with ``auth`` (HTTP Basic, as ECR takes)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=registry_url, headers=headers, auth=auth, timeout=30) as client:
         def blob(data: bytes) -> str:
             digest = "sha256:" + hashlib.sha256(data).hexdigest()
             location = client.post(f"/v2/{repository}/blobs/uploads/").raise_for_status().headers["Location"]
@@ -153,6 +155,16 @@ def pull_events(release: HelmRelease, pod: str) -> list[str]:
             and event["reason"] in ("Pulled", "Failed")]
 
 
+def assert_the_kubelet_pulls_only_with_the_pull_secret(release: HelmRelease, image: str) -> None:
+    """Two user pods of ``image``: the one naming the pull Secret is pulled, the other is not."""
+    release.cluster.apply([user_pod("with-pull-secret", image, [PULL_SECRET]), user_pod("without", image, [])],
+                          namespace=release.namespace)
+    assert wait_for(lambda: pull_events(release, "with-pull-secret") and pull_events(release, "without"), 180, interval=1)
+    assert pull_events(release, "with-pull-secret")[0].startswith("Pulled: Successfully pulled image"), pull_events(
+        release, "with-pull-secret")
+    assert "Failed: Failed to pull image" in pull_events(release, "without")[0], pull_events(release, "without")
+
+
 def test_a_user_pod_pulls_with_the_pull_secret_and_the_pull_robot_cannot_push(helm_release, node_harbor, tmp_path):
     harbor = node_harbor
     release, _values, _installed = install_harbor_release(helm_release, harbor, tmp_path)
@@ -160,12 +172,7 @@ def test_a_user_pod_pulls_with_the_pull_secret_and_the_pull_robot_cannot_push(he
     pusher, puller = in_secret(release, SECRET), in_secret(release, PULL_SECRET)
     push_tiny_image(harbor.url, repository, "v1", harbor.registry_token(*pusher, repository))  # as a build pod pushes
 
-    release.cluster.apply([user_pod("with-pull-secret", image, [PULL_SECRET]), user_pod("without", image, [])],
-                          namespace=release.namespace)
-    assert wait_for(lambda: pull_events(release, "with-pull-secret") and pull_events(release, "without"), 180, interval=1)
-    assert pull_events(release, "with-pull-secret")[0].startswith("Pulled: Successfully pulled image"), pull_events(
-        release, "with-pull-secret")
-    assert "Failed: Failed to pull image" in pull_events(release, "without")[0], pull_events(release, "without")
+    assert_the_kubelet_pulls_only_with_the_pull_secret(release, image)
 
     token = harbor.registry_token(*puller, repository, "pull,push")
     refused = httpx.post(f"{harbor.url}/v2/{repository}/blobs/uploads/", headers={"Authorization": f"Bearer {token}"}, timeout=10)

@@ -147,11 +147,11 @@ def _pull_secret(
     of their own (pull-only, proven); None: they pull with the push credential."""
     pull_name = pull_secret_name(secret_name(provider.values))
     credential = provider.obtain_pull(found.pull_current, found.pull_given)
+    progress.step(f"Secret {pull_name}: {provider.pull_description(credential)}")
     if credential is None:
-        progress.step(f"Secret {pull_name}: user pods pull with the push credentials (no separate pull credentials)")
         return None
-    progress.step(f"Secret {pull_name}: user pods pull with {credential.username!r}, which may pull and not push")
-    docker_config = dockerconfig.for_settings(settings, credential.username, credential.password)
+    # the pull Secret always names its registry, also where BinderHub asks the helper (ECR)
+    docker_config = dockerconfig.build(settings.auth_key, credential.username, credential.password)
     return docker_config, state.secret_annotations(settings, "", credential, (rotation.revision, rotation.trigger))
 
 

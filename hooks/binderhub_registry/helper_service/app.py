@@ -8,8 +8,9 @@ Endpoints, as ``binderhub/registry.py`` calls them (``Authorization: Bearer <tok
     GET  /image/NAME:TAG     200 {...} when the image exists, else 404
     POST /token/NAME:TAG     200 {"username", "password", "registry", "expires"}: push credentials
 
-plus ``GET /healthz/live``, ``GET /healthz/ready`` and ``GET /metrics`` (Prometheus) without
-authentication (``HEAD`` too). Any other method on a known path is 405 with ``Allow``.
+plus ``GET /healthz/live``, ``GET /healthz/ready`` (with ECR's pull Secret kept: what it holds, or
+why it was not renewed) and ``GET /metrics`` (Prometheus) without authentication (``HEAD`` too).
+Any other method on a known path is 405 with ``Allow``.
 
 NAME and TAG follow distribution's reference grammar (``references``), else 400; names outside
 the repository path BinderHub pushes to are refused (403) on every endpoint. Exactly one
@@ -39,6 +40,7 @@ from binderhub_registry.helper_service.config import HelperConfig
 from binderhub_registry.helper_service.google_tokens import BuilderTokens, UpstreamError
 from binderhub_registry.helper_service.logs import log_line
 from binderhub_registry.helper_service.metrics import CONTENT_TYPE, HelperMetrics, MeasuredTransport, UpstreamNames
+from binderhub_registry.helper_service.pull_secret import Apply, PullSecretKeeper
 from binderhub_registry.helper_service.references import InvalidReference, image_name, name_and_tag
 from binderhub_registry.helper_service.registry_checks import RegistryChecks
 from binderhub_registry.helper_service.token_cache import TokenCache
@@ -76,7 +78,10 @@ class Lookups(Protocol):
 
 
 class HelperApp:
-    def __init__(self, config: HelperConfig, auth_token: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: HelperConfig, auth_token: str, clock: Callable[[], float] = time.time,
+                 pull_secret: tuple[str, Apply] | None = None) -> None:
+        """``pull_secret``: with ECR, the name of the pull Secret to keep holding a live token and
+        how to write it (``pull_secret``)."""
         self.config = config
         self._auth = auth_token.encode()
         self.clock = clock
@@ -86,6 +91,9 @@ class HelperApp:
         self.http: httpx.AsyncClient | None = None
         self.tokens: TokenCache | None = None
         self.checks: Lookups | None = None
+        self._pull_secret = pull_secret
+        self.pull_secret: PullSecretKeeper | None = None
+        self._keeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         timeout = httpx.Timeout(self.config.upstream_timeout_seconds)
@@ -108,10 +116,22 @@ class HelperApp:
             checks = RegistryChecks(self.config, self.http, self.tokens, self.clock)
             checks.on_lookup = lambda hit: self.metrics.cache_lookup("pull_token", hit)
             self.checks = checks
+        if self._pull_secret is not None and self.config.ecr is not None:
+            await self._keep_pull_secret(*self._pull_secret)
         self.ready = True
+
+    async def _keep_pull_secret(self, name: str, apply: Apply) -> None:
+        """Write the pull Secret now (waiting at most request_timeout_seconds), then keep it fresh."""
+        assert self.tokens is not None
+        keeper = PullSecretKeeper(name, self.config.registry_url, self.config.token_user, self.tokens, apply, self.metrics)
+        first = asyncio.ensure_future(keeper.refresh())
+        await asyncio.wait([first], timeout=self.config.request_timeout_seconds)
+        self.pull_secret, self._keeper = keeper, asyncio.create_task(keeper.run(first))
 
     async def stop(self) -> None:
         self.ready = False
+        if self._keeper is not None:
+            self._keeper.cancel()
         if self.http is not None:
             await self.http.aclose()
 
@@ -191,7 +211,8 @@ class HelperApp:
         if path == "/healthz/live":
             return Answer(200, {"status": "ok"})
         if path == "/healthz/ready":
-            return Answer(200, {"status": "ready"}) if self.ready else Answer(503, {"status": "not ready"})
+            pull = {"pullSecret": self.pull_secret.status} if self.pull_secret is not None else {}
+            return Answer(200, {"status": "ready", **pull}) if self.ready else Answer(503, {"status": "not ready", **pull})
         return Answer(200, raw=self.metrics.exposition(), content_type=CONTENT_TYPE.encode())
 
     def _authenticate(self, scope: Scope) -> Answer | None:

@@ -43,6 +43,11 @@ class HelperMetrics:
                              ["cache", "result"], registry=r)
         self.token_seconds_left = Gauge("binderhub_registry_helper_token_seconds_left",
                                         "Seconds until the cached builder token expires (0: none cached).", registry=r)
+        self.pull_secret_writes = Counter("binderhub_registry_helper_pull_secret_writes",
+                                          "Renewals of the pull Secret (registry.ecr.pullSecret helper), by result (written, failed).",
+                                          ["result"], registry=r)
+        self.pull_secret_seconds_left = Gauge("binderhub_registry_helper_pull_secret_seconds_left",
+                                              "Seconds until the token in the pull Secret expires (0: none written).", registry=r)
 
     def watch_token(self, expires_at: Callable[[], float | None], clock: Callable[[], float]) -> None:
         """The token gauge reads the cache when scraped."""

@@ -70,6 +70,11 @@ class TokenCache:
         """When the cached token expires (None: none cached)."""
         return self._token.expires_at if self._token is not None else None
 
+    @property
+    def renews_at(self) -> float | None:
+        """When the cached token stops being handed out and the next ``get`` mints (None: none cached)."""
+        return self._until if self._token is not None else None
+
     async def get(self) -> AccessToken:
         token = self._token
         if token is not None and self.clock() < self._until:

@@ -145,6 +145,12 @@ class Provider(ABC):
         ``current``: the pull Secret's state; ``given``: registry.pullCredentials.existingSecret's."""
         return None
 
+    def pull_description(self, credential: Credential | None) -> str:
+        """How user pods pull with the pull Secret holding ``credential`` (from ``obtain_pull``)."""
+        if credential is None:
+            return "user pods pull with the push credentials (no separate pull credentials)"
+        return f"user pods pull with {credential.username!r}, which may pull and not push"
+
     def cleanup(self, current: CurrentState) -> None:  # noqa: B027  (optional hook)
         """Revoke what this tool created for the credential in ``current`` (default: nothing)."""
 

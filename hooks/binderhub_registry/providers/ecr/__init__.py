@@ -6,6 +6,10 @@ reads the identity and its account (STS ``GetCallerIdentity``), proves push on a
 (created when missing, with a write-ahead note; an upload session started and cancelled with a
 ``GetAuthorizationToken`` token; deleted again when the hook created it), and writes the settings
 that point BinderHub at the helper. Each AWS permission it lacks fails in one sentence naming it.
+
+User pods pull (``registry.ecr.pullSecret``) with the node's IAM role (``none``: the pull Secret
+holds no credentials) or, with ``helper``, with an ECR token in the pull Secret: the hook writes the
+one it proved push with, the registry helper renews it (``helper_service/pull_secret.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from binderhub_registry.state import CurrentState, Intent
 from binderhub_registry.values import Values
 
 ACCOUNT_VALUE = "registry.ecr.account"
+PULL_SECRET_HELPER = "helper"  # registry.ecr.pullSecret: the registry helper renews an ECR token in the pull Secret
 ECR_HOST = re.compile(r"([0-9]{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
 
 
@@ -34,6 +39,7 @@ class EcrProvider(Provider):
         super().__init__(*args, **kwargs)
         self.config: dict[str, Any] = self.registry_values.get("ecr") or {}
         self.account = str(self.config.get("account") or "")
+        self._pull: Credential | None = None  # pullSecret helper: the token proven to push, for the pull Secret
 
     @classmethod
     def needs_cluster(cls, values: Values) -> bool:
@@ -89,6 +95,16 @@ class EcrProvider(Provider):
         credential = Credential("", "", credential_id=f"aws:{arn}", origin=GIVEN)
         return Obtained(credential, settings)
 
+    def obtain_pull(self, current: CurrentState, given: InputCredentials | None) -> Credential | None:
+        """pullSecret helper: the ECR token the hook proved push with (the helper renews it);
+        none: no credentials, the nodes pull with their IAM role."""
+        return self._pull if self.config.get("pullSecret") == PULL_SECRET_HELPER else None
+
+    def pull_description(self, credential: Credential | None) -> str:
+        if credential is None:
+            return "no credentials (registry.ecr.pullSecret none): the kubelet pulls with the node's IAM role"
+        return "an ECR token (12 hours) that the registry helper renews; it can do what the helper's AWS identity can, push too"
+
     def _prove(self, ecr: Any, calls: Any, settings: RegistrySettings, account: str, current: CurrentState) -> dict[str, Any]:
         from binderhub_registry.providers.ecr.repositories import Repositories  # noqa: PLC0415
         from binderhub_registry.providers.generic import prove_on_registry  # noqa: PLC0415
@@ -108,6 +124,7 @@ class EcrProvider(Provider):
             username, password = token_credentials(token)
             self.progress.add_secret(token)
             self.progress.add_secret(password)
+            self._pull = Credential(username, password, credential_id=f"ecr-token:{account}", origin=GIVEN)
             summary, _token_url = prove_on_registry(
                 settings.registry_url, probe, username, password, self.progress, "registry.ecr.registryUrl", "the ECR authorization token"
             )

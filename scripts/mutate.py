@@ -14,16 +14,20 @@ the Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py)
 written from the code and README without this list. A ``chart/...`` module is a file of the
 repository snapshot, restored after its run.
 
-Each mutant meets its own ``tests`` (when given), then its area's (GROUPS), then, as a survivor,
-the whole suite but SUITE_EXCLUDES (``--targeted-only`` stops before that). The run ends with
-killed/total per area and the survivors.
+Each mutant meets, in one ``pytest -x`` run, its own ``tests`` (when given), then its area's test
+files (GROUPS) that name the mutated module, then the rest of its area's; then, as a survivor, the
+whole suite but SUITE_EXCLUDES and the files it already passed (``--targeted-only`` stops before
+that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot of the
+repository (package on PYTHONPATH, chart, pytest's basetemp). The run ends with killed/total per
+area, the survivors, the wall time and the load average.
 
-Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS] [--skip-baseline] [--targeted-only]
+Usage: scripts/mutate [--only SUBSTRING]... [--list] [--jobs N] [--timeout SECONDS] [--skip-baseline] [--targeted-only]
        [--suite-timeout SECONDS] [--marker EXPRESSION]
-The later rounds' lists are scripts/mutation_rounds/*.py ("r4:" on), loaded after this one. On a
-machine whose test cluster is shared, pass --marker "not cluster" (the cluster tests then run
-only for the lead, under the machine's lock).
-A mutation whose text no longer matches the code is reported as STALE (update the list).
+The later rounds' lists are scripts/mutation_rounds/*.py ("r4:" on), loaded after this one. Every
+pytest run gets ``-m "not cluster"`` unless --marker says otherwise: the test cluster is one per
+machine, so with its tests (``--marker ""``, for the lead, under the machine's lock) one mutant
+runs at a time. A mutation whose text no longer matches the code is reported as STALE, one naming
+a test file that does not exist stops the run (update the list).
 """
 
 from __future__ import annotations
@@ -993,7 +997,8 @@ def load_average() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="", help="run only mutations whose name or group contains this")
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only mutations whose name or group contains this (repeatable: any of them)")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once (default: the cores)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per mutant's targeted test run")
@@ -1004,7 +1009,7 @@ def main() -> int:
                         help='pytest -m expression for every test run (default "not cluster"; "" adds the cluster tests, '
                              "one mutant at a time)")
     args = parser.parse_args()
-    chosen = [m for m in MUTATIONS + load_rounds() if args.only in m.name or args.only in m.group]
+    chosen = [m for m in MUTATIONS + load_rounds() if not args.only or any(only in m.name or only in m.group for only in args.only)]
     if args.list:
         for m in chosen:
             print(f"{m.group:14} {m.module:22} {m.name}")

@@ -14,16 +14,20 @@ the Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py)
 written from the code and README without this list. A ``chart/...`` module is a file of the
 repository snapshot, restored after its run.
 
-Each mutant meets its own ``tests`` (when given), then its area's (GROUPS), then, as a survivor,
-the whole suite but SUITE_EXCLUDES (``--targeted-only`` stops before that). The run ends with
-killed/total per area and the survivors.
+Each mutant meets, in one ``pytest -x`` run, its own ``tests`` (when given), then its area's test
+files (GROUPS) that name the mutated module, then the rest of its area's; then, as a survivor, the
+whole suite but SUITE_EXCLUDES and the files it already passed (``--targeted-only`` stops before
+that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot of the
+repository (package on PYTHONPATH, chart, pytest's basetemp). The run ends with killed/total per
+area, the survivors, the wall time and the load average.
 
-Usage: scripts/mutate [--only SUBSTRING] [--list] [--timeout SECONDS] [--skip-baseline] [--targeted-only]
+Usage: scripts/mutate [--only SUBSTRING]... [--list] [--jobs N] [--timeout SECONDS] [--skip-baseline] [--targeted-only]
        [--suite-timeout SECONDS] [--marker EXPRESSION]
-The later rounds' lists are scripts/mutation_rounds/*.py ("r4:" on), loaded after this one. On a
-machine whose test cluster is shared, pass --marker "not cluster" (the cluster tests then run
-only for the lead, under the machine's lock).
-A mutation whose text no longer matches the code is reported as STALE (update the list).
+The later rounds' lists are scripts/mutation_rounds/*.py ("r4:" on), loaded after this one. Every
+pytest run gets ``-m "not cluster"`` unless --marker says otherwise: the test cluster is one per
+machine, so with its tests (``--marker ""``, for the lead, under the machine's lock) one mutant
+runs at a time. A mutation whose text no longer matches the code is reported as STALE, one naming
+a test file that does not exist stops the run (update the list).
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,7 +220,7 @@ MUTATIONS = [
       tests=("tests/hook/test_pull_credentials.py",)),
     M("companion binderhub-values.yaml names the push Secret for user pods", "pull-credentials", "templates/binderhub-values.yaml.j2",
       "  - {{ pull_secret_name }}", "  - {{ secret_name }}",
-      tests=("tests/hook/test_template_cache.py", "tests/hook/test_binderhub_wiring_output.py")),
+      tests=("tests/hook/test_binderhub_wiring_output.py",)),
     M("one release: JupyterHub's imagePullSecrets name the push Secret", "pull-credentials", "chart/values.yaml",
       "imagePullSecrets: [binderhub-registry-pull]", "imagePullSecrets: [binderhub-registry]",
       tests=("tests/chart/test_binderhub_wiring.py",)),
@@ -362,8 +368,8 @@ MUTATIONS = [
     M("the release state names a decision for its types (a cycle through TYPE_CHECKING)", "layers", "state.py",
       "if TYPE_CHECKING:\n", "if TYPE_CHECKING:\n    from binderhub_registry.rotation import RotationPolicy  # noqa: F401\n"),
     M("the cluster module reads a provider's type inside a function", "layers", "kube.py",
-      '        """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""\n',
-      '        """The credentials in the Secret named by registry.existingSecret, which must have one of ``wanted``."""\n'
+      '        """The credentials in the Secret named by ``value``, which must have one of ``wanted``."""\n',
+      '        """The credentials in the Secret named by ``value``, which must have one of ``wanted``."""\n'
       "        from binderhub_registry.providers.base import Provider  # noqa: F401, PLC0415\n"),
     # -- start-up ---------------------------------------------------------------------------------
     M("every empty value matches every pattern", "start-up", "schema_check.py",
@@ -656,7 +662,8 @@ MUTATIONS = [
       "{{- if $checksSecret }}\nautomountServiceAccountToken: false", "{{- if false }}\nautomountServiceAccountToken: false",
       tests=("tests/chart/test_chart.py",)),
     M("r2: the hook may read every Secret of the namespace", "chart", "chart/templates/shared/role.yaml",
-      "    resources: [secrets]\n    resourceNames: [{{ include \"binderhub-registry.secretName\" . | quote }}]\n",
+      "    resources: [secrets]\n    resourceNames: [{{ include \"binderhub-registry.secretName\" . | quote }}, "
+      "{{ include \"binderhub-registry.pullSecretName\" . | quote }}]\n",
       "    resources: [secrets]\n",
       tests=("tests/chart/test_chart.py",)),
     # -- round 3: fresh mutants of every module and chart template ---------------------------------
@@ -728,11 +735,11 @@ MUTATIONS = [
     M("r3: Google's default token URL without its service", "google-keys", "providers/google/__init__.py",
       'token_url=discovered.token_url or f"{url}/v2/token?service={host}"', 'token_url=discovered.token_url or f"{url}/v2/token"',
       tests=("tests/hook/test_generic.py::test_render_of_google_without_a_discovered_token_url_names_the_registry_service",)),
-    M("r3: the helper's token file keeps its trailing newline", "helper-client", "helper_client.py",
-      'return Path(path).read_text(encoding="utf-8").strip()', 'return Path(path).read_text(encoding="utf-8")',
-      tests=("tests/hook/test_helper_client.py", "tests/helper/test_helper_service.py")),
+    M("r3: the helper's token file keeps its trailing newline", "helper-client", "helper_contract.py",
+      'token = Path(path).read_text(encoding="utf-8").strip()', 'token = Path(path).read_text(encoding="utf-8")',
+      tests=("tests/helper/test_helper_token_file.py", "tests/hook/test_helper_client.py")),
     M("r3: uninstall keeps the settings ConfigMap", "kube-writer", "commands/cleanup.py",
-      '(("Secret", name), ("ConfigMap", settings_configmap_name(name)))', '(("Secret", name),)',
+      '("Secret", pull_secret_name(name)), ("ConfigMap", settings_configmap_name(name))]', '("Secret", pull_secret_name(name))]',
       tests=("tests/hook/test_kube_writer.py", "tests/lifecycle/test_cluster_generic.py")),
     M("r3: unquoted dates in values files become dates", "values", "values.py",
       'if tag != "tag:yaml.org,2002:timestamp"]', "if True]",
@@ -781,20 +788,9 @@ MUTATIONS = [
 ]
 
 
-def snapshot_repository(into: Path) -> Path:
-    """A copy of the repository (tests, chart, package) the whole run uses, so edits made to the
-    worktree meanwhile change nothing; .venv and .tools are linked, not copied."""
-    shutil.copytree(ROOT, into, ignore=shutil.ignore_patterns(".git", ".venv", ".tools", "__pycache__", ".mypy_cache",
-                                                               ".ruff_cache", ".pytest_cache"))
-    for name in (".venv", ".tools"):
-        (into / name).symlink_to(ROOT / name)
-    if (ROOT.parent / "shared").is_dir():  # BinderHub's packaged chart, test data beside the repository as in CI
-        (into.parent / "shared").symlink_to(ROOT.parent / "shared")
-    return into
-
-
 # pytest's exit code when every test it collected was deselected (by --marker): nothing ran, nothing failed.
 NO_TESTS_COLLECTED = 5
+TIMED_OUT = -1
 
 
 def load_rounds(directory: Path = ROUNDS) -> list[Mutation]:
@@ -810,37 +806,126 @@ def load_rounds(directory: Path = ROUNDS) -> list[Mutation]:
     return found
 
 
-def run_tests(tests: list[str], package_dir: Path, timeout: float, cwd: Path, marker: str = "") -> tuple[int, float, str]:
-    env = {**os.environ, "PYTHONPATH": str(package_dir)}
-    started = time.monotonic()
+def missing_tests(mutation: Mutation, root: Path = ROOT) -> list[str]:
+    """The mutation's test paths that do not exist (pytest would stop on them, which is no kill)."""
+    paths = [*mutation.tests, *GROUPS[mutation.group]]
+    return [path for path in paths if not (root / path.split("::")[0]).exists()]
+
+
+def test_file(test: str) -> str:
+    return test.split("::")[0]
+
+
+def module_reference(mutation: Mutation) -> str:
+    """What a test file that exercises the mutated module names: its dotted import path, or for a
+    template or chart file its file name."""
+    path = Path(mutation.module)
+    if mutation.module.startswith("chart/") or path.suffix != ".py":
+        return path.name
+    parts = ["binderhub_registry", *path.with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def targeted_tests(mutation: Mutation, root: Path = ROOT) -> list[str]:
+    """One pytest -x run's arguments: the mutation's own tests, then its area's test files that
+    name the mutated module, then the rest of its area's (each file once)."""
+    chosen = list(mutation.tests)
+    seen = {test_file(test) for test in chosen}
+    area = [path for path in GROUPS[mutation.group]
+            if path not in seen and not any(path.startswith(f"{earlier}/") for earlier in seen)]
+    reference = module_reference(mutation)
+
+    def names_module(path: str) -> bool:
+        file = root / path
+        return file.is_file() and reference in file.read_text(encoding="utf-8")
+
+    return chosen + sorted(area, key=lambda path: not names_module(path))  # stable: the area's order otherwise
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One worker's copy of the repository: its ``hooks`` directory is first on PYTHONPATH (the
+    editable install is a plain .pth path entry, which PYTHONPATH precedes), its chart is what Helm
+    renders, so mutants applied in two workspaces at once never meet."""
+
+    root: Path
+
+    @property
+    def basetemp(self) -> Path:
+        return self.root.parent / "pytest"
+
+    def target_of(self, mutation: Mutation) -> Path:
+        """The file a mutation changes: a module of the package, or (``chart/...``) a repository file."""
+        if mutation.module.startswith("chart/"):
+            return self.root / mutation.module
+        return self.root / "hooks" / "binderhub_registry" / mutation.module
+
+    def imports_its_package(self) -> bool:
+        probe = subprocess.run([str(PYTHON), "-c", "import binderhub_registry; print(binderhub_registry.__file__)"],
+                               env=self.environment(), capture_output=True, text=True)
+        return probe.stdout.startswith(str(self.root))
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(self.root / "hooks")}
+
+
+def snapshot_repository(into: Path, source: Path = ROOT) -> Workspace:
+    """A copy of the repository (tests, chart, package) for one worker, so edits made to the
+    worktree meanwhile change nothing; .venv and .tools are linked, not copied."""
+    shutil.copytree(source, into, symlinks=True,
+                    ignore=shutil.ignore_patterns(".git", ".venv", ".tools", "__pycache__", ".mypy_cache", ".ruff_cache",
+                                                  ".pytest_cache"))
+    for name in (".venv", ".tools"):
+        if not (into / name).is_symlink():
+            (into / name).symlink_to(ROOT / name)
+    if (ROOT.parent / "shared").is_dir():  # BinderHub's packaged chart, test data beside the repository as in CI
+        (into.parent / "shared").symlink_to(ROOT.parent / "shared")
+    return Workspace(into)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int  # pytest's exit code; TIMED_OUT
+    seconds: float
+    detail: str  # the first failure, or pytest's last line
+
+    @property
+    def failed(self) -> bool:
+        return self.code not in (0, NO_TESTS_COLLECTED)
+
+
+def run_tests(tests: list[str], workspace: Workspace, timeout: float, marker: str = "") -> Outcome:
+    """pytest, stopping at the first failure, without cache or plugins that slow it, in the workspace."""
     select = ["-m", marker] if marker else []
+    command = [str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--basetemp={workspace.basetemp}",
+               *select, *tests]
+    started = time.monotonic()
     try:
-        proc = subprocess.run([str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *select, *tests],
-                              cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(command, cwd=workspace.root, env=workspace.environment(), capture_output=True, text=True,
+                              timeout=timeout)
     except subprocess.TimeoutExpired:
-        return -1, time.monotonic() - started, "timed out"
+        return Outcome(TIMED_OUT, time.monotonic() - started, "timed out")
+    seconds = time.monotonic() - started
     if proc.returncode == NO_TESTS_COLLECTED:
-        return 0, time.monotonic() - started, "no tests selected"
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
-    if not lines:
-        lines = proc.stdout.strip().splitlines()[-1:] or [""]
-    return proc.returncode, time.monotonic() - started, lines[0]
+        return Outcome(proc.returncode, seconds, "no tests selected")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return Outcome(proc.returncode, seconds, (lines or proc.stdout.strip().splitlines()[-1:] or [""])[0])
 
 
-def copy_package(into: Path, source: Path = PACKAGE) -> Path:
-    target = into / "binderhub_registry"
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-    return into
+@dataclass(frozen=True)
+class Verdict:
+    mutation: Mutation
+    fate: str  # "killed", "SURVIVED", "STALE"
+    seconds: float = 0.0
+    detail: str = ""
 
 
-def target_of(mutation: Mutation, package_dir: Path, repository: Path) -> Path:
-    """The file a mutation changes: a module of the package copy, or (``chart/...``) a file of the
-    repository snapshot, which the caller restores after the run."""
-    if mutation.module.startswith("chart/"):
-        return repository / mutation.module
-    return package_dir / "binderhub_registry" / mutation.module
+@dataclass(frozen=True)
+class Settings:
+    timeout: float
+    suite_timeout: float
+    targeted_only: bool
+    marker: str
 
 
 def apply(mutation: Mutation, path: Path) -> bool:
@@ -851,79 +936,131 @@ def apply(mutation: Mutation, path: Path) -> bool:
     return True
 
 
+def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdict:
+    """Apply the mutant in the workspace, run its targeted tests (one pytest -x run), then for a
+    survivor the whole suite but SUITE_EXCLUDES and the files it already passed; restore the file."""
+    path = workspace.target_of(mutation)
+    original = path.read_text()
+    if not apply(mutation, path):
+        return Verdict(mutation, "STALE")
+    try:
+        targeted = targeted_tests(mutation, workspace.root)
+        outcome = run_tests(targeted, workspace, settings.timeout, settings.marker)
+        seconds, detail = outcome.seconds, outcome.detail
+        if not outcome.failed and not settings.targeted_only:
+            passed = sorted({test for test in targeted if "::" not in test})
+            suite = run_tests(["tests", *(f"--ignore={path}" for path in [*SUITE_EXCLUDES, *passed])], workspace,
+                              settings.suite_timeout, settings.marker)
+            outcome, seconds, detail = suite, seconds + suite.seconds, f"{suite.detail} (whole suite)"
+    finally:
+        path.write_text(original)
+    return Verdict(mutation, "killed" if outcome.failed else "SURVIVED", seconds, detail)
+
+
+def baseline(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> Outcome | None:
+    """Every test file the chosen mutants meet, each run once unmutated (split over the workspaces);
+    the first red run, or None when all are green."""
+    paths = {test_file(test) for mutation in chosen for test in targeted_tests(mutation)}
+    files = sorted(path for path in paths if not any(path.startswith(f"{other}/") for other in paths))
+    shares = [files[index::len(workspaces)] for index in range(len(workspaces))]
+    with ThreadPoolExecutor(len(workspaces)) as pool:
+        outcomes = list(pool.map(lambda share, workspace: run_tests(share, workspace, settings.timeout, settings.marker),
+                                 shares, workspaces))
+    return next((outcome for outcome in outcomes if outcome.failed), None)
+
+
+def judge_all(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> list[Verdict]:
+    """Each mutant judged in whichever workspace is free; verdicts printed as they come."""
+    free: queue.SimpleQueue[Workspace] = queue.SimpleQueue()
+    for workspace in workspaces:
+        free.put(workspace)
+
+    def judge_in_a_free_workspace(mutation: Mutation) -> Verdict:
+        workspace = free.get()
+        try:
+            return judge(mutation, workspace, settings)
+        finally:
+            free.put(workspace)
+
+    verdicts: list[Verdict] = []
+    with ThreadPoolExecutor(len(workspaces)) as pool:
+        for done, future in enumerate(as_completed([pool.submit(judge_in_a_free_workspace, m) for m in chosen]), 1):
+            verdict = future.result()
+            verdicts.append(verdict)
+            timing = f" ({verdict.seconds:.0f}s)" if verdict.fate != "STALE" else ""
+            print(f"[{done:3}/{len(chosen)}] {verdict.fate:8} {verdict.mutation.group}: {verdict.mutation.name}{timing}"
+                  + (f"\n            by {verdict.detail}" if verdict.fate == "killed" else ""), flush=True)
+    return verdicts
+
+
+def report(verdicts: list[Verdict]) -> None:
+    judged = [verdict for verdict in verdicts if verdict.fate != "STALE"]
+    killed = [verdict for verdict in judged if verdict.fate == "killed"]
+    stale = [verdict for verdict in verdicts if verdict.fate == "STALE"]
+    print("\nkilled/total per area:")
+    for group in sorted({verdict.mutation.group for verdict in judged}):
+        in_group = [verdict for verdict in judged if verdict.mutation.group == group]
+        print(f"  {group:18} {sum(verdict.fate == 'killed' for verdict in in_group)}/{len(in_group)}")
+    print(f"\n{len(killed)} of {len(judged)} mutants killed ({100 * len(killed) / max(len(judged), 1):.0f}%)"
+          + (f"; {len(stale)} stale (their code changed: update the list)" if stale else ""))
+    for verdict in judged:
+        if verdict.fate == "SURVIVED":
+            print(f"  survivor: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
+    for verdict in stale:
+        print(f"  stale: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
+
+
+def load_average() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="", help="run only mutations whose name or group contains this")
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only mutations whose name or group contains this (repeatable: any of them)")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
-    parser.add_argument("--timeout", type=float, default=1200, help="seconds per mutant's test run")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once (default: the cores)")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds per mutant's targeted test run")
     parser.add_argument("--skip-baseline", action="store_true", help="do not first check that the unmutated tests pass")
     parser.add_argument("--suite-timeout", type=float, default=1800, help="seconds for a survivor's whole-suite run")
     parser.add_argument("--targeted-only", action="store_true", help="do not run the whole suite for survivors of their targeted tests")
-    parser.add_argument("--marker", default="", help='pytest -m expression for every test run, such as "not cluster"')
+    parser.add_argument("--marker", default="not cluster",
+                        help='pytest -m expression for every test run (default "not cluster"; "" adds the cluster tests, '
+                             "one mutant at a time)")
     args = parser.parse_args()
-    chosen = [m for m in MUTATIONS + load_rounds() if args.only in m.name or args.only in m.group]
+    chosen = [m for m in MUTATIONS + load_rounds() if not args.only or any(only in m.name or only in m.group for only in args.only)]
     if args.list:
         for m in chosen:
             print(f"{m.group:14} {m.module:22} {m.name}")
         return 0
+    broken = [(m, missing) for m in chosen if (missing := missing_tests(m))]
+    for mutation, missing in broken:
+        print(f"{mutation.name}: no such test {', '.join(missing)} (fix the list)", file=sys.stderr)
+    if broken:
+        return 2
+    # The cluster is one per machine: its tests never run in two workspaces at once.
+    jobs = max(1, min(args.jobs, len(chosen))) if "not cluster" in args.marker else 1
+    settings = Settings(args.timeout, args.suite_timeout, args.targeted_only, args.marker)
+    started = time.monotonic()
+    print(f"{len(chosen)} mutants, {jobs} at a time; load average {load_average()}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
-        # One snapshot at the start: edits to the worktree during the run do not leak in.
-        repository = snapshot_repository(Path(tmp) / "repository")
-        pristine = repository / "hooks" / "binderhub_registry"
-        work = Path(tmp) / "work"
-        probe = subprocess.run([str(PYTHON), "-c", "import binderhub_registry; print(binderhub_registry.__file__)"],
-                               env={**os.environ, "PYTHONPATH": str(copy_package(work, pristine))}, capture_output=True, text=True)
-        if not probe.stdout.startswith(str(work)):
-            print(f"the package copy is not what Python imports ({probe.stdout.strip()}); aborting", file=sys.stderr)
+        # Snapshots taken at the start: edits to the worktree during the run do not leak in.
+        first = snapshot_repository(Path(tmp) / "0" / "repository")
+        workspaces = [first, *(snapshot_repository(Path(tmp) / str(n) / "repository", first.root) for n in range(1, jobs))]
+        if not all(workspace.imports_its_package() for workspace in workspaces):
+            print("a workspace's package is not what Python imports there; aborting", file=sys.stderr)
             return 2
-        for group in [] if args.skip_baseline else sorted({m.group for m in chosen}):
-            code, seconds, detail = run_tests(GROUPS[group], copy_package(work, pristine), args.timeout, repository, args.marker)
-            print(f"baseline {group}: {'green' if code == 0 else 'RED'} in {seconds:.0f}s", flush=True)
-            if code != 0:
-                print(f"  the unmutated tests fail ({detail}); fix them first", file=sys.stderr)
+        if not args.skip_baseline:
+            red = baseline(chosen, workspaces, settings)
+            print(f"baseline: {'green' if red is None else 'RED'} in {time.monotonic() - started:.0f}s", flush=True)
+            if red is not None:
+                print(f"  the unmutated tests fail ({red.detail}); fix them first", file=sys.stderr)
                 return 2
+        verdicts = judge_all(chosen, workspaces, settings)
 
-        killed: list[Mutation] = []
-        survived: list[Mutation] = []
-        stale: list[Mutation] = []
-        for index, mutation in enumerate(chosen, 1):
-            copy_package(work, pristine)
-            path = target_of(mutation, work, repository)
-            original = path.read_text()
-            if not apply(mutation, path):
-                stale.append(mutation)
-                print(f"[{index:2}/{len(chosen)}] STALE    {mutation.group}: {mutation.name}", flush=True)
-                continue
-            try:
-                stages = [list(mutation.tests), GROUPS[mutation.group]] if mutation.tests else [GROUPS[mutation.group]]
-                code, seconds, detail = 0, 0.0, ""
-                for tests in stages:
-                    code, more, detail = run_tests(tests, work, args.timeout, repository, args.marker)
-                    seconds += more
-                    if code != 0:
-                        break
-                if code == 0 and not args.targeted_only:  # the whole suite decides for a survivor of its targeted tests
-                    code, more, detail = run_tests(["tests", *(f"--ignore={d}" for d in SUITE_EXCLUDES)], work, args.suite_timeout,
-                                                   repository, args.marker)
-                    seconds += more
-                    detail = f"{detail} (whole suite)" if code != 0 else detail
-            finally:
-                path.write_text(original)
-            fate = "killed" if code != 0 else "SURVIVED"
-            (killed if code != 0 else survived).append(mutation)
-            print(f"[{index:2}/{len(chosen)}] {fate:8} {mutation.group}: {mutation.name} ({seconds:.0f}s)"
-                  + (f"\n            by {detail}" if code != 0 else ""), flush=True)
-
-    applied = len(killed) + len(survived)
-    print("\nkilled/total per area:")
-    for group in sorted({m.group for m in killed + survived}):
-        total = sum(m.group == group for m in killed + survived)
-        print(f"  {group:18} {sum(m.group == group for m in killed)}/{total}")
-    print(f"\n{len(killed)} of {applied} mutants killed ({100 * len(killed) / max(applied, 1):.0f}%)"
-          + (f"; {len(stale)} stale (their code changed: update scripts/mutate.py)" if stale else ""))
-    for mutation in survived:
-        print(f"  survivor: {mutation.group}: {mutation.name} ({mutation.module})")
+    report(verdicts)
+    print(f"\n{time.monotonic() - started:.0f}s with {jobs} at a time; load average {load_average()}")
     return 0
 
 

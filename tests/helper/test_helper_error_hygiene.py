@@ -111,6 +111,16 @@ def test_a_failing_registry_leaves_its_body_out(start_helper, capfd, path, heade
     _assert_clean(reply.text + capfd.readouterr().out, helper.auth_token)
 
 
+@pytest.mark.parametrize(("status", "answered"), [(429, 503), (500, 503), (503, 503), (403, 502)])
+def test_a_busy_registry_is_worth_retrying_a_refusing_one_is_not(start_helper, status, answered):
+    """503 says try again (the registry throttles or is down), 502 that the registry refused."""
+    with EchoingUpstream(status) as registry:
+        helper = start_helper(registry_url=registry.url)
+        reply = httpx.get(f"{helper.url}/image/{PROJECT}/binder/binder-x:t", headers={"Authorization": f"Bearer {helper.auth_token}"},
+                          timeout=60)
+    assert reply.status_code == answered, reply.text
+
+
 def test_an_internal_error_names_its_place_not_its_text(keyless, capfd, monkeypatch):
     """A bug (an exception nobody expected) ends in 500 and one log line naming the exception's
     type and place; its text, which may hold what was being handled, is left out."""

@@ -5,10 +5,12 @@ builder's token), with no image name as a label value."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.binderhub_client import external_registry_helper
 from tests.fixtures_google import PROJECT
+from tests.helper.test_helper_error_hygiene import EchoingUpstream
 from tests.stand_ins.build_pod import build_pod_environment, build_pod_push
 
 PREFIX = "binderhub_registry_helper_"
@@ -64,3 +66,22 @@ def test_upstream_errors_are_counted(keyless):
     samples = scrape(helper.url)
     assert value(samples, "upstream_errors_total", upstream="metadata", reason="connection") == 3
     assert value(samples, "token_mints_total") == 0 and value(samples, "token_seconds_left") == 0
+
+
+def test_paths_the_helper_does_not_serve_are_one_endpoint_label(keyless):
+    """A label value per path would let any client grow the metrics without bound."""
+    helper = keyless["helper"]
+    for path in ("/v2/", "/nope/x", "/admin", "/repo2/x"):
+        httpx.get(f"{helper.url}{path}", headers={"Authorization": f"Bearer {helper.auth_token}"})
+    endpoints = {dict(labels).get("endpoint") for (name, labels) in scrape(helper.url) if name.endswith("requests_total")}
+    assert endpoints <= {"repo", "image", "token", "healthz", "metrics", "other"}, endpoints
+    assert sum(value for (name, labels), value in scrape(helper.url).items()
+               if name.endswith("requests_total") and dict(labels).get("endpoint") == "other") == 4
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_a_registry_answering_an_error_is_counted(start_helper, status):
+    with EchoingUpstream(status) as registry:
+        helper = start_helper(registry_url=registry.url)
+        httpx.get(f"{helper.url}/image/{PROJECT}/binder/binder-x:t", headers={"Authorization": f"Bearer {helper.auth_token}"}, timeout=60)
+    assert value(scrape(helper.url), "upstream_errors_total", upstream="registry", reason=str(status)) >= 1

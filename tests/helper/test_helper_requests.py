@@ -8,7 +8,7 @@ import pytest
 from binderhub_registry.helper_service.app import MAX_BODY
 
 from tests.fixtures_google import PROJECT
-from tests.helper.raw_http import request_bytes, send
+from tests.helper.raw_http import connect, request_bytes, send
 
 PREFIX = f"{PROJECT}/binder/binder-"
 NOT_REFERENCES = [
@@ -87,10 +87,19 @@ def test_other_methods_are_405_with_allow(keyless, path, allowed):
         assert (status, headers.get("allow")) == (405, allowed), (method, path)
 
 
-def test_health_answers_head_without_a_body(keyless):
+def test_health_and_metrics_answer_head_without_a_body(keyless):
+    """The answer's Content-Length is the GET's, and nothing follows the headers (read to the close:
+    ``send`` reads no body for HEAD, so it would not see one)."""
     helper = keyless["helper"]
-    status, headers, _ = send(helper.url, request_bytes("HEAD", "/healthz/live"))
-    assert status == 200 and int(headers["content-length"]) > 0
+    for path in ("/healthz/live", "/healthz/ready", "/metrics"):
+        with connect(helper.url) as sock:
+            sock.sendall(request_bytes("HEAD", path, "Connection: close"))
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and b"\r\ncontent-length: " in head.lower(), (path, head)
+        assert body == b"", (path, body[:100])
 
 
 def test_two_authorization_headers_are_400(keyless):
@@ -112,6 +121,8 @@ def test_only_the_whole_token_is_accepted(keyless):
     status, headers, _ = send(helper.url, request_bytes("GET", target))
     assert (status, headers.get("www-authenticate")) == (401, 'Bearer realm="binderhub-registry-helper"')
     assert send(helper.url, request_bytes("GET", target, _auth(helper)))[0] == 404
+    for scheme in ("bearer", "BEARER"):  # an authentication scheme is case-insensitive (RFC 9110, 11.1)
+        assert send(helper.url, request_bytes("GET", target, f"Authorization: {scheme} {helper.auth_token}"))[0] == 404, scheme
 
 
 def test_a_body_of_max_body_bytes_is_read_one_more_is_413(keyless):

@@ -113,6 +113,12 @@ def test_wrong_or_missing_bearer_token_is_refused_and_health_needs_none(keyless)
         assert client.get("/nothing", headers={"Authorization": f"Bearer {helper.auth_token}"}).status_code == 404
 
 
+def _token_answer(helper: Any, name: str) -> dict[str, Any]:
+    answer = httpx.post(f"{helper.url}/token/{name}:t", headers={"Authorization": f"Bearer {helper.auth_token}"})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
 def test_one_mint_serves_many_requests_until_shortly_before_expiry(keyless, google_cloud):
     helper = keyless["helper"]
     clock = {"now": 1_000_000.0}
@@ -124,9 +130,11 @@ def test_one_mint_serves_many_requests_until_shortly_before_expiry(keyless, goog
         first = {binderhub.get_credentials(name, f"t{i}")["password"] for i in range(5)}
         clock["now"] += 3600 - helper.app.config.min_remaining_seconds - 1
         same = binderhub.get_credentials(name, "later")["password"]
+        expires = _token_answer(helper, name)["expires"]  # BinderHub keeps only username, password, registry
         clock["now"] += 2
         renewed = binderhub.get_credentials(name, "renewed")["password"]
     assert len(first) == 1 and same in first and renewed not in first
+    assert expires == "1970-01-12T14:46:40Z"  # the served token's own expiry (minted at 1_000_000 for 3600 s)
     assert minted_for(google_cloud.state, BUILDER) == 2
     assert helper.app.tokens.mints == 2
 
@@ -253,3 +261,41 @@ def test_a_repository_found_is_remembered_a_missing_one_is_not(keyless):
     assert registry_calls_for_repo() == (200, 0)
     clock["now"] += 2
     assert registry_calls_for_repo() == (200, 1)
+
+
+def test_a_cached_pull_token_the_registry_refuses_is_replaced_once(keyless):
+    """A pull token the registry no longer takes (401: its signing key changed, say) is dropped and a
+    new one asked: the lookup still answers, and the refused token is not sent twice."""
+    helper = keyless["helper"]
+    name = f"{PROJECT}/binder/binder-refused"
+    headers = {"Authorization": f"Bearer {helper.auth_token}"}
+    assert httpx.get(f"{helper.url}/repo/{name}", headers=headers).status_code == 404
+    checks = helper.app.checks
+    checks._pull_tokens[name] = ("not-a-token-the-registry-signed", checks.clock() + 3600)
+    assert httpx.get(f"{helper.url}/repo/{name}", headers=headers).status_code == 404
+    assert checks._pull_tokens[name][0] != "not-a-token-the-registry-signed"
+
+
+def test_an_access_token_the_registry_refuses_is_minted_again(keyless, google_cloud):
+    """The registry's token service refusing the builder's access token (revoked before it expired)
+    fails that request, and the next one mints a new access token instead of sending it again."""
+    helper = keyless["helper"]
+    headers = {"Authorization": f"Bearer {helper.auth_token}"}
+    assert httpx.get(f"{helper.url}/repo/{PROJECT}/binder/binder-a", headers=headers).status_code == 404
+    with google_cloud.state.lock:  # the builder's access tokens revoked
+        tokens = google_cloud.state._tokens
+        for token in [token for token, issued in tokens.items() if issued.principal == BUILDER]:
+            del tokens[token]
+    assert httpx.get(f"{helper.url}/repo/{PROJECT}/binder/binder-b", headers=headers).status_code == 502
+    assert httpx.get(f"{helper.url}/repo/{PROJECT}/binder/binder-c", headers=headers).status_code == 404
+    assert minted_for(google_cloud.state, BUILDER) == 2
+
+
+def test_lookups_ask_the_registry_for_pull_access_only(keyless):
+    """A lookup needs to read: its registry token is asked with the pull scope, never push."""
+    helper = keyless["helper"]
+    headers = {"Authorization": f"Bearer {helper.auth_token}"}
+    assert httpx.get(f"{helper.url}/repo/{PROJECT}/binder/binder-scope", headers=headers).status_code == 404
+    assert httpx.get(f"{helper.url}/image/{PROJECT}/binder/binder-scope:t", headers=headers).status_code == 404
+    scopes = [scope for request in keyless["registry"].token_server.requests for scope in request.query.get("scope", [])]
+    assert scopes and all(scope.endswith(":pull") for scope in scopes), scopes

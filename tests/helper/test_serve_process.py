@@ -8,6 +8,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,8 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+from binderhub_registry.errors import InvalidConfiguration
 from binderhub_registry.helper_service import server
 from binderhub_registry.helper_service.app import HelperApp
+from binderhub_registry.helper_service.config import from_values
+from binderhub_registry.values import load_values
 
 from tests.fixtures_google import BUILDER, PROJECT, google_values
 from tests.fixtures_workload_identity import HELPER_KSA, HELPER_NAMESPACE, keyless_values
@@ -142,6 +146,19 @@ def test_serve_refuses_key_mode_values_and_a_missing_token_file(google_cloud, ar
     assert result.code == 2 and "mount its Secret there" in result.last_line
 
 
+@pytest.mark.parametrize("min_remaining", [3599, 3600, 3601])
+def test_a_token_must_be_served_for_less_than_its_lifetime(google_cloud, ar_registry, iam_credentials, min_remaining, tmp_path):
+    """registryHelper.tokenMinRemainingSeconds at or above tokenLifetimeSeconds would refuse every token as too short."""
+    values = keyless_values(google_cloud, ar_registry, iam_credentials)
+    values["registryHelper"] |= {"tokenLifetimeSeconds": 3600, "tokenMinRemainingSeconds": min_remaining}
+    merged = load_values([str(write_values(tmp_path / "values.yaml", values))])  # as `serve --values` reads them
+    if min_remaining < 3600:
+        assert from_values(merged).min_remaining_seconds == min_remaining
+        return
+    with pytest.raises(InvalidConfiguration, match="must be below tokenLifetimeSeconds"):
+        from_values(merged)
+
+
 def test_requests_beyond_the_concurrency_bound_get_503_at_once(serve):
     """registryHelper.maxConcurrentRequests bounds requests in flight; health still answers."""
     start, metadata = serve
@@ -174,3 +191,16 @@ def test_a_helper_that_cannot_start_exits_non_zero(google_cloud, iam_credentials
         server.serve(app, server.bind("127.0.0.1:0"), drain_seconds=0, graceful_seconds=1)
     assert exited.value.code == 3
     assert not app.ready
+
+
+def test_serve_that_cannot_listen_exits_3(google_cloud, ar_registry, iam_credentials, tmp_path):
+    """A port already taken: the helper never served, so its pod must not look like it ended well."""
+    values = write_values(tmp_path / "values.yaml", keyless_values(google_cloud, ar_registry, iam_credentials))
+    token = tmp_path / "token"
+    token.write_text("t" * 32)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--values", str(values), "--listen", f"127.0.0.1:{port}", "--auth-token-file", str(token))
+    assert result.code == 3, result.last_line

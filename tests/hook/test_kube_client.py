@@ -79,3 +79,14 @@ def test_in_a_pod_only_the_in_cluster_loader_runs():
     sentence, imported = proc.stdout.splitlines()
     assert sentence.startswith("No Kubernetes cluster configured (Service token file does not exist")
     assert imported == "[]"
+
+
+def test_plugin_libraries_imported_before_stay_the_modules_they_were():
+    """A process that imported google-auth before loading the kubeconfig loader keeps its live
+    modules: replacing them with deferred ones would split its classes in two."""
+    script = ("import sys, google.auth, google.auth.transport.requests\n"
+              "before = {name: sys.modules[name] for name in ('google.auth', 'google.auth.transport.requests')}\n"
+              "from binderhub_registry import kube_client\nkube_client.load(in_cluster=False)\n"
+              "print(all(sys.modules[name] is module for name, module in before.items()))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=clean_env())
+    assert (proc.returncode, proc.stdout.strip()) == (0, "True"), proc.stderr

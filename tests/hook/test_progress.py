@@ -189,3 +189,10 @@ def test_a_secret_read_from_a_file_is_masked_without_its_final_newline():
         output = emit("text", secret + "\n", message=f"login of alice with {secret} refused")
         assert secret not in output and "with *** refused" in output
 
+
+
+def test_a_secret_ending_in_punctuation_is_masked_before_a_word():
+    """Its last character ends a word, so the word after it does not make it part of a longer one."""
+    for secret in ("Pa55word!", "s3cr3t-t0ken."):
+        output = emit("text", secret, message=f"login refused: {secret}Retry later")
+        assert secret not in output and "***Retry later" in output, output

@@ -6,12 +6,13 @@ changed, and this run changes nothing BinderHub reads."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from binderhub_registry.restart import decide, last_change
-from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT, CurrentState
+from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, FINGERPRINT, CurrentState, fingerprint
 
 FINGERPRINT_NOW = "0123456789abcdef"
 CHANGED = "2026-11-29T10:00:05Z"  # when the Secret or settings last changed
@@ -42,6 +43,9 @@ def test_a_deployment_created_before_or_in_the_same_second_as_the_last_change_re
 def test_a_deployment_created_after_the_last_change_restarts_when_this_run_changes_what_binderhub_reads():
     assert decide(deployment("2026-11-29T10:00:06Z"), FINGERPRINT_NOW, state(fingerprint="fedcba9876543210")) == "restart"
     assert decide(deployment("2026-11-29T10:00:06Z"), FINGERPRINT_NOW, CurrentState()) == "restart"  # no Secret before
+    # a Secret without a fingerprint (written by hand, or by a version that noted none): this run changes it
+    unnoted = CurrentState(exists=True, annotations={}, changed_at=datetime(2026, 11, 29, 10, 0, 5, tzinfo=UTC))
+    assert decide(deployment("2026-11-29T10:00:06Z"), FINGERPRINT_NOW, unnoted) == "restart"
 
 
 @pytest.mark.parametrize("place", ["template", "own"])
@@ -82,3 +86,20 @@ def test_the_last_change_is_the_latest_time_of_any_manager_of_either_object():
                          ids=["entry-without-time", "no-managed-fields", "one-object-without-managed-fields", "unreadable-time"])
 def test_the_last_change_is_unknown_when_any_entry_has_no_readable_time(objects):
     assert last_change(*objects) is None
+
+
+def test_the_fingerprint_changes_with_either_thing_binderhub_reads():
+    """The docker config and registry.json's BinderHub settings: a change in either restarts BinderHub."""
+    config, settings = {"auths": {"registry.example": {"auth": "dTpw"}}}, {"registry": "registry.example", "prefix": "p/binder-"}
+    current = CurrentState(exists=True, annotations={FINGERPRINT: FINGERPRINT_NOW}, docker_config=config, binderhub_config=settings)
+    assert fingerprint(current, config, settings) == FINGERPRINT_NOW
+    assert fingerprint(current, config, {**settings, "prefix": "p/other-"}) != FINGERPRINT_NOW
+    assert fingerprint(current, {"auths": {}}, settings) != FINGERPRINT_NOW
+
+
+@pytest.mark.parametrize("key", ["config.json", ".dockerconfigjson"])
+def test_the_docker_config_is_read_from_either_key_of_the_secret(key):
+    """A Secret with only the kubernetes.io/dockerconfigjson key (written by hand) still has a docker config."""
+    config = {"auths": {"registry.example": {"auth": "dTpw"}}}
+    current = CurrentState.read({"data": {key: json.dumps(config)}, "annotations": {}}, {})
+    assert current.docker_config == config

@@ -72,3 +72,10 @@ def test_an_interval_not_one_number_with_one_unit_is_rejected_with_the_value_nam
     """Not read as far as it parses: 1h30m is not an hour."""
     with pytest.raises(InvalidConfiguration, match="rotation.interval must be a number with a unit"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("interval", ["", None])
+def test_an_empty_interval_is_the_documented_default_of_720h(interval):
+    """`--set rotation.interval=` (or null) leaves values.yaml's 720h, not some other default."""
+    policy = RotationPolicy.from_values({"rotation": {"policy": "interval", "interval": interval}})
+    assert policy.interval == timedelta(hours=720)

@@ -183,7 +183,7 @@ MUTATIONS = [
     M("harbor create retried after a lost answer", "harbor", "providers/harbor/api.py",
       "json=body, expect=(201, 409), retried=False,", "json=body, expect=(201, 409), retried=True,"),
     M("harbor web page read as an error status", "harbor", "providers/harbor/api.py",
-      "        if _is_html(response):\n            raise _not_harbor", "        if False:\n            raise _not_harbor"),
+      "        if is_html(response):\n            raise _not_harbor", "        if False:\n            raise _not_harbor"),
     # -- pull credentials (user pods) -------------------------------------------------------------
     M("harbor pull robot gets push too", "pull-credentials", "providers/harbor/api.py",
       'PULL_ACCESS = ({"resource": "repository", "action": "pull"},)',
@@ -417,6 +417,14 @@ MUTATIONS = [
       "    except (ValueError, AttributeError):\n        status = None\n    if isinstance(status, str):"),
     M("token mints not counted in the metrics", "helper", "helper_service/app.py",
       "self.tokens.on_mint = self.metrics.token_mints.inc", "self.tokens.on_mint = lambda: None"),
+    M("a repository found is asked of the registry again at every lookup", "helper", "helper_service/registry_checks.py",
+      "        self._repositories_found[name] = self.clock() + REPOSITORY_CHECK_SECONDS\n", "",
+      tests=("tests/helper/test_helper_service.py",)),
+    M("a repository not found is remembered as found", "helper", "helper_service/registry_checks.py",
+      "        if response.status_code == 404:\n            return False\n        self._expect_ok(response, f\"the tags of {name}\")",
+      "        if response.status_code == 404:\n            self._repositories_found[name] = self.clock() + REPOSITORY_CHECK_SECONDS\n"
+      "            return False\n        self._expect_ok(response, f\"the tags of {name}\")",
+      tests=("tests/helper/test_helper_service.py",)),
     # -- an independent review (issue #26), round 1: written from the code and README only -------
     M("r1: credentials sent to an upload Location on another origin", "push-proof", "oci.py",
       "        if origin(upload) != origin(self.url):  # credentials go to the registry only\n            headers, auth = {}, None\n",

@@ -205,7 +205,8 @@ MUTATIONS = [
       "if old is not None and current.created_by_tool:", "if old is not None:", KEYLESS),
     # -- chart templates -----------------------------------------------------------------------
     M("r4: the helper Deployment mounts a Kubernetes API token", "chart", "chart/templates/registry-helper/deployment.yaml",
-      "      automountServiceAccountToken: false", "      automountServiceAccountToken: true", KEYLESS_CHART),
+      '      automountServiceAccountToken: {{ ternary "true" "false" (eq $keepsPullSecret "true") }}',
+      "      automountServiceAccountToken: true", KEYLESS_CHART),
     M("r4: the helper's grace period is shorter than drain plus graceful shutdown", "chart",
       "chart/templates/registry-helper/deployment.yaml",
       "terminationGracePeriodSeconds: 40", "terminationGracePeriodSeconds: 20", KEYLESS_CHART),

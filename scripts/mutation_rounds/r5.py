@@ -345,8 +345,8 @@ MUTATIONS = [
       GOOGLE_KEYS),  # google
     M('r5: the noted leaked key is deleted even when the Secret uses it (crash after the Secret write)',
       'google-keys', 'providers/google/keys.py',
-      '            leaked = {noted} - in_use\n',
-      '            leaked = {noted}\n',
+      '            leaked = {intent.key_id} - in_use\n',
+      '            leaked = {intent.key_id}\n',
       GOOGLE_KEYS),  # google
     M('r5: leaked-key window ignores clock skew: a key stamped just before the note is left behind',
       'google-keys', 'providers/google/keys.py',
@@ -355,8 +355,8 @@ MUTATIONS = [
       GOOGLE_KEYS),  # google
     M("r5: a write-ahead note for another service account deletes this account's keys created in the window",
       'google-keys', 'providers/google/keys.py',
-      '        if current.intents.get(INTENT_ACCOUNT) != self.account:\n',
-      '        if not current.intents.get(INTENT_ACCOUNT):\n',
+      '        if intent.key_account != self.account:\n',
+      '        if not intent.key_account:\n',
       GOOGLE_KEYS),  # google
     M('r5: IAM key listing no longer filters user-managed keys (system-managed keys counted and revoked)',
       'google-keys', 'providers/google/iam.py',
@@ -395,7 +395,7 @@ MUTATIONS = [
       KEYLESS),  # google
     M("r5: switching to keyless revokes keys the operator gave (mode validate), not only the tool's own",
       'workload-identity', 'providers/google/workload_identity.py',
-      '        if old is not None and current.annotation(CREDENTIAL_ORIGIN) == CREATED:\n',
+      '        if old is not None and current.created_by_tool:\n',
       '        if old is not None:\n',
       KEYLESS),  # google
     M('r5: rotating the key revokes the current key too (no overlap for BinderHub pods still using it)',
@@ -410,7 +410,7 @@ MUTATIONS = [
       GOOGLE_KEYS),  # google
     M('r5: registry helper pod mounts a Kubernetes API token',
       'chart', 'chart/templates/registry-helper/deployment.yaml',
-      '      automountServiceAccountToken: false\n',
+      '      automountServiceAccountToken: {{ ternary "true" "false" (eq $keepsPullSecret "true") }}\n',
       '      automountServiceAccountToken: true\n',
       KEYLESS_CHART),  # chart
     M('r5: readiness probe checks liveness: the SIGTERM drain never takes the pod out of the Service',

@@ -12,6 +12,7 @@ import pytest
 from binderhub_registry.state import INTENT_ECR_PROBE
 
 from tests.helpers import push_image, run_cli, secret_auth, secret_docker_config, write_values
+from tests.stand_ins.eks_pod_identity import EksPodIdentityAgent
 
 PROBE = "binder/binder-push-check"
 
@@ -157,6 +158,48 @@ def user_with_policy(aws, actions: list[str]) -> dict[str, str]:
 
 ALL_ACTIONS = ["sts:GetCallerIdentity", "ecr:GetAuthorizationToken", "ecr:DescribeRepositories", "ecr:CreateRepository",
                "ecr:DeleteRepository"]
+
+
+def role_credentials(aws, actions: list[str]) -> dict:
+    """The temporary credentials of an IAM role allowed exactly ``actions``, as EKS Pod Identity
+    hands them to a pod (moto then enforces IAM)."""
+    iam = aws.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                                                     "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    role = iam.create_role(RoleName="binderhub-pod-identity", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="ecr", PolicyDocument=json.dumps(policy))
+    credentials = aws.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="eks-binder-hook")["Credentials"]
+    aws.moto.enforce_iam(True)
+    return credentials
+
+
+def pod_identity_env(agent: EksPodIdentityAgent, token_file) -> dict[str, str]:
+    """What EKS Pod Identity's webhook puts into the pod (and no access keys)."""
+    return {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": agent.credentials_uri,
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file)}
+
+
+def test_eks_pod_identity_credentials_come_from_the_agent(aws, tmp_path):
+    token_file = tmp_path / "eks-pod-identity-token"
+    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJwa3MuZWtzLmFtYXpvbmF3cy5jb20ifQ.c2ln")
+    with EksPodIdentityAgent(role_credentials(aws, ALL_ACTIONS), token_file.read_text()) as agent:
+        result = provision(aws, tmp_path, env=pod_identity_env(agent, token_file))
+    assert result.code == 0, result.stderr
+    assert f"arn:aws:sts::{aws.account}:assumed-role/binderhub-pod-identity/eks-binder-hook" in result.stderr
+    assert agent.answered and set(agent.answered) == {200}
+
+
+def test_eks_pod_identity_refusing_the_pods_token_is_one_sentence_exit_1(aws, tmp_path):
+    token_file = tmp_path / "eks-pod-identity-token"
+    token_file.write_text("a-token-of-another-cluster")
+    with EksPodIdentityAgent(role_credentials(aws, ALL_ACTIONS), "the-token-the-agent-expects") as agent:
+        result = provision(aws, tmp_path, env=pod_identity_env(agent, token_file))
+    assert 401 in agent.answered
+    assert result.code == 1, result.stderr
+    assert result.last_line.startswith("error: AWS's container-role credential provider gave the hook's AWS identity no credentials; "
+                                       "check the EKS Pod Identity association")
+    assert "Traceback" not in result.stderr and "not valid" not in result.stderr  # the agent's own words are not repeated
 
 
 def test_a_role_with_the_documented_actions_proves_push_under_iam_enforcement(aws, tmp_path):

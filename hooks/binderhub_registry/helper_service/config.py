@@ -113,8 +113,8 @@ def _ecr_config(values: dict[str, Any]) -> HelperConfig:
 
     provider = EcrProvider(values, Progress("json"))
     region = provider.target(provider.account).region
-    sts, _ecr = clients(region)
     who = "the registry helper's AWS identity"
+    sts, _ecr = clients(region, who)
     identity = AwsCalls(region, who=who)(f"read {who}", "sts:GetCallerIdentity", sts.get_caller_identity)
     account = provider.account or str(identity.get("Account") or "")
     settings = provider.settings(Discovered(account=account))

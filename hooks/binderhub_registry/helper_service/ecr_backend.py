@@ -39,8 +39,9 @@ class EcrBackend:
         self.config = config
         self.metrics = metrics
         self.clock = clock
-        _sts, ecr = clients(config.ecr.region)
-        self.repositories = Repositories(ecr, AwsCalls(config.ecr.region, who="the registry helper's AWS identity"), config.ecr)
+        who = "the registry helper's AWS identity"
+        _sts, ecr = clients(config.ecr.region, who)
+        self.repositories = Repositories(ecr, AwsCalls(config.ecr.region, who=who), config.ecr)
         self._limit = asyncio.Semaphore(config.max_upstream_calls)
         self._seen: dict[str, float] = {}  # repository -> until when it is known to exist
 

@@ -27,10 +27,12 @@ NO_IDENTITY = (
 )
 
 
-def clients(region: str) -> tuple[Any, Any]:
-    """STS and ECR clients of the default credential chain, in ``region``."""
+def clients(region: str, who: str = "the hook's AWS identity") -> tuple[Any, Any]:
+    """STS and ECR clients of the default credential chain, in ``region`` (making them asks the
+    chain for credentials: IRSA's STS exchange, or the EKS Pod Identity agent)."""
     try:
         import boto3  # noqa: PLC0415  (only registry.type ecr needs it)
+        from botocore import exceptions as aws  # noqa: PLC0415
         from botocore.config import Config  # noqa: PLC0415
     except ImportError as exc:
         raise InvalidConfiguration(
@@ -40,7 +42,20 @@ def clients(region: str) -> tuple[Any, Any]:
         retries={"mode": "standard", "max_attempts": 4}, connect_timeout=10, read_timeout=20, user_agent_extra="binderhub-registry"
     )
     session = boto3.session.Session(region_name=region)
-    return session.client("sts", config=config), session.client("ecr", config=config)
+    try:
+        return session.client("sts", config=config), session.client("ecr", config=config)
+    except aws.CredentialRetrievalError as exc:
+        raise no_credentials_handed_out(exc, who) from None
+
+
+def no_credentials_handed_out(exc: Exception, who: str) -> CredentialsRejected:
+    """A credential provider of the chain (the EKS Pod Identity agent, an STS exchange) refused or
+    failed: its own message may quote the provider's answer, so only its name is repeated."""
+    provider = str(getattr(exc, "kwargs", {}).get("provider") or "default")
+    return CredentialsRejected(
+        f"AWS's {provider} credential provider gave {who} no credentials; check the EKS Pod Identity association of its "
+        "ServiceAccount (and that the eks-pod-identity-agent add-on runs) or its IRSA role (registry.ecr.roleArn)."
+    )
 
 
 class AwsCalls:
@@ -58,6 +73,8 @@ class AwsCalls:
             return call()
         except aws.NoCredentialsError:
             raise InvalidConfiguration(f"Cannot {what}: {NO_IDENTITY}.") from None
+        except aws.CredentialRetrievalError as exc:  # temporary credentials renewed at a call
+            raise no_credentials_handed_out(exc, self.who) from None
         except (aws.EndpointConnectionError, aws.ConnectTimeoutError, aws.ReadTimeoutError) as exc:
             raise Unreachable(f"Cannot reach AWS to {what} ({type(exc).__name__}); check the cluster's egress to AWS in {self.region}.") \
                 from None

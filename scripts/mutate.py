@@ -246,10 +246,10 @@ MUTATIONS = [
       "        if response.status_code == 401:\n            return proof\n        if response.status_code == 403:\n"
       "            if challenge.scheme"),
     M("no upload session at all (token grant or login is enough)", "push-proof", "oci.py",
-      '        response = self._send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"',
-      '        return proof\n        response = self._send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"'),
+      '        response = self.send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"',
+      '        return proof\n        response = self.send(\n            "POST", f"{self.url}/v2/{repository}/blobs/uploads/"'),
     M("upload session never cancelled", "push-proof", "oci.py",
-      'cancel = self._send("DELETE", upload, what="Cancelling the upload session", headers=headers, auth=auth)',
+      'cancel = self.send("DELETE", upload, what="Cancelling the upload session", headers=headers, auth=auth)',
       'cancel = response'),
     M("pull-only token grant counted as push", "push-proof", "oci.py",
       'if "push" not in granted:', 'if not granted:'),

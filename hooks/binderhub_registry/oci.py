@@ -94,18 +94,11 @@ class RegistryClient:
 
     # -- requests, bounded in time and memory (bounded_http.py) -----------------------------
 
-    def _send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
+    def send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
         return self._exchange.send(method, url, what=what, **kwargs)
 
-    def _basic(self) -> httpx.BasicAuth | None:
-        return httpx.BasicAuth(self.username, self.password) if self.username else None
-
-    def send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
-        """One request within this client's deadline and retries (for pull_proof.py)."""
-        return self._send(method, url, what=what, **kwargs)
-
     def basic_auth(self) -> httpx.BasicAuth | None:
-        return self._basic()
+        return httpx.BasicAuth(self.username, self.password) if self.username else None
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -113,7 +106,7 @@ class RegistryClient:
         """How the registry authenticates, from an anonymous ``GET /v2/``."""
         if self._challenge is not None:
             return self._challenge
-        response = self._send("GET", f"{self.url}/v2/", what="Checking the registry API")
+        response = self.send("GET", f"{self.url}/v2/", what="Checking the registry API")
         if response.status_code == 200 and is_html(response):
             raise InvalidConfiguration(
                 f"{self.url} answered GET /v2/ with a web page, not the registry API (a web server or ingress answers "
@@ -143,7 +136,7 @@ class RegistryClient:
             params.append(("account", self.username))
         # The realm's own query (a tenant, ...) stays: httpx's params= would replace it.
         url = str(httpx.URL(challenge.realm).copy_merge_params(params))
-        response = self._send("GET", url, what="Requesting a registry token", auth=self._basic())
+        response = self.send("GET", url, what="Requesting a registry token", auth=self.basic_auth())
         if response.status_code == 401:
             raise self._rejected("the token service answered 401")
         if response.status_code == 403:
@@ -168,7 +161,7 @@ class RegistryClient:
     def check_login(self) -> None:
         """Fail with ``CredentialsRejected`` unless a Basic-auth registry accepts the credentials (asked
         after an upload session was refused: a wrong password, or an account that may not push?)."""
-        response = self._send("GET", f"{self.url}/v2/", what="Logging in", auth=self._basic())
+        response = self.send("GET", f"{self.url}/v2/", what="Logging in", auth=self.basic_auth())
         if response.status_code == 401:
             raise self._rejected("the registry answered 401")
         if response.status_code != 200:
@@ -189,8 +182,8 @@ class RegistryClient:
             granted = token.actions_for(repository)
             may_cancel = granted is None or "delete" in granted
         elif challenge.scheme == "basic":
-            auth = self._basic()
-        response = self._send(
+            auth = self.basic_auth()
+        response = self.send(
             "POST", f"{self.url}/v2/{repository}/blobs/uploads/", what="Starting an upload session", headers=headers, auth=auth
         )
         if response.status_code == 401 and challenge.scheme == "bearer":
@@ -222,7 +215,7 @@ class RegistryClient:
             return proof
         if origin(upload) != origin(self.url):  # credentials go to the registry only
             headers, auth = {}, None
-        cancel = self._send("DELETE", upload, what="Cancelling the upload session", headers=headers, auth=auth)
+        cancel = self.send("DELETE", upload, what="Cancelling the upload session", headers=headers, auth=auth)
         proof.upload_cancelled = cancel.status_code in (200, 202, 204)
         if not proof.upload_cancelled:
             self.progress.step(

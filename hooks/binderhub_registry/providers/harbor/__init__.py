@@ -28,7 +28,6 @@ from binderhub_registry.values import Values
 
 class HarborProvider(Provider):
     type = "harbor"
-    secret_keys = ("password",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -342,10 +342,10 @@ MUTATIONS = [
       'CREATE_ON_PUSH_WRITER = "roles/artifactregistry.writer"'),
     # -- Kubernetes writer -------------------------------------------------------------------------
     M("server-side apply without force", "kube-writer", "kube.py",
-      'query=[("fieldManager", field_manager), ("force", True)],', 'query=[("fieldManager", field_manager)],'),
+      'query = [("fieldManager", field_manager), ("force", True)]', 'query = [("fieldManager", field_manager)]'),
     M("a missing Secret is an error, not absent", "kube-writer", "kube.py",
-      '        return _decoded(self._call("get", "GET", "secrets", name, missing_ok=True))',
-      '        return _decoded(self._call("get", "GET", "secrets", name))'),
+      '        return _decoded(self._call("get", "secrets", name, missing_ok=True))',
+      '        return _decoded(self._call("get", "secrets", name))'),
     M("Deployments rolled even when already on this credential", "restart", "restart.py",
       'return "unchanged" if running == fingerprint else "restart"', 'return "restart"'),
     M("403 from the API treated as an outage (retried)", "kube-writer", "kube.py",

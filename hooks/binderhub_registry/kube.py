@@ -80,7 +80,7 @@ class KubeWriter:
 
     def read_secret(self, name: str) -> dict[str, Any] | None:
         """The Secret as a plain dict (data values base64-decoded to str), or None if absent."""
-        return _decoded(self._call("get", "GET", "secrets", name, missing_ok=True))
+        return _decoded(self._call("get", "secrets", name, missing_ok=True))
 
     def secret_data(self, name: str) -> dict[str, str] | None:
         """A Secret's data (decoded), or None if absent."""
@@ -90,8 +90,8 @@ class KubeWriter:
     def release_objects(self, secret_name: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The output Secret and its settings ConfigMap as the API returns them (None: absent);
         state.CurrentState.of reads the release state from them."""
-        secret = self._call("get", "GET", "secrets", secret_name, missing_ok=True)
-        configmap = self._call("get", "GET", "configmaps", settings_configmap_name(secret_name), missing_ok=True)
+        secret = self._call("get", "secrets", secret_name, missing_ok=True)
+        configmap = self._call("get", "configmaps", settings_configmap_name(secret_name), missing_ok=True)
         return secret, configmap
 
     def input_credentials(self, name: str, wanted: tuple[str, ...], progress: Progress,
@@ -125,15 +125,8 @@ class KubeWriter:
         kind = document["kind"]
         name = document["metadata"]["name"]
         body = {**document, "metadata": {**document["metadata"], "namespace": self.namespace}}
-        self._call(
-            "patch",
-            "PATCH",
-            RESOURCES[kind],
-            name,
-            query=[("fieldManager", field_manager), ("force", True)],
-            body=body,
-            content_type=APPLY_PATCH,
-        )
+        query = [("fieldManager", field_manager), ("force", True)]
+        self._call("patch", RESOURCES[kind], name, query=query, body=body, content_type=APPLY_PATCH)
 
     def record_intent(self, secret_name: str, notes: dict[str, str]) -> None:
         """Write-ahead notes (or, with {}, none) on the settings ConfigMap, under a field manager
@@ -144,24 +137,23 @@ class KubeWriter:
 
     def delete(self, kind: str, name: str) -> bool:
         """Delete an object; False when it was already gone."""
-        return self._call("delete", "DELETE", RESOURCES[kind], name, missing_ok=True) is not None
+        return self._call("delete", RESOURCES[kind], name, missing_ok=True) is not None
 
     def read_deployment(self, name: str) -> dict[str, Any] | None:
         """A Deployment as the API returns it, or None if absent."""
-        return self._call("get", "GET", "deployments", name, missing_ok=True)
+        return self._call("get", "deployments", name, missing_ok=True)
 
     def mark_deployment(self, name: str, fingerprint: str, roll: bool) -> None:
         """Set ``fingerprint`` on a Deployment and, to ``roll`` its pods, on its pod template too."""
         noted = {"metadata": {"annotations": {DEPLOYMENT_FINGERPRINT: fingerprint}}}
         patch = {**noted, "spec": {"template": noted}} if roll else noted
-        self._call("patch", "PATCH", "deployments", name, body=patch, content_type=STRATEGIC_MERGE_PATCH)
+        self._call("patch", "deployments", name, body=patch, content_type=STRATEGIC_MERGE_PATCH)
 
     # -- the one request path -----------------------------------------------------------
 
     def _call(
         self,
         verb: str,
-        method: str,
         resource: str,
         name: str,
         *,
@@ -170,8 +162,8 @@ class KubeWriter:
         content_type: str | None = None,
         missing_ok: bool = False,
     ) -> dict[str, Any] | None:
-        """One request as the generated methods make it; the answer as a JSON dict ({} when it
-        is not an object), None for a 404 when ``missing_ok``; errors as RegistrySetupError."""
+        """One request (HTTP method ``verb``) as the generated methods make it; the answer as a JSON
+        dict ({} when it is not an object), None for a 404 when ``missing_ok``; errors as RegistrySetupError."""
         from urllib3.exceptions import HTTPError  # noqa: PLC0415
 
         headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER, **({"Content-Type": content_type} if content_type else {})}
@@ -183,7 +175,7 @@ class KubeWriter:
         if query:
             url += "?" + urlencode([(key, str(value).lower() if isinstance(value, bool) else value) for key, value in query])
         try:
-            response = self._rest.request(method, url, headers=headers, body=body)
+            response = self._rest.request(verb.upper(), url, headers=headers, body=body)
             text = response.read().decode("utf-8", errors="replace")
         except self._api_exception as exc:  # the REST layer's TLS failures (status 0)
             raise _api_error(getattr(exc, "status", 0), getattr(exc, "body", None), getattr(exc, "reason", ""), verb, resource, name,

@@ -1,17 +1,5 @@
-"""The registry protocol (OCI distribution / Docker Registry HTTP API v2) on httpx.
-
-What the hook needs from a registry, and nothing else:
-
-* ``challenge()``: how the registry wants to be authenticated, from ``GET /v2/`` (none, Basic, or
-  Bearer with a token service realm and service name);
-* ``request_token()``: a Bearer token for ``repository:NAME:ACTIONS`` scopes, and the actions the
-  token service granted (read from the JWT ``access`` claim when the token is a JWT);
-* ``prove_push()``: proof that the credentials can push to a repository. Token registries grant
-  the intersection of the requested and the allowed actions, so the granted actions are read
-  first; then, for every registry, an upload session is started (``POST /v2/NAME/blobs/uploads/``,
-  202 + Location) and cancelled (``DELETE`` on the Location). The upload session is what a real
-  push does first, so it is the proof that counts on registries whose tokens are opaque or that
-  use Basic auth.
+"""The registry protocol (OCI distribution / Docker Registry HTTP API v2) on httpx: what the hook
+needs from a registry (its challenge, a token, proof of push), and nothing else.
 
 Transient failures (connection errors, timeouts, 429 and 5xx) are retried with bounded backoff,
 honouring ``Retry-After``; then they end in ``Unreachable`` (exit 3).
@@ -127,6 +115,7 @@ class RegistryClient:
         return self._challenge
 
     def request_token(self, scopes: list[str]) -> Token:
+        """A Bearer token for ``scopes``, with the actions granted when it is a JWT (``access`` claim)."""
         challenge = self.challenge()
         params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.service:
@@ -170,7 +159,9 @@ class RegistryClient:
     def prove_push(self, repository: str) -> PushProof:
         """Start an upload session (what a push does first) and cancel it: Basic ``GET /v2/``, POST,
         DELETE; token ``GET /v2/``, token, POST, and DELETE when the token grants ``delete`` (which
-        distribution needs to cancel; registries purge empty sessions by themselves)."""
+        distribution needs to cancel; registries purge empty sessions by themselves). A JWT's granted
+        actions are read first (token services grant what is both asked and allowed); the upload
+        session is the proof that counts where tokens are opaque or auth is Basic."""
         challenge = self.challenge()
         proof = PushProof(repository=repository, auth_scheme=challenge.scheme)
         headers: dict[str, str] = {}

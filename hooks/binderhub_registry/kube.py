@@ -15,7 +15,6 @@ more than all the rest of a provision: responses are JSON dicts."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
@@ -30,7 +29,7 @@ from binderhub_registry.errors import (
 )
 from binderhub_registry.progress import Progress
 from binderhub_registry.settings import settings_configmap_name
-from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER
+from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER, decoded_secret
 
 FIELD_MANAGER = "binderhub-registry"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -80,7 +79,7 @@ class KubeWriter:
 
     def read_secret(self, name: str) -> dict[str, Any] | None:
         """The Secret as a plain dict (data values base64-decoded to str), or None if absent."""
-        return _decoded(self._call("get", "secrets", name, missing_ok=True))
+        return decoded_secret(self._call("get", "secrets", name, missing_ok=True))
 
     def secret_data(self, name: str) -> dict[str, str] | None:
         """A Secret's data (decoded), or None if absent."""
@@ -193,20 +192,6 @@ class KubeWriter:
         except ValueError:
             answer = None
         return answer if isinstance(answer, dict) else {}
-
-
-def _decoded(secret: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A Secret as the API returns it as a plain dict, its data values base64-decoded to str."""
-    if secret is None:
-        return None
-    metadata = secret.get("metadata") or {}
-    data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
-    return {
-        "annotations": dict(metadata.get("annotations") or {}),
-        "labels": dict(metadata.get("labels") or {}),
-        "data": data,
-        "type": secret.get("type"),
-    }
 
 
 def _api_error(

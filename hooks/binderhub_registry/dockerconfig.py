@@ -123,9 +123,5 @@ def entry_credentials(entry: Any) -> tuple[str, str] | None:
 
 def all_credentials(config: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(auths key, username, password) of every well-formed entry, in the file's order."""
-    found = []
-    for key, entry in _auths(config).items():
-        credentials = entry_credentials(entry)
-        if credentials is not None:
-            found.append((key, *credentials))
-    return found
+    found = ((key, entry_credentials(entry)) for key, entry in _auths(config).items())
+    return [(key, *credentials) for key, credentials in found if credentials is not None]

@@ -15,7 +15,6 @@ more than all the rest of a provision: responses are JSON dicts."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
@@ -30,7 +29,7 @@ from binderhub_registry.errors import (
 )
 from binderhub_registry.progress import Progress
 from binderhub_registry.settings import settings_configmap_name
-from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER
+from binderhub_registry.state import DEPLOYMENT_FINGERPRINT, INTENT_FIELD_MANAGER, decoded_secret
 
 FIELD_MANAGER = "binderhub-registry"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -80,7 +79,7 @@ class KubeWriter:
 
     def read_secret(self, name: str) -> dict[str, Any] | None:
         """The Secret as a plain dict (data values base64-decoded to str), or None if absent."""
-        return _decoded(self._call("get", "GET", "secrets", name, missing_ok=True))
+        return decoded_secret(self._call("get", "secrets", name, missing_ok=True))
 
     def secret_data(self, name: str) -> dict[str, str] | None:
         """A Secret's data (decoded), or None if absent."""
@@ -90,8 +89,8 @@ class KubeWriter:
     def release_objects(self, secret_name: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The output Secret and its settings ConfigMap as the API returns them (None: absent);
         state.CurrentState.of reads the release state from them."""
-        secret = self._call("get", "GET", "secrets", secret_name, missing_ok=True)
-        configmap = self._call("get", "GET", "configmaps", settings_configmap_name(secret_name), missing_ok=True)
+        secret = self._call("get", "secrets", secret_name, missing_ok=True)
+        configmap = self._call("get", "configmaps", settings_configmap_name(secret_name), missing_ok=True)
         return secret, configmap
 
     def input_credentials(self, name: str, wanted: tuple[str, ...], progress: Progress,
@@ -125,15 +124,8 @@ class KubeWriter:
         kind = document["kind"]
         name = document["metadata"]["name"]
         body = {**document, "metadata": {**document["metadata"], "namespace": self.namespace}}
-        self._call(
-            "patch",
-            "PATCH",
-            RESOURCES[kind],
-            name,
-            query=[("fieldManager", field_manager), ("force", True)],
-            body=body,
-            content_type=APPLY_PATCH,
-        )
+        query = [("fieldManager", field_manager), ("force", True)]
+        self._call("patch", RESOURCES[kind], name, query=query, body=body, content_type=APPLY_PATCH)
 
     def record_intent(self, secret_name: str, notes: dict[str, str]) -> None:
         """Write-ahead notes (or, with {}, none) on the settings ConfigMap, under a field manager
@@ -144,24 +136,23 @@ class KubeWriter:
 
     def delete(self, kind: str, name: str) -> bool:
         """Delete an object; False when it was already gone."""
-        return self._call("delete", "DELETE", RESOURCES[kind], name, missing_ok=True) is not None
+        return self._call("delete", RESOURCES[kind], name, missing_ok=True) is not None
 
     def read_deployment(self, name: str) -> dict[str, Any] | None:
         """A Deployment as the API returns it, or None if absent."""
-        return self._call("get", "GET", "deployments", name, missing_ok=True)
+        return self._call("get", "deployments", name, missing_ok=True)
 
     def mark_deployment(self, name: str, fingerprint: str, roll: bool) -> None:
         """Set ``fingerprint`` on a Deployment and, to ``roll`` its pods, on its pod template too."""
         noted = {"metadata": {"annotations": {DEPLOYMENT_FINGERPRINT: fingerprint}}}
         patch = {**noted, "spec": {"template": noted}} if roll else noted
-        self._call("patch", "PATCH", "deployments", name, body=patch, content_type=STRATEGIC_MERGE_PATCH)
+        self._call("patch", "deployments", name, body=patch, content_type=STRATEGIC_MERGE_PATCH)
 
     # -- the one request path -----------------------------------------------------------
 
     def _call(
         self,
         verb: str,
-        method: str,
         resource: str,
         name: str,
         *,
@@ -170,8 +161,8 @@ class KubeWriter:
         content_type: str | None = None,
         missing_ok: bool = False,
     ) -> dict[str, Any] | None:
-        """One request as the generated methods make it; the answer as a JSON dict ({} when it
-        is not an object), None for a 404 when ``missing_ok``; errors as RegistrySetupError."""
+        """One request (HTTP method ``verb``) as the generated methods make it; the answer as a JSON
+        dict ({} when it is not an object), None for a 404 when ``missing_ok``; errors as RegistrySetupError."""
         from urllib3.exceptions import HTTPError  # noqa: PLC0415
 
         headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER, **({"Content-Type": content_type} if content_type else {})}
@@ -183,7 +174,7 @@ class KubeWriter:
         if query:
             url += "?" + urlencode([(key, str(value).lower() if isinstance(value, bool) else value) for key, value in query])
         try:
-            response = self._rest.request(method, url, headers=headers, body=body)
+            response = self._rest.request(verb.upper(), url, headers=headers, body=body)
             text = response.read().decode("utf-8", errors="replace")
         except self._api_exception as exc:  # the REST layer's TLS failures (status 0)
             raise _api_error(getattr(exc, "status", 0), getattr(exc, "body", None), getattr(exc, "reason", ""), verb, resource, name,
@@ -201,20 +192,6 @@ class KubeWriter:
         except ValueError:
             answer = None
         return answer if isinstance(answer, dict) else {}
-
-
-def _decoded(secret: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A Secret as the API returns it as a plain dict, its data values base64-decoded to str."""
-    if secret is None:
-        return None
-    metadata = secret.get("metadata") or {}
-    data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
-    return {
-        "annotations": dict(metadata.get("annotations") or {}),
-        "labels": dict(metadata.get("labels") or {}),
-        "data": data,
-        "type": secret.get("type"),
-    }
 
 
 def _api_error(

@@ -1,17 +1,5 @@
-"""The registry protocol (OCI distribution / Docker Registry HTTP API v2) on httpx.
-
-What the hook needs from a registry, and nothing else:
-
-* ``challenge()``: how the registry wants to be authenticated, from ``GET /v2/`` (none, Basic, or
-  Bearer with a token service realm and service name);
-* ``request_token()``: a Bearer token for ``repository:NAME:ACTIONS`` scopes, and the actions the
-  token service granted (read from the JWT ``access`` claim when the token is a JWT);
-* ``prove_push()``: proof that the credentials can push to a repository. Token registries grant
-  the intersection of the requested and the allowed actions, so the granted actions are read
-  first; then, for every registry, an upload session is started (``POST /v2/NAME/blobs/uploads/``,
-  202 + Location) and cancelled (``DELETE`` on the Location). The upload session is what a real
-  push does first, so it is the proof that counts on registries whose tokens are opaque or that
-  use Basic auth.
+"""The registry protocol (OCI distribution / Docker Registry HTTP API v2) on httpx: what the hook
+needs from a registry (its challenge, a token, proof of push), and nothing else.
 
 Transient failures (connection errors, timeouts, 429 and 5xx) are retried with bounded backoff,
 honouring ``Retry-After``; then they end in ``Unreachable`` (exit 3).
@@ -94,18 +82,11 @@ class RegistryClient:
 
     # -- requests, bounded in time and memory (bounded_http.py) -----------------------------
 
-    def _send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
+    def send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
         return self._exchange.send(method, url, what=what, **kwargs)
 
-    def _basic(self) -> httpx.BasicAuth | None:
-        return httpx.BasicAuth(self.username, self.password) if self.username else None
-
-    def send(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
-        """One request within this client's deadline and retries (for pull_proof.py)."""
-        return self._send(method, url, what=what, **kwargs)
-
     def basic_auth(self) -> httpx.BasicAuth | None:
-        return self._basic()
+        return httpx.BasicAuth(self.username, self.password) if self.username else None
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -113,7 +94,7 @@ class RegistryClient:
         """How the registry authenticates, from an anonymous ``GET /v2/``."""
         if self._challenge is not None:
             return self._challenge
-        response = self._send("GET", f"{self.url}/v2/", what="Checking the registry API")
+        response = self.send("GET", f"{self.url}/v2/", what="Checking the registry API")
         if response.status_code == 200 and is_html(response):
             raise InvalidConfiguration(
                 f"{self.url} answered GET /v2/ with a web page, not the registry API (a web server or ingress answers "
@@ -134,6 +115,7 @@ class RegistryClient:
         return self._challenge
 
     def request_token(self, scopes: list[str]) -> Token:
+        """A Bearer token for ``scopes``, with the actions granted when it is a JWT (``access`` claim)."""
         challenge = self.challenge()
         params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.service:
@@ -143,7 +125,7 @@ class RegistryClient:
             params.append(("account", self.username))
         # The realm's own query (a tenant, ...) stays: httpx's params= would replace it.
         url = str(httpx.URL(challenge.realm).copy_merge_params(params))
-        response = self._send("GET", url, what="Requesting a registry token", auth=self._basic())
+        response = self.send("GET", url, what="Requesting a registry token", auth=self.basic_auth())
         if response.status_code == 401:
             raise self._rejected("the token service answered 401")
         if response.status_code == 403:
@@ -168,7 +150,7 @@ class RegistryClient:
     def check_login(self) -> None:
         """Fail with ``CredentialsRejected`` unless a Basic-auth registry accepts the credentials (asked
         after an upload session was refused: a wrong password, or an account that may not push?)."""
-        response = self._send("GET", f"{self.url}/v2/", what="Logging in", auth=self._basic())
+        response = self.send("GET", f"{self.url}/v2/", what="Logging in", auth=self.basic_auth())
         if response.status_code == 401:
             raise self._rejected("the registry answered 401")
         if response.status_code != 200:
@@ -177,7 +159,9 @@ class RegistryClient:
     def prove_push(self, repository: str) -> PushProof:
         """Start an upload session (what a push does first) and cancel it: Basic ``GET /v2/``, POST,
         DELETE; token ``GET /v2/``, token, POST, and DELETE when the token grants ``delete`` (which
-        distribution needs to cancel; registries purge empty sessions by themselves)."""
+        distribution needs to cancel; registries purge empty sessions by themselves). A JWT's granted
+        actions are read first (token services grant what is both asked and allowed); the upload
+        session is the proof that counts where tokens are opaque or auth is Basic."""
         challenge = self.challenge()
         proof = PushProof(repository=repository, auth_scheme=challenge.scheme)
         headers: dict[str, str] = {}
@@ -189,8 +173,8 @@ class RegistryClient:
             granted = token.actions_for(repository)
             may_cancel = granted is None or "delete" in granted
         elif challenge.scheme == "basic":
-            auth = self._basic()
-        response = self._send(
+            auth = self.basic_auth()
+        response = self.send(
             "POST", f"{self.url}/v2/{repository}/blobs/uploads/", what="Starting an upload session", headers=headers, auth=auth
         )
         if response.status_code == 401 and challenge.scheme == "bearer":
@@ -222,7 +206,7 @@ class RegistryClient:
             return proof
         if origin(upload) != origin(self.url):  # credentials go to the registry only
             headers, auth = {}, None
-        cancel = self._send("DELETE", upload, what="Cancelling the upload session", headers=headers, auth=auth)
+        cancel = self.send("DELETE", upload, what="Cancelling the upload session", headers=headers, auth=auth)
         proof.upload_cancelled = cancel.status_code in (200, 202, 204)
         if not proof.upload_cancelled:
             self.progress.step(

@@ -104,11 +104,7 @@ class CurrentState:
         """From the output Secret and the settings ConfigMap as the API returns them (None: absent)."""
         notes = dict(((configmap or {}).get("metadata") or {}).get("annotations") or {})
         registry_json = ((configmap or {}).get("data") or {}).get("registry.json")
-        if secret is None:
-            return cls.read(None, notes, registry_json, changed_at)
-        annotations = dict((secret.get("metadata") or {}).get("annotations") or {})
-        data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
-        return cls.read({"annotations": annotations, "data": data}, notes, registry_json, changed_at)
+        return cls.read(decoded_secret(secret), notes, registry_json, changed_at)
 
     def annotation(self, key: str) -> str:
         return self.annotations.get(key, "")
@@ -172,6 +168,19 @@ class Intent:
         }
         return {key: value for key, value in notes.items() if value}
 
+
+def decoded_secret(secret: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Secret as the API returns it as a plain dict, its data values base64-decoded to str."""
+    if secret is None:
+        return None
+    metadata = secret.get("metadata") or {}
+    data = {key: base64.b64decode(value).decode(errors="replace") for key, value in (secret.get("data") or {}).items()}
+    return {
+        "annotations": dict(metadata.get("annotations") or {}),
+        "labels": dict(metadata.get("labels") or {}),
+        "data": data,
+        "type": secret.get("type"),
+    }
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -38,16 +38,12 @@ class Discovered:
 NOTHING_DISCOVERED = Discovered()
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass(frozen=True)
 class Obtained:
     credential: Credential
     settings: RegistrySettings
     # To run once the Secret holds ``credential`` (clear notes, revoke what it replaced).
-    after_switch: Callable[[], None] = field(default=_nothing)
+    after_switch: Callable[[], None] = field(default=lambda: None)
 
 
 # The value naming the Secret of separate pull credentials (generic, dockerhub).
@@ -56,10 +52,6 @@ PULL_SECRET_VALUE = "registry.pullCredentials.existingSecret"
 SecretReader = Callable[[str], dict[str, str] | None]
 NoteWriter = Callable[[dict[str, str]], None]  # writes the notes' annotations (kube.record_intent)
 IntentRecorder = Callable[[Intent], None]
-
-
-def _no_notes(notes: dict[str, str]) -> None:
-    return None
 
 
 class Provider(ABC):
@@ -83,7 +75,7 @@ class Provider(ABC):
         self.progress = progress
         # Reads a Secret's data in the release namespace (None when there is no cluster access).
         self.read_secret = read_secret
-        self._write_notes: NoteWriter = record_intent or _no_notes
+        self._write_notes: NoteWriter = record_intent or (lambda notes: None)
         self.rotation = rotation or RotationPolicy()
 
     def record_intent(self, intent: Intent) -> None:

@@ -79,7 +79,6 @@ class DockerHubProvider(PasswordProvider):
 
     def prove(self, username: str, password: str) -> dict[str, Any]:
         settings = self.settings(Discovered(username=username))
-        auth_url = settings.token_url.split("?")[0]
         hints = Hints(
             url="registry.dockerhub.authUrl",
             credentials="registry.dockerhub.username and registry.dockerhub.password",
@@ -87,33 +86,35 @@ class DockerHubProvider(PasswordProvider):
             cannot_push=partial(_cannot_push, username),
         )
         self.progress.step(f"Checking Docker Hub push access to {settings.probe_repository} as {username!r}")
-        challenge = Challenge("bearer", realm=auth_url, service=DOCKER_HUB_SERVICE)
-        with RegistryClient(settings.registry_url, username, password, progress=self.progress, hints=hints, challenge=challenge) as client:
+        with self._client(settings, username, password, hints) as client:
             proof = PushProof(repository=settings.probe_repository, auth_scheme="bearer")
             client.push_token(settings.probe_repository, proof)
-        if proof.granted_actions is None:
-            raise InvalidConfiguration(
-                f"The token service at {auth_url} did not answer with a Docker Hub token; check registry.dockerhub.authUrl."
-            )
-        self.progress.step(f"push access proven on {proof.repository} (token grants {','.join(proof.granted_actions)})")
+        self.progress.step(f"push access proven on {proof.repository} (token grants {_granted(proof.granted_actions, settings)})")
         return {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}
-
 
     def prove_pull_only(self, username: str, password: str) -> None:
         """Docker Hub's grants are what its registry enforces: a token asked for pull and push
         on the repository BinderHub pushes to must grant pull and not push."""
         settings = self.settings(Discovered(username=self.push_username))
-        challenge = Challenge("bearer", realm=settings.token_url.split("?")[0], service=DOCKER_HUB_SERVICE)
         hints = Hints(url="registry.dockerhub.authUrl", credentials=f"the Secret named by {PULL_SECRET_VALUE}")
         self.progress.step(f"Checking Docker Hub pull-only access to {settings.probe_repository} as {username!r}")
-        with RegistryClient(settings.registry_url, username, password, progress=self.progress, hints=hints, challenge=challenge) as client:
+        with self._client(settings, username, password, hints) as client:
             proof = prove_pull_only(client, settings.probe_repository, witness_requests=False)
-        if proof.granted_actions is None:
-            raise InvalidConfiguration(
-                f"The token service at {challenge.realm} did not answer with a Docker Hub token; check registry.dockerhub.authUrl."
-            )
         self.progress.step(f"pull credentials proven to pull and not to push on {proof.repository} "
-                           f"(token grants {','.join(proof.granted_actions)})")
+                           f"(token grants {_granted(proof.granted_actions, settings)})")
+
+    def _client(self, settings: RegistrySettings, username: str, password: str, hints: Hints) -> RegistryClient:
+        challenge = Challenge("bearer", realm=settings.token_url.split("?")[0], service=DOCKER_HUB_SERVICE)
+        return RegistryClient(settings.registry_url, username, password, progress=self.progress, hints=hints, challenge=challenge)
+
+
+def _granted(actions: list[str] | None, settings: RegistrySettings) -> str:
+    if actions is None:
+        raise InvalidConfiguration(
+            f"The token service at {settings.token_url.split('?')[0]} did not answer with a Docker Hub token; "
+            f"check registry.dockerhub.authUrl."
+        )
+    return ",".join(actions)
 
 
 def _cannot_push(username: str, repository: str, granted: frozenset[str]) -> str:

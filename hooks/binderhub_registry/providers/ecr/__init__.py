@@ -60,16 +60,12 @@ class EcrProvider(Provider):
             auth_key=target.url,
             image_prefix=f"{host}/{target.image_path}",
             token_url="",
-            probe_repository=f"{target.repository_prefix}/{probe_name(target.prefix)}",
+            probe_repository=_probe(target),
             helper_url=registry_helper(self.values).url,
         )
 
-    def discovered_in(self, docker_config: dict[str, Any]) -> Discovered:
-        return Discovered()
-
     def helper_probe(self) -> str:
-        target = self.target(self.account)
-        return f"{target.repository_prefix}/{probe_name(target.prefix)}"
+        return _probe(self.target(self.account))
 
     def helper_discovered(self, registry: str) -> Discovered:
         """The account of an ECR registry host (``<account>.dkr.ecr.<region>.amazonaws.com``)."""
@@ -150,3 +146,7 @@ class EcrProvider(Provider):
             self.progress.step(f"probe repository {probe}: {'deleted' if repositories.delete(probe) else 'not there'}")
         self.progress.step("the repositories BinderHub pushed to stay")
         self.record_intent(Intent())
+
+
+def _probe(target: EcrTarget) -> str:
+    return f"{target.repository_prefix}/{probe_name(target.prefix)}"

@@ -238,24 +238,18 @@ class GoogleProvider(Provider):
             self.progress.step("the key was given (mode validate): nothing to revoke")
             return
         admin = self._admin()
+        iam = Iam(admin.credentials, self.endpoints.get("iam", ""))
         if self.keyless:
             project = self.project or admin.project
-            target = self.target(project)
-            iam = Iam(admin.credentials, self.endpoints.get("iam", ""))
-            keyless = Keyless(self._admin_calls(admin, project), iam, target, self.progress, self.propagation_timeout, self.endpoints,
-                              self.value("project"))
+            keyless = Keyless(self._admin_calls(admin, project), iam, self.target(project), self.progress, self.propagation_timeout,
+                              self.endpoints, self.value("project"))
             keyless.cleanup(admin, registry_helper(self.values), current, self.record_intent)
             return
         project = self.project or admin.project or (str(in_secret.info.get("project_id", "")) if in_secret else "")
         account = in_secret.account if in_secret else self.target(project).account_email
         calls = self._admin_calls(admin, project)
-        iam = Iam(admin.credentials, self.endpoints.get("iam", ""))
-        found = calls(
-            "read service account " + account,
-            "iam.serviceAccounts.get",
-            lambda: iam.get_service_account(account_name(account)),
-            expect=(NOT_FOUND,),
-        )
+        found = calls("read service account " + account, "iam.serviceAccounts.get",
+                      lambda: iam.get_service_account(account_name(account)), expect=(NOT_FOUND,))
         if found == NOT_FOUND:
             self.progress.step(f"service account {account} does not exist: no key to revoke")
             return

@@ -141,19 +141,14 @@ class GoogleCalls:
                 raise Unreachable(
                     f"Cannot reach Google's token service ({_first_line(exc)}); check the cluster's egress to Google."
                 ) from None
-            except gexc.NotFound as exc:
-                if NOT_FOUND in expect:
-                    return NOT_FOUND
-                raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
-            except (gexc.Conflict, gexc.AlreadyExists, gexc.Aborted) as exc:
-                if CONFLICT in expect:
-                    return CONFLICT
-                raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
-            except (gexc.InvalidArgument, gexc.BadRequest) as exc:
-                if ACCOUNT_UNKNOWN in expect and "does not exist" in str(getattr(exc, "message", "") or exc):
-                    return ACCOUNT_UNKNOWN
-                raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
             except gexc.GoogleAPICallError as exc:
+                if isinstance(exc, gexc.NotFound) and NOT_FOUND in expect:
+                    return NOT_FOUND
+                if isinstance(exc, (gexc.Conflict, gexc.AlreadyExists, gexc.Aborted)) and CONFLICT in expect:
+                    return CONFLICT
+                if (isinstance(exc, (gexc.InvalidArgument, gexc.BadRequest)) and ACCOUNT_UNKNOWN in expect
+                        and "does not exist" in str(getattr(exc, "message", "") or exc)):
+                    return ACCOUNT_UNKNOWN
                 raise translate(exc, what, permission, self.project, self.identity, self.project_value) from None
         raise AssertionError("unreachable")
 

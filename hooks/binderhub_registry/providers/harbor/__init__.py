@@ -28,7 +28,6 @@ from binderhub_registry.values import Values
 
 class HarborProvider(Provider):
     type = "harbor"
-    secret_keys = ("password",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,7 +92,7 @@ class HarborProvider(Provider):
         with self._api() as api:
             project_id = self._ensure_project(api)
             credential = self.push_robots.current_or_new(api, current, api.robots(project_id))
-        token_url = self._prove(credential.username, credential.password)
+        _summary, token_url = self._prove(credential.username, credential.password)
         return Obtained(credential, self.settings(Discovered(token_url=token_url)), after_switch=lambda: self.record_intent(Intent()))
 
     def check_pull_values(self) -> None:
@@ -152,15 +151,13 @@ class HarborProvider(Provider):
 
     # -- proof -----------------------------------------------------------------------------
 
-    def _prove(self, username: str, password: str) -> str:
-        settings = self.settings()
-        return prove_on_registry(self.url, settings.probe_repository, username, password, self.progress,
-                                 url_value="registry.harbor.url", credentials_value="the robot account the hook created")[1]
+    def _prove(self, username: str, password: str, whose: str = "the robot account the hook created") -> tuple[dict[str, Any], str]:
+        """The summary for the result line, and the token URL the registry named."""
+        probe = self.settings().probe_repository
+        return prove_on_registry(self.url, probe, username, password, self.progress, "registry.harbor.url", whose)
 
     def prove(self, username: str, password: str) -> dict[str, Any]:
-        settings = self.settings()
-        return prove_on_registry(self.url, settings.probe_repository, username, password, self.progress,
-                                 url_value="registry.harbor.url", credentials_value="the robot account in the Secret")[0]
+        return self._prove(username, password, "the robot account in the Secret")[0]
 
     # -- clean-up --------------------------------------------------------------------------
 

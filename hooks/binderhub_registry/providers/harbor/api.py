@@ -100,11 +100,6 @@ class HarborApi:
         robots = [_robot(item, self.url) for item in answer.body]
         return {robot.id: robot for robot in robots}
 
-    def robot(self, robot_id: int) -> Robot | None:
-        answer = self._call("GET", f"/robots/{robot_id}", what=f"Reading robot account {robot_id}", expect=(200, 404),
-                            forbidden=self._cannot_manage_robots)
-        return None if answer.status == 404 else _robot(answer.body, self.url)
-
     def create_robot(self, name: str, duration_days: int, description: str,
                      access: tuple[dict[str, str], ...] = PUSH_ACCESS) -> tuple[Robot, str]:
         """A new project robot with exactly ``access`` on the project's repositories; its secret

@@ -873,17 +873,21 @@ class Selection:
 
 
 def select_tests(mutation: Mutation, coverage: CoverageMap | None, root: Path = ROOT) -> Selection:
-    """The tests that execute the mutated lines, from the coverage map: those among the mutation's
-    own tests first, then those in its area's files, then the others, each group by file, quickest
-    files first. Where the map cannot tell, today's files (``targeted_tests``): a chart file (coverage
-    sees Python only), a line that runs at import (a constant read elsewhere), a line no test runs."""
+    """The tests that execute the mutated lines, from the coverage map (for a line that runs at
+    import, a constant's or a function's definition: the lines that read what it defines): those
+    among the mutation's own tests first, then those in its area's files, then the others, each
+    group by file, quickest files first. Where the map cannot tell, today's files (``targeted_tests``):
+    a chart file (coverage sees Python only), a line run at import that defines nothing, a line no
+    test runs."""
     if coverage is None or mutation.module.startswith("chart/") or not mutation.module.endswith(".py"):
         return Selection(targeted_tests(mutation, root), "chart" if coverage is not None else "files")
     source = (root / "hooks" / "binderhub_registry" / mutation.module).read_text()
     changed = mutation_coverage.mutated_lines(source, mutation.old)
-    if changed.at_import:
+    if changed.at_import and not changed.names:
         return Selection(targeted_tests(mutation, root), "import")
-    covering = coverage.tests_executing(mutation.module, changed.lines)
+    covering = coverage.tests_executing(mutation.module, changed.lines) if not changed.at_import else {
+        test for module, lines in mutation_coverage.lines_reading(root / "hooks" / "binderhub_registry", changed.names).items()
+        for test in coverage.tests_executing(module, lines)}
     if not covering:
         return Selection(targeted_tests(mutation, root), "uncovered")
     own, area = [*mutation.tests], GROUPS[mutation.group]

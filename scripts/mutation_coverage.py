@@ -16,7 +16,7 @@ import ast
 import hashlib
 import json
 import os
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,9 +162,13 @@ def read_measurements(directories: Iterable[Path]) -> CoverageMap:
 class MutatedLines:
     lines: frozenset[int]  # every line coverage may record for the statements the mutation changes
     at_import: bool  # one of them runs when the module is imported (module or class level, a def's header)
+    names: frozenset[str] = frozenset()  # what those run-at-import statements define (a constant, a class, a function)
 
 
-def _own_lines(node: ast.stmt | ast.excepthandler) -> range:
+Statement = ast.stmt | ast.excepthandler
+
+
+def _own_lines(node: Statement) -> range:
     """A statement's own lines: a compound statement's header, up to its body."""
     body = getattr(node, "body", None)
     end = node.end_lineno or node.lineno
@@ -173,23 +177,60 @@ def _own_lines(node: ast.stmt | ast.excepthandler) -> range:
     return range(node.lineno, max(node.lineno, end) + 1)
 
 
+def _statements(tree: ast.AST) -> Iterator[tuple[Statement, bool]]:
+    """Every statement, and whether it runs when its module is imported (not inside a function)."""
+    def visit(node: ast.AST, in_function: bool) -> Iterator[tuple[Statement, bool]]:
+        if isinstance(node, (ast.stmt, ast.excepthandler)):
+            yield node, not in_function
+        inside = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for child in ast.iter_child_nodes(node):
+            yield from visit(child, inside)
+    return visit(tree, False)
+
+
+def _defined(node: Statement) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+    return {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
+
+
+def _reads(node: Statement, names: frozenset[str] | set[str]) -> bool:
+    """Whether a statement's own lines name one of ``names`` (a variable, or an attribute)."""
+    own = _own_lines(node)
+    return any(isinstance(part, (ast.Name, ast.Attribute)) and getattr(part, "lineno", 0) in own
+               and (part.id if isinstance(part, ast.Name) else part.attr) in names for part in ast.walk(node))
+
+
 def mutated_lines(source: str, old: str) -> MutatedLines:
     """The statements whose lines ``old`` (found once in ``source``) overlaps."""
     first = source.count("\n", 0, source.index(old)) + 1
     changed = range(first, first + old.rstrip("\n").count("\n") + 1)
     lines: set[int] = set()
+    names: set[str] = set()
     at_import = False
+    for node, runs_at_import in _statements(ast.parse(source)):
+        own = _own_lines(node)
+        if own.start < changed.stop and changed.start < own.stop:
+            lines.update(own)
+            if runs_at_import:
+                at_import, names = True, names | _defined(node)
+    return MutatedLines(frozenset(lines), at_import, frozenset(names))
 
-    def visit(node: ast.AST, in_function: bool) -> None:
-        nonlocal at_import
-        if isinstance(node, (ast.stmt, ast.excepthandler)):
-            own = _own_lines(node)
-            if own.start <= changed.stop - 1 and changed.start <= own.stop - 1:
-                lines.update(own)
-                at_import = at_import or not in_function
-        inside = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-        for child in ast.iter_child_nodes(node):
-            visit(child, inside)
 
-    visit(ast.parse(source), False)
-    return MutatedLines(frozenset(lines), at_import)
+def lines_reading(package: Path, names: frozenset[str]) -> dict[str, set[int]]:
+    """The lines of functions of the package (by module) that read one of ``names``, or a name
+    defined at import from one of them (``NAME = re.compile(COMPONENT)``): where a changed constant
+    or definition makes a difference when a test runs."""
+    trees = {str(path.relative_to(package)): ast.parse(path.read_text()) for path in sorted(package.rglob("*.py"))}
+    defined, grown = set(names), True
+    while grown:
+        more = {name for tree in trees.values() for node, at_import in _statements(tree) if at_import and _reads(node, defined)
+                for name in _defined(node)}
+        grown, defined = not more <= defined, defined | more
+    reading: dict[str, set[int]] = {}
+    for module, tree in trees.items():
+        for node, at_import in _statements(tree):
+            if not at_import and _reads(node, defined):
+                reading.setdefault(module, set()).update(_own_lines(node))
+    return reading

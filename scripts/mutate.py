@@ -1122,6 +1122,9 @@ def report(verdicts: list[Verdict]) -> None:
             print(f"  survivor: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
     for verdict in stale:
         print(f"  stale: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
+    hows = [verdict.selection.how for verdict in judged if verdict.selection is not None]
+    if hows:
+        print("tests chosen by: " + ", ".join(f"{how} {hows.count(how)}" for how in sorted(set(hows))))
     for verdict in judged:
         if verdict.selection is not None and verdict.selection.how == "uncovered":
             print(f"  no test executes: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")

@@ -53,7 +53,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         return (yield)
     finally:
-        del os.environ[TEST_VARIABLE]
+        os.environ.pop(TEST_VARIABLE, None)
 
 
 _seconds: dict[str, float] = {}

@@ -1014,10 +1014,11 @@ def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdi
     survivor the whole suite but SUITE_EXCLUDES and the files it already passed; restore the file."""
     path = workspace.target_of(mutation)
     original = path.read_text()
-    if not apply(mutation, path):
+    if original.count(mutation.old) != 1:
         return Verdict(mutation, "STALE")
+    selection = select_tests(mutation, settings.coverage, workspace.root)  # from the unmutated module
+    apply(mutation, path)
     try:
-        selection = select_tests(mutation, settings.coverage, workspace.root)
         outcome = run_tests(selection.tests, workspace, settings.timeout, settings.marker)
         seconds, detail = outcome.seconds, outcome.detail
         if not outcome.failed and not settings.targeted_only:

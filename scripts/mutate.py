@@ -14,15 +14,21 @@ the Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py)
 written from the code and README without this list. A ``chart/...`` module is a file of the
 repository snapshot, restored after its run.
 
-Each mutant meets, in one ``pytest -x`` run, its own ``tests`` (when given), then its area's test
-files (GROUPS) that name the mutated module, then the rest of its area's; then, as a survivor, the
-whole suite but SUITE_EXCLUDES and the files it already passed (``--targeted-only`` stops before
-that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot of the
+Each mutant meets, in one ``pytest -x`` run, the tests that execute the lines it changes
+(``--selection coverage``, the default): the suite is run once under coverage.py, the CLI's
+processes included, each test its own context (scripts/mutation_coverage.py); that map is kept in
+.mutate-cache/ until the package, tests or chart change, and its run is the baseline. Those among
+the mutation's own ``tests`` run first, then those in its area's files (GROUPS), then the others,
+quickest files first. Where the map cannot tell (a ``chart/...`` file, a line that runs at import,
+a line no test executes, reported at the end), and with ``--selection files``: its own ``tests``,
+then its area's test files that name the mutated module, then the rest of its area's. Then, as a
+survivor, the whole suite but SUITE_EXCLUDES and the files it already passed
+(``--targeted-only`` stops before that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot of the
 repository (package on PYTHONPATH, chart, pytest's basetemp). The run ends with killed/total per
 area, the survivors, the wall time and the load average.
 
-Usage: scripts/mutate [--only SUBSTRING]... [--list] [--jobs N] [--timeout SECONDS] [--skip-baseline] [--targeted-only]
-       [--suite-timeout SECONDS] [--marker EXPRESSION]
+Usage: scripts/mutate [--only SUBSTRING]... [--sample N [--seed S]] [--list] [--jobs N] [--timeout SECONDS]
+       [--selection coverage|files] [--skip-baseline] [--targeted-only] [--suite-timeout SECONDS] [--marker EXPRESSION]
 The later rounds' lists are scripts/mutation_rounds/*.py ("r4:" on), loaded after this one. Every
 pytest run gets ``-m "not cluster"`` unless --marker says otherwise: the test cluster is one per
 machine, so with its tests (``--marker ""``, for the lead, under the machine's lock) one mutant
@@ -33,9 +39,11 @@ a test file that does not exist stops the run (update the list).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import queue
+import random
 import shutil
 import subprocess
 import sys
@@ -45,10 +53,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import mutation_coverage
+from mutation_coverage import CoverageMap
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "hooks" / "binderhub_registry"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 ROUNDS = ROOT / "scripts" / "mutation_rounds"  # more lists, one per review round (issue #26)
+CACHE = ROOT / ".mutate-cache"  # the coverage maps, by fingerprint of the package, tests and chart
 
 # The tests that should catch a bug in each area, fastest and most targeted first (pytest -x).
 GROUPS = {
@@ -855,6 +867,47 @@ def targeted_tests(mutation: Mutation, root: Path = ROOT) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Selection:
+    tests: list[str]  # one pytest -x run's arguments
+    how: str  # "lines" (the tests that execute them), or why the area's files: "chart", "import", "uncovered"
+
+
+def select_tests(mutation: Mutation, coverage: CoverageMap | None, root: Path = ROOT) -> Selection:
+    """The tests that execute the mutated lines, from the coverage map (for a line that runs at
+    import, a constant's or a function's definition: the lines that read what it defines): those
+    among the mutation's own tests first, then those in its area's files, then the others, each
+    group by file, quickest files first. Where the map cannot tell, today's files (``targeted_tests``):
+    a chart file (coverage sees Python only), a line run at import that defines nothing, a line no
+    test runs."""
+    if coverage is None or mutation.module.startswith("chart/") or not mutation.module.endswith(".py"):
+        return Selection(targeted_tests(mutation, root), "chart" if coverage is not None else "files")
+    source = (root / "hooks" / "binderhub_registry" / mutation.module).read_text()
+    changed = mutation_coverage.mutated_lines(source, mutation.old)
+    if changed.at_import and not changed.names:
+        return Selection(targeted_tests(mutation, root), "import")
+    covering = coverage.tests_executing(mutation.module, changed.lines) if not changed.at_import else {
+        test for module, lines in mutation_coverage.lines_reading(root / "hooks" / "binderhub_registry", changed.names).items()
+        for test in coverage.tests_executing(module, lines)}
+    if not covering:
+        return Selection(targeted_tests(mutation, root), "uncovered")
+    own, area = [*mutation.tests], GROUPS[mutation.group]
+
+    def within(paths: list[str], test: str) -> bool:
+        return any(test == path or test.startswith((f"{path}::", f"{path}/")) for path in paths)
+
+    by_file: dict[str, list[str]] = {}
+    for test in sorted(covering):
+        by_file.setdefault(test_file(test), []).append(test)
+
+    def rank(file: str) -> tuple[bool, bool, float]:
+        tests = by_file[file]
+        return (not any(within(own, test) for test in tests), not any(within(area, test) for test in tests),
+                sum(coverage.seconds.get(test, 0.0) for test in tests))
+
+    return Selection([test for file in sorted(by_file, key=rank) for test in by_file[file]], "lines")
+
+
+@dataclass(frozen=True)
 class Workspace:
     """One worker's copy of the repository: its ``hooks`` directory is first on PYTHONPATH (the
     editable install is a plain .pth path entry, which PYTHONPATH precedes), its chart is what Helm
@@ -885,7 +938,7 @@ def snapshot_repository(into: Path, source: Path = ROOT) -> Workspace:
     """A copy of the repository (tests, chart, package) for one worker, so edits made to the
     worktree meanwhile change nothing; .venv and .tools are linked, not copied."""
     shutil.copytree(source, into, symlinks=True,
-                    ignore=shutil.ignore_patterns(".git", ".venv", ".tools", "__pycache__", ".mypy_cache", ".ruff_cache",
+                    ignore=shutil.ignore_patterns(".git", ".venv", ".tools", ".mutate-cache", "__pycache__", ".mypy_cache", ".ruff_cache",
                                                   ".pytest_cache"))
     for name in (".venv", ".tools"):
         if not (into / name).is_symlink():
@@ -906,14 +959,20 @@ class Outcome:
         return self.code not in (0, NO_TESTS_COLLECTED)
 
 
-def run_tests(tests: list[str], workspace: Workspace, timeout: float, marker: str = "") -> Outcome:
-    """pytest, stopping at the first failure, without cache or plugins that slow it, in the workspace."""
+def run_tests(tests: list[str], workspace: Workspace, timeout: float, marker: str = "", *, measured: Path | None = None) -> Outcome:
+    """pytest, stopping at the first failure, without cache or plugins that slow it, in the workspace;
+    or, ``measured`` (a directory for coverage's data), every test under coverage (the map's run)."""
     select = ["-m", marker] if marker else []
-    command = [str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--basetemp={workspace.basetemp}",
+    mode, environment = ["-x"], workspace.environment()
+    if measured is not None:
+        mode = ["-p", "scripts.mutation_coverage"]  # importable: `python -m` puts the workspace first on sys.path
+        environment |= mutation_coverage.measuring_environment(mutation_coverage.write_configuration(measured),
+                                                               measured / "durations.json")
+    command = [str(PYTHON), "-m", "pytest", *mode, "-q", "-p", "no:cacheprovider", f"--basetemp={workspace.basetemp}",
                *select, *tests]
     started = time.monotonic()
     try:
-        proc = subprocess.run(command, cwd=workspace.root, env=workspace.environment(), capture_output=True, text=True,
+        proc = subprocess.run(command, cwd=workspace.root, env=environment, capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         return Outcome(TIMED_OUT, time.monotonic() - started, "timed out")
@@ -930,6 +989,7 @@ class Verdict:
     fate: str  # "killed", "SURVIVED", "STALE"
     seconds: float = 0.0
     detail: str = ""
+    selection: Selection | None = None
 
 
 @dataclass(frozen=True)
@@ -938,6 +998,7 @@ class Settings:
     suite_timeout: float
     targeted_only: bool
     marker: str
+    coverage: CoverageMap | None = None  # None: today's file-based selection (--selection files)
 
 
 def apply(mutation: Mutation, path: Path) -> bool:
@@ -953,20 +1014,21 @@ def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdi
     survivor the whole suite but SUITE_EXCLUDES and the files it already passed; restore the file."""
     path = workspace.target_of(mutation)
     original = path.read_text()
-    if not apply(mutation, path):
+    if original.count(mutation.old) != 1:
         return Verdict(mutation, "STALE")
+    selection = select_tests(mutation, settings.coverage, workspace.root)  # from the unmutated module
+    apply(mutation, path)
     try:
-        targeted = targeted_tests(mutation, workspace.root)
-        outcome = run_tests(targeted, workspace, settings.timeout, settings.marker)
+        outcome = run_tests(selection.tests, workspace, settings.timeout, settings.marker)
         seconds, detail = outcome.seconds, outcome.detail
         if not outcome.failed and not settings.targeted_only:
-            passed = sorted({test for test in targeted if "::" not in test})
+            passed = sorted({test for test in selection.tests if "::" not in test})
             suite = run_tests(["tests", *(f"--ignore={path}" for path in [*SUITE_EXCLUDES, *passed])], workspace,
                               settings.suite_timeout, settings.marker)
             outcome, seconds, detail = suite, seconds + suite.seconds, f"{suite.detail} (whole suite)"
     finally:
         path.write_text(original)
-    return Verdict(mutation, "killed" if outcome.failed else "SURVIVED", seconds, detail)
+    return Verdict(mutation, "killed" if outcome.failed else "SURVIVED", seconds, detail, selection)
 
 
 def baseline(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> Outcome | None:
@@ -979,6 +1041,46 @@ def baseline(chosen: list[Mutation], workspaces: list[Workspace], settings: Sett
         outcomes = list(pool.map(lambda share, workspace: run_tests(share, workspace, settings.timeout, settings.marker),
                                  shares, workspaces))
     return next((outcome for outcome in outcomes if outcome.failed), None)
+
+
+def suite_files(root: Path = ROOT) -> list[str]:
+    """The suite's test files but SUITE_EXCLUDES."""
+    files = sorted(str(path.relative_to(root)) for path in (root / "tests").rglob("test_*.py"))
+    return [file for file in files if not any(file.startswith(f"{excluded}/") for excluded in SUITE_EXCLUDES)]
+
+
+def build_coverage_map(workspaces: list[Workspace], settings: Settings) -> tuple[CoverageMap | None, Outcome | None]:
+    """The suite (but SUITE_EXCLUDES) run once under coverage, its files shared out over the
+    workspaces (largest first, each to the least loaded); the map, or the first red run."""
+    files = suite_files(workspaces[0].root)
+    shares: list[list[str]] = [[] for _ in workspaces]
+    loads = [0] * len(workspaces)
+    for file in sorted(files, key=lambda file: -(workspaces[0].root / file).stat().st_size):
+        least = loads.index(min(loads))
+        shares[least].append(file)
+        loads[least] += (workspaces[0].root / file).stat().st_size
+    measured = [workspace.root.parent / "coverage" for workspace in workspaces]
+    with ThreadPoolExecutor(len(workspaces)) as pool:
+        outcomes = list(pool.map(lambda share, workspace, into: run_tests(share, workspace, settings.suite_timeout, settings.marker,
+                                                                          measured=into), shares, workspaces, measured))
+    red = next((outcome for outcome in outcomes if outcome.failed), None)
+    return (None, red) if red is not None else (mutation_coverage.read_measurements(measured), None)
+
+
+def coverage_map(workspaces: list[Workspace], settings: Settings) -> tuple[CoverageMap | None, Outcome | None]:
+    """The map for this snapshot: from the cache when the package, tests and chart are unchanged."""
+    cached = CACHE / f"coverage-{mutation_coverage.fingerprint(workspaces[0].root, settings.marker)}.json"
+    if cached.is_file():
+        print(f"coverage map: {cached.relative_to(ROOT)} (cached)", flush=True)
+        return CoverageMap.from_json(cached.read_text()), None
+    started = time.monotonic()
+    built, red = build_coverage_map(workspaces, settings)
+    if built is not None:
+        CACHE.mkdir(exist_ok=True)
+        cached.write_text(built.to_json())
+        print(f"coverage map: built in {time.monotonic() - started:.0f}s over {len(built.seconds)} tests "
+              f"(it is also the baseline); load average {load_average()}", flush=True)
+    return built, red
 
 
 def judge_all(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> list[Verdict]:
@@ -999,7 +1101,8 @@ def judge_all(chosen: list[Mutation], workspaces: list[Workspace], settings: Set
         for done, future in enumerate(as_completed([pool.submit(judge_in_a_free_workspace, m) for m in chosen]), 1):
             verdict = future.result()
             verdicts.append(verdict)
-            timing = f" ({verdict.seconds:.0f}s)" if verdict.fate != "STALE" else ""
+            chose = f", {len(verdict.selection.tests)} {verdict.selection.how}" if verdict.selection else ""
+            timing = f" ({verdict.seconds:.0f}s{chose})" if verdict.fate != "STALE" else ""
             print(f"[{done:3}/{len(chosen)}] {verdict.fate:8} {verdict.mutation.group}: {verdict.mutation.name}{timing}"
                   + (f"\n            by {verdict.detail}" if verdict.fate == "killed" else ""), flush=True)
     return verdicts
@@ -1020,6 +1123,12 @@ def report(verdicts: list[Verdict]) -> None:
             print(f"  survivor: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
     for verdict in stale:
         print(f"  stale: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
+    hows = [verdict.selection.how for verdict in judged if verdict.selection is not None]
+    if hows:
+        print("tests chosen by: " + ", ".join(f"{how} {hows.count(how)}" for how in sorted(set(hows))))
+    for verdict in judged:
+        if verdict.selection is not None and verdict.selection.how == "uncovered":
+            print(f"  no test executes: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
 
 
 def load_average() -> str:
@@ -1031,16 +1140,23 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[],
                         help="run only mutations whose name or group contains this (repeatable: any of them)")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--sample", type=int, default=0, help="judge a random N of the chosen mutations (the same N for the same --seed)")
+    parser.add_argument("--seed", type=int, default=26, help="the random sample's seed")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once (default: the cores)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per mutant's targeted test run")
     parser.add_argument("--skip-baseline", action="store_true", help="do not first check that the unmutated tests pass")
     parser.add_argument("--suite-timeout", type=float, default=1800, help="seconds for a survivor's whole-suite run")
     parser.add_argument("--targeted-only", action="store_true", help="do not run the whole suite for survivors of their targeted tests")
+    parser.add_argument("--selection", choices=("coverage", "files"), default="coverage",
+                        help="each mutant's tests: those that execute its lines (coverage map, built once per change of "
+                             "package, tests or chart) or its area's files")
     parser.add_argument("--marker", default="not cluster",
                         help='pytest -m expression for every test run (default "not cluster"; "" adds the cluster tests, '
                              "one mutant at a time)")
     args = parser.parse_args()
     chosen = [m for m in MUTATIONS + load_rounds() if not args.only or any(only in m.name or only in m.group for only in args.only)]
+    if args.sample:
+        chosen = random.Random(args.seed).sample(chosen, min(args.sample, len(chosen)))
     if args.list:
         for m in chosen:
             print(f"{m.group:14} {m.module:22} {m.name}")
@@ -1063,7 +1179,13 @@ def main() -> int:
         if not all(workspace.imports_its_package() for workspace in workspaces):
             print("a workspace's package is not what Python imports there; aborting", file=sys.stderr)
             return 2
-        if not args.skip_baseline:
+        if args.selection == "coverage":
+            measured, red = coverage_map(workspaces, settings)
+            if measured is None:
+                print(f"the unmutated suite fails under coverage ({red.detail if red else ''}); fix it first", file=sys.stderr)
+                return 2
+            settings = dataclasses.replace(settings, coverage=measured)
+        elif not args.skip_baseline:
             red = baseline(chosen, workspaces, settings)
             print(f"baseline: {'green' if red is None else 'RED'} in {time.monotonic() - started:.0f}s", flush=True)
             if red is not None:

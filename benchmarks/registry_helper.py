@@ -10,7 +10,10 @@ then the 50 token requests alone (from the cache, nothing else in flight); then 
 lookups straight to the registry (``GET /v2/NAME/tags/list`` then ``HEAD
 /v2/NAME/manifests/TAG`` with a cached pull token, what the helper forwards), through the same
 client; then the floor of the HTTP stack: 50 ``GET /healthz/live`` (no work behind them) by the 20
-clients; then the 50 token requests one at a time (what one build waits for). Latency is per
+clients; then the 50 token requests one at a time (what one build waits for); then the floor of
+the client and the machine: the same 50 ``GET`` by the 20 clients to a do-nothing server
+(``do_nothing_server.py``: a process of its own answering every request at once, no HTTP parsing,
+no application). Latency is per
 request at the client (not counting the wait for a free client), p50/p99.
 Targets: the helper's lookup p99 at most twice the registry's; a token from the cache p99 <= 5 ms.
 Behind the helper: the Google stand-ins (GKE metadata server, IAM Credentials, Artifact Registry
@@ -103,7 +106,8 @@ async def run_concurrently(jobs: list[Callable[[], Awaitable[object]]], clients:
 
 
 class Round:
-    def __init__(self, helper: object, registry_url: str, pull_tokens: dict[str, str], names: list[str], args: argparse.Namespace) -> None:
+    def __init__(self, helper: object, registry_url: str, pull_tokens: dict[str, str], names: list[str], args: argparse.Namespace,
+                 floor_url: str) -> None:
         from tornado.httpclient import AsyncHTTPClient, HTTPClientError  # noqa: PLC0415
 
         self.helper, self.registry_url, self.pull_tokens, self.names, self.args = helper, registry_url, pull_tokens, names, args
@@ -114,6 +118,7 @@ class Round:
         self.alone_token_seconds: list[float] = []
         self.registry_seconds: list[float] = []
         self.health_seconds: list[float] = []
+        self.floor_url, self.floor_seconds = floor_url, list[float]()
         self.serial_token_seconds: list[float] = []
 
     def lookup(self, i: int) -> Callable[[], Awaitable[object]]:
@@ -136,6 +141,13 @@ class Round:
             started = time.perf_counter()
             await self.http.fetch(f"{self.helper.service_url}/healthz/live")  # type: ignore[attr-defined]
             self.health_seconds.append(time.perf_counter() - started)
+        return job
+
+    def floor(self) -> Callable[[], Awaitable[object]]:
+        async def job() -> None:
+            started = time.perf_counter()
+            await self.http.fetch(self.floor_url)
+            self.floor_seconds.append(time.perf_counter() - started)
         return job
 
     def direct(self, i: int) -> Callable[[], Awaitable[object]]:
@@ -164,6 +176,7 @@ class Round:
         await run_concurrently([self.direct(i) for i in range(lookups)], self.args.clients)
         await run_concurrently([self.health() for _ in range(tokens)], self.args.clients)
         await run_concurrently([self.token(i, self.serial_token_seconds) for i in range(tokens)], 1)
+        await run_concurrently([self.floor() for _ in range(tokens)], self.args.clients)
 
 
 def serve_process(values_file: Path, token_file: Path, metadata_host: str) -> tuple[subprocess.Popen[str], str, list[dict]]:
@@ -181,6 +194,13 @@ def serve_process(values_file: Path, token_file: Path, metadata_host: str) -> tu
             threading.Thread(target=lambda found=lines: found.extend(json.loads(text) for text in proc.stdout or []), daemon=True).start()
             return proc, f"http://127.0.0.1:{event['port']}", lines
     raise SystemExit(f"the helper did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def do_nothing_server() -> tuple[subprocess.Popen[str], str]:
+    """The client's and the machine's floor: a process that answers every request at once."""
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("do_nothing_server.py"))], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, f"http://127.0.0.1:{proc.stdout.readline().strip()}/"
 
 
 def pull_tokens(registry: Registry, password: str, names: list[str]) -> dict[str, str]:
@@ -224,6 +244,7 @@ def main() -> int:
             token_file.write_text(AUTH_TOKEN)
             names = [f"{PROJECT}/{REPOSITORY}/binder-bench-{i}" for i in range(20)]
             proc, url, lines = serve_process(values_file, token_file, metadata.host)
+            floor_proc, floor_url = do_nothing_server()
             try:
                 with binderhub_client.external_registry_helper(url, AUTH_TOKEN) as binderhub:
                     for name in names:  # every repository exists; half the images too
@@ -234,10 +255,10 @@ def main() -> int:
                 pulls = pull_tokens(registry, password, names)
 
                 async def measure() -> list[Round]:  # tornado's clients belong to the loop they are made in
-                    await Round(helper, registry.url, pulls, names, args).run()  # warm-up: connections, pull tokens
+                    await Round(helper, registry.url, pulls, names, args, floor_url).run()  # warm-up: connections, pull tokens
                     done = []
                     for _ in range(args.rounds):
-                        done.append(Round(helper, registry.url, pulls, names, args))
+                        done.append(Round(helper, registry.url, pulls, names, args, floor_url))
                         await done[-1].run()
                     return done
 
@@ -245,6 +266,8 @@ def main() -> int:
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
+                floor_proc.kill()
+                floor_proc.wait()
             mints = next((event["mints"] for event in lines if event["event"] == "stopped"), -1)
             print(f"{args.rounds} rounds (after one warm-up) of {args.lookups} lookups + {args.tokens} token requests, "
                   f"{args.clients} concurrent clients, BinderHub's ExternalRegistryHelper on CurlAsyncHTTPClient (keep-alive)")
@@ -254,6 +277,7 @@ def main() -> int:
             _, registry_p99 = report("registry: tags/list + HEAD manifest", sum((r.registry_seconds for r in rounds), []))
             report("helper: /healthz/live (HTTP floor)", sum((r.health_seconds for r in rounds), []))
             _, serial_token_p99 = report("helper: get_credentials, one at a time", sum((r.serial_token_seconds for r in rounds), []))
+            report("do-nothing server (client+machine floor)", sum((r.floor_seconds for r in rounds), []))
             ratio = lookup_p99 / registry_p99
             print(f"  lookup p99 ratio helper/registry {ratio:.2f} (target <= 2): {'met' if ratio <= 2 else 'NOT met'}")
             for kind, p99 in (("20 concurrent", token_p99), ("one at a time", serial_token_p99)):

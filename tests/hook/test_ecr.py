@@ -110,13 +110,14 @@ def test_cleanup_deletes_the_probe_an_interrupted_run_left_and_nothing_else(aws,
     from binderhub_registry.providers.ecr import EcrProvider
     from binderhub_registry.state import CurrentState
 
-    for name in ("binder/binder-push-check", "binder/binder-somerepo"):
+    # helm test's probe, the probe of a run interrupted before the prefix changed, BinderHub's images
+    for name in ("binder/binder-push-check", "binder/earlier-push-check", "binder/binder-somerepo"):
         aws.client("ecr").create_repository(repositoryName=name)
     for key, value in aws.env().items():
         monkeypatch.setenv(key, value)
     provider = EcrProvider(ecr_values(aws), Progress("json"))
-    provider.cleanup(CurrentState(intents={INTENT_ECR_PROBE: "binder/binder-push-check"}))
-    assert aws.repositories() == {"binder/binder-somerepo"}  # BinderHub's images stay
+    provider.cleanup(CurrentState(intents={INTENT_ECR_PROBE: "binder/earlier-push-check"}))
+    assert aws.repositories() == {"binder/binder-somerepo"}  # both probes go, BinderHub's images stay
     provider.cleanup(CurrentState())
     assert aws.repositories() == {"binder/binder-somerepo"}
 

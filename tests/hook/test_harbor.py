@@ -170,6 +170,19 @@ def test_a_crash_right_after_creating_the_robot_leaks_nothing(hook, harbor, kube
     assert INTENT_HARBOR_ROBOT not in notes
 
 
+def test_a_crash_after_the_secret_is_written_keeps_the_robot_it_records(hook, harbor, kube_api):
+    """The note of the robot being created outlives the Secret's write: the next run must not take
+    the robot the Secret now records for one an interrupted run never used."""
+    crashed = hook(1, crash_at="after-secret-written")
+    assert crashed.code == 137
+    written = in_secret(kube_api)
+    converged = hook(1)
+    assert converged.code == 0, converged.stderr
+    assert "never used" not in converged.stderr
+    assert in_secret(kube_api) == written and harbor.authenticate(*written) is not None
+    assert robot_names(harbor) == {written[0]}
+
+
 @pytest.mark.parametrize("crash_at", ["before-robot-refresh", "after-robot-refresh", "after-secret-written"])
 def test_a_crash_during_a_refresh_keeps_a_working_secret_and_converges(hook, harbor, kube_api, crash_at):
     assert hook(1).code == 0 and hook(2).code == 0
@@ -298,4 +311,16 @@ def test_the_admin_secret_may_be_named_by_registry_existing_secret(kube_api, har
     installed = run_cli("provision", "--values", str(path), env=env)
     assert installed.code == 0, installed.stderr
     assert harbor.admin_password not in installed.stdout + installed.stderr
+    assert in_secret(kube_api)[0].startswith("robot$")
+
+
+def test_registry_harbor_admin_secret_wins_over_registry_existing_secret(hook, kube_api, harbor, tmp_path):
+    """As the README says: with both set, the admin's Secret is registry.harbor.adminSecret's (the
+    one registry.existingSecret names holds an account Harbor does not know)."""
+    kube_api.put(admin_secret("nobody", "not-a-password", name="other-credentials"))
+    values = harbor_values(harbor)
+    values["registry"]["existingSecret"] = "other-credentials"
+    path = write_values(tmp_path / "both.yaml", values)
+    both = run_cli("provision", "--values", str(path), env={"KUBECONFIG": str(tmp_path / "kubeconfig")})
+    assert both.code == 0, both.stderr
     assert in_secret(kube_api)[0].startswith("robot$")

@@ -41,7 +41,6 @@ class Hints:
 @dataclass
 class PushProof:
     repository: str
-    auth_scheme: str
     granted_actions: list[str] | None = None
     upload_cancelled: bool = False
     methods: list[str] = field(default_factory=list)
@@ -65,7 +64,6 @@ class RegistryClient:
         self.password = password
         self.progress = progress
         self.hints = hints
-        self.attempts = attempts
         progress.add_credentials(username, password)
         self._http = bounded_client(timeout, budget := Budget())
         self._exchange = Exchange(self._http, budget, progress, hints.url, attempts)
@@ -126,10 +124,8 @@ class RegistryClient:
         # The realm's own query (a tenant, ...) stays: httpx's params= would replace it.
         url = str(httpx.URL(challenge.realm).copy_merge_params(params))
         response = self.send("GET", url, what="Requesting a registry token", auth=self.basic_auth())
-        if response.status_code == 401:
-            raise self._rejected("the token service answered 401")
-        if response.status_code == 403:
-            raise self._rejected("the token service answered 403")
+        if response.status_code in (401, 403):
+            raise self._rejected(f"the token service answered {response.status_code}")
         if response.status_code != 200:
             raise Unreachable(
                 f"The token service at {origin(challenge.realm)} answered {response.status_code}"
@@ -163,7 +159,7 @@ class RegistryClient:
         actions are read first (token services grant what is both asked and allowed); the upload
         session is the proof that counts where tokens are opaque or auth is Basic."""
         challenge = self.challenge()
-        proof = PushProof(repository=repository, auth_scheme=challenge.scheme)
+        proof = PushProof(repository=repository)
         headers: dict[str, str] = {}
         auth = None
         may_cancel = True

@@ -22,14 +22,13 @@ from binderhub_registry.registry_answers import answer
 @dataclass
 class PullProof:
     repository: str
-    auth_scheme: str
     granted_actions: list[str] | None = None
     upload_refused: bool = False
 
 
 def prove_pull_only(client: RegistryClient, repository: str, witness_requests: bool = True) -> PullProof:
     challenge = client.challenge()
-    proof = PullProof(repository=repository, auth_scheme=challenge.scheme)
+    proof = PullProof(repository=repository)
     headers: dict[str, str] = {}
     auth = client.basic_auth() if challenge.scheme == "basic" else None
     if challenge.scheme == "bearer":

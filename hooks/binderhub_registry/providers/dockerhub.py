@@ -87,7 +87,7 @@ class DockerHubProvider(PasswordProvider):
         )
         self.progress.step(f"Checking Docker Hub push access to {settings.probe_repository} as {username!r}")
         with self._client(settings, username, password, hints) as client:
-            proof = PushProof(repository=settings.probe_repository, auth_scheme="bearer")
+            proof = PushProof(repository=settings.probe_repository)
             client.push_token(settings.probe_repository, proof)
         self.progress.step(f"push access proven on {proof.repository} (token grants {_granted(proof.granted_actions, settings)})")
         return {"repository": proof.repository, "methods": proof.methods, "grantedActions": proof.granted_actions}

@@ -105,16 +105,15 @@ class KubeWriter:
         # Only these are secret: a username (e.g. `admin`) must stay readable in sentences.
         for key in SECRET_NAMES:
             progress.add_secret(data.get(key))
-        progress.add_credentials(data.get("username", "").strip(), data.get("password", "").strip())
+        username, password = data.get("username", "").strip(), data.get("password", "").strip()
+        progress.add_credentials(username, password)
         if not any(key in data for key in wanted):
             raise InvalidConfiguration(
                 f"Secret {name!r} named by {value} has no `{wanted[0]}` key (it has: {', '.join(sorted(data)) or 'none'})"
                 f"; add one."
             )
         progress.step(f"credentials: from Secret {name!r} ({value})")
-        return InputCredentials(
-            username=data.get("username", "").strip(), password=data.get("password", "").strip(), key_json=data.get("key.json", "")
-        )
+        return InputCredentials(username=username, password=password, key_json=data.get("key.json", ""))
 
     # -- writes -------------------------------------------------------------------------
 

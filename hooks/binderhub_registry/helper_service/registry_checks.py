@@ -74,15 +74,11 @@ class RegistryChecks:
         return True
 
     async def ensure_repository(self, name: str) -> str:
-        """Ready for a first push of ``name``: the Artifact Registry repository exists."""
-        await self.ensure_artifact_repository()
-        return self.config.repository
-
-    async def ensure_artifact_repository(self) -> None:
-        """The Artifact Registry repository the images go to exists (docker repositories in it
-        are created by the first push). The hook creates it; the builder may only read it."""
+        """Ready for a first push of ``name``: the Artifact Registry repository the images go to
+        exists (docker repositories in it are created by the first push). The hook creates it; the
+        builder may only read it."""
         if self.clock() < self._repository_seen_until:
-            return
+            return self.config.repository
         token = await self.tokens.get()
         url = f"{self.config.artifact_registry_endpoint}/v1/{self.config.repository}"
         response = await self._send("GET", url, "Artifact Registry", headers={"Authorization": f"Bearer {token.value}"})
@@ -93,6 +89,7 @@ class RegistryChecks:
             )
         self._expect_ok(response, f"Artifact Registry repository {self.config.repository}")
         self._repository_seen_until = self.clock() + REPOSITORY_CHECK_SECONDS
+        return self.config.repository
 
     # -- the registry's token dance ----------------------------------------------------------
 

@@ -31,9 +31,8 @@ class GenericProvider(PasswordProvider):
         return str(self.config["url"]).rstrip("/")
 
     def settings(self, discovered: Discovered = NOTHING_DISCOVERED) -> RegistrySettings:
-        host = self.url.split("://", 1)[1]
-        path = "/".join(p for p in (host, self.config.get("repository", "")) if p)
         repository_path = str(self.config.get("repository", ""))
+        path = "/".join(p for p in (self.url.split("://", 1)[1], repository_path) if p)
         probe = "/".join(p for p in (repository_path, probe_name(self.registry_values["prefix"])) if p)
         return RegistrySettings(
             type=self.type,

@@ -203,11 +203,8 @@ class GoogleProvider(Provider):
 
     def _prove_key(self, key_text: str, info: dict[str, Any], project: str) -> Proven:
         settings = self.settings(Discovered(project=project))
-        endpoint = self.endpoints.get("artifactRegistry", "")
-        target = self.target(project)
-        return prove_key(
-            key_text, info, target, settings, self.progress, endpoint=endpoint, project_value=self.value("project")
-        )
+        return prove_key(key_text, info, self.target(project), settings, self.progress,
+                         endpoint=self.endpoints.get("artifactRegistry", ""), project_value=self.value("project"))
 
     def prove(self, username: str, password: str) -> dict[str, Any]:
         if username != JSON_KEY_USER:

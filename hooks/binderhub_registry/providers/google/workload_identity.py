@@ -22,7 +22,7 @@ from binderhub_registry.errors import CredentialsRejected, InvalidConfiguration,
 from binderhub_registry.helper_contract import HELPER_PORT
 from binderhub_registry.progress import Progress
 from binderhub_registry.providers.base import Credential, Discovered, IntentRecorder, Obtained
-from binderhub_registry.providers.google.api import CONFLICT, GoogleCalls
+from binderhub_registry.providers.google.api import CLOUD_PLATFORM, CONFLICT, GoogleCalls
 from binderhub_registry.providers.google.iam import Iam
 from binderhub_registry.providers.google.keys import AccountKeys
 from binderhub_registry.providers.google.proof import Login, prove_login, prove_polling
@@ -35,7 +35,6 @@ from binderhub_registry.values import Values
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
 IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
-CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 ACCESS_TOKEN_USER = "oauth2accesstoken"
 
 Binding = tuple[str, str]  # (role, member)

@@ -72,8 +72,8 @@ def jwt_access(token: str) -> dict[str, frozenset[str]] | None:
     claims = jwt_claims(token)
     if claims is None or not isinstance(claims.get("access"), list):
         return None
-    access: dict[str, frozenset[str]] = {}
-    for entry in claims["access"]:
-        if isinstance(entry, dict) and entry.get("type") == "repository" and isinstance(entry.get("actions"), list):
-            access[str(entry.get("name"))] = frozenset(str(action) for action in entry["actions"])
-    return access
+    return {
+        str(entry.get("name")): frozenset(str(action) for action in entry["actions"])
+        for entry in claims["access"]
+        if isinstance(entry, dict) and entry.get("type") == "repository" and isinstance(entry.get("actions"), list)
+    }

@@ -27,7 +27,6 @@ from binderhub_registry.helper_service.google_tokens import UpstreamError
 from binderhub_registry.helper_service.token_cache import Flights, TokenCache
 from binderhub_registry.registry_auth import Challenge, parse_www_authenticate
 
-ACCESS_TOKEN_USER = "oauth2accesstoken"
 MANIFEST_TYPES = ", ".join((
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -127,9 +126,8 @@ class RegistryChecks:
             return ""
         access = await self.tokens.get()
         params = {"scope": f"repository:{name}:pull", "service": challenge.service}
-        response = await self._send(
-            "GET", challenge.realm, "the registry's token service", params=params, auth=(ACCESS_TOKEN_USER, access.value)
-        )
+        response = await self._send("GET", challenge.realm, "the registry's token service", params=params,
+                                    auth=(self.config.token_user, access.value))
         if response.status_code == 401:
             self.tokens.forget()
             raise UpstreamError("The registry's token service refused the builder's access token; it may have been revoked.")

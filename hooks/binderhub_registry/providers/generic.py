@@ -57,7 +57,6 @@ class GenericProvider(PasswordProvider):
                                     f"the Secret named by {PULL_SECRET_VALUE}")
 
     def _prove(self, username: str, password: str) -> tuple[dict[str, Any], str]:
-        """The summary for the result line, and the token URL the registry named."""
         return prove_on_registry(self.url, self.settings().probe_repository, username, password, self.progress, URL_HINT, CREDENTIALS_HINT)
 
 

@@ -152,7 +152,6 @@ class HarborProvider(Provider):
     # -- proof -----------------------------------------------------------------------------
 
     def _prove(self, username: str, password: str, whose: str = "the robot account the hook created") -> tuple[dict[str, Any], str]:
-        """The summary for the result line, and the token URL the registry named."""
         probe = self.settings().probe_repository
         return prove_on_registry(self.url, probe, username, password, self.progress, "registry.harbor.url", whose)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from binderhub_registry.errors import InvalidConfiguration
@@ -85,9 +85,8 @@ class RegistrySettings:
 
     def as_json(self, secret_name: str) -> dict[str, Any]:
         """registry.json: the settings for machines, and BinderHub's configuration from them."""
-        data = asdict(self)
         return {
-            "type": data["type"],
+            "type": self.type,
             "registryUrl": self.registry_url,
             "authKey": self.auth_key,
             "imagePrefix": self.image_prefix,

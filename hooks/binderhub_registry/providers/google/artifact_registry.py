@@ -13,7 +13,6 @@ from binderhub_registry.providers.google.rest import RestApi
 from binderhub_registry.retry import backoff
 
 DEFAULT_ENDPOINT = "artifactregistry.googleapis.com"
-DOCKER = "DOCKER"
 
 
 class ArtifactRegistry:

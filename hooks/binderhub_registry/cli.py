@@ -101,17 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = importlib.import_module(f"binderhub_registry.commands.{args.command}")
         return int(command.run(args, progress))
-    except RegistrySetupError as exc:
-        if args.debug:
-            progress.error(traceback.format_exc())
-        progress.error(exc.message, exitCode=int(exc.exit_code))
-        return int(exc.exit_code)
     except KeyboardInterrupt:
         progress.error("Interrupted.")
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001  (the one place that turns bugs into a clean exit)
         if args.debug:
             progress.error(traceback.format_exc())
+        if isinstance(exc, RegistrySetupError):
+            progress.error(exc.message, exitCode=int(exc.exit_code))
+            return int(exc.exit_code)
         progress.error(
             f"Unexpected error ({type(exc).__name__}); re-run with --debug and report it to binderhub-registry.",
             exitCode=int(ExitCode.UNREACHABLE),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -46,7 +47,7 @@ class PushProof:
     methods: list[str] = field(default_factory=list)
 
 
-class RegistryClient:
+class RegistryClient(AbstractContextManager["RegistryClient"]):
     def __init__(
         self,
         url: str,
@@ -71,9 +72,6 @@ class RegistryClient:
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> RegistryClient:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -148,7 +148,7 @@ class HelperApp:
         if answer.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="binderhub-registry-helper"'))
         seconds = time.monotonic() - started
-        endpoint = _endpoint(scope["path"])
+        endpoint = scope["path"].lstrip("/").partition("/")[0]  # the only part of a path that becomes a metric label
         self.metrics.answered(endpoint, scope["method"], answer.status, seconds)
         client = (scope.get("client") or ("", 0))[0]
         fields: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": answer.status, "client": client}
@@ -262,11 +262,6 @@ class HelperApp:
         expires = datetime.fromtimestamp(token.expires_at, UTC).isoformat().replace("+00:00", "Z")
         credentials = {"username": self.config.token_user, "password": token.value, "registry": self.config.registry_host}
         return Answer(200, {**credentials, "expires": expires})
-
-
-def _endpoint(path: str) -> str:
-    """The endpoint's name, the only part of a path that becomes a metric label."""
-    return path.lstrip("/").partition("/")[0]
 
 
 async def _drain_body(receive: Receive) -> bool:

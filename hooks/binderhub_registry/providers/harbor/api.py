@@ -11,6 +11,7 @@ the write-ahead note), the others are, like every registry exchange.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,7 @@ class Answer:
     body: Any
 
 
-class HarborApi:
+class HarborApi(AbstractContextManager["HarborApi"]):
     def __init__(self, url: str, username: str, password: str, progress: Progress, project: str,
                  admin_value: str = ADMIN_VALUE) -> None:
         self.url = url.rstrip("/")
@@ -64,9 +65,6 @@ class HarborApi:
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> HarborApi:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

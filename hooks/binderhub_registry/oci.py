@@ -122,8 +122,10 @@ class RegistryClient(AbstractContextManager["RegistryClient"]):
         # The realm's own query (a tenant, ...) stays: httpx's params= would replace it.
         url = str(httpx.URL(challenge.realm).copy_merge_params(params))
         response = self.send("GET", url, what="Requesting a registry token", auth=self.basic_auth())
-        if response.status_code in (401, 403):
-            raise self._rejected(f"the token service answered {response.status_code}")
+        if response.status_code == 401:
+            raise self._rejected("the token service answered 401")
+        if response.status_code == 403:
+            raise self._rejected("the token service answered 403")
         if response.status_code != 200:
             raise Unreachable(
                 f"The token service at {origin(challenge.realm)} answered {response.status_code}"

@@ -727,7 +727,7 @@ MUTATIONS = [
       '        if not self.service:\n            return f"{self.realm}?service="',
       tests=("tests/hook/test_push_permission.py",)),
     M("r3: the existingSecret password keeps its trailing newline", "kube-writer", "kube.py",
-      'password=data.get("password", "").strip(), key_json', 'password=data.get("password", ""), key_json',
+      ', data.get("password", "").strip()', ', data.get("password", "")',
       tests=("tests/hook/test_kube_writer.py", "tests/hook/test_restart_after_install.py", "tests/hook/test_generic.py")),
     M("r3: a noted Deployment reported as restarted", "restart", "commands/provision.py",
       '        if decision == "restart":\n            restarted.append(deployment)',

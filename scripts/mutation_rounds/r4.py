@@ -73,7 +73,7 @@ MUTATIONS = [
     M("r4: one request more than max_concurrent_requests is served", "helper", "helper_service/app.py",
       "if self.in_flight >= self.config.max_concurrent_requests:", "if self.in_flight > self.config.max_concurrent_requests:", HELPER_APP),
     M("r4: the metric label is the whole path (image names become labels)", "helper", "helper_service/app.py",
-      "endpoint = _endpoint(scope[\"path\"])", "endpoint = scope[\"path\"]", HELPER_APP),
+      "endpoint = scope[\"path\"].lstrip(\"/\").partition(\"/\")[0]", "endpoint = scope[\"path\"]", HELPER_APP),
     M("r4: WWW-Authenticate goes with 403 instead of 401", "helper", "helper_service/app.py",
       "if answer.status == 401:", "if answer.status == 403:", HELPER_APP),
     # dropped, equivalent: "HEAD answers carry a body" (uvicorn's h11 protocol sends no body to HEAD, whatever the app gives)

@@ -157,7 +157,11 @@ def generic(registry, username: str, password: str) -> dict:
 def test_without_pull_credentials_user_pods_pull_with_a_copy_of_the_push_credentials(provision, kube_api, token_registry):
     result = provision(generic(token_registry, "pusher", token_registry.token_server.password("pusher")), pull_secret="")
     assert result.code == 0, result.stderr
-    assert kube_api.get("secrets", NS, PULL_SECRET)["data"] == kube_api.get("secrets", NS, SECRET)["data"]
+    pull, push = kube_api.get("secrets", NS, PULL_SECRET), kube_api.get("secrets", NS, SECRET)
+    assert pull["data"] == push["data"]
+    # the release state (credential ids, origin, fingerprint) is the Secret's alone: a copy carrying it would be
+    # read as a pull credential's own state on the next run and at uninstall
+    assert push["metadata"]["annotations"] and not pull["metadata"].get("annotations")
 
 
 def test_generic_pull_only_credentials_are_proven_and_written_into_the_pull_secret(provision, kube_api, token_registry):

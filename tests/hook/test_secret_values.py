@@ -24,6 +24,21 @@ def test_every_secret_written_in_values_is_found_and_nothing_else():
 
 
 
+def test_a_secret_value_breaking_a_rule_is_never_quoted_whatever_the_rule():
+    """Today's schema only asks a secret to be a non-empty string; a rule added tomorrow (a pattern,
+    a length) still words its sentence without the value, while a username is quoted."""
+    import jsonschema
+    from binderhub_registry.values import describe_schema_error
+
+    rule = {"type": "string", "pattern": "^[a-z]+$", "maxLength": 8}
+    schema = {"properties": {"registry": {"properties": {"generic": {"properties": {"password": rule, "username": rule}}}}}}
+    values = {"registry": {"generic": {"username": "Robot-0123456789", "password": "Secret-0123456789"}}}
+    sentences = [describe_schema_error(error, values) for error in jsonschema.Draft7Validator(schema).iter_errors(values)]
+    assert len(sentences) == 4
+    assert not any("Secret-0123456789" in sentence for sentence in sentences), sentences
+    assert any("Robot-0123456789" in sentence for sentence in sentences), sentences
+
+
 # In a process of its own, as the hook runs (the Kubernetes client reads KUBECONFIG once, at import).
 READ_EXISTING_SECRET = """
 import sys

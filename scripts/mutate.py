@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mutation_coverage
+import mutation_order
 from mutation_coverage import CoverageMap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +62,7 @@ PACKAGE = ROOT / "hooks" / "binderhub_registry"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 ROUNDS = ROOT / "scripts" / "mutation_rounds"  # more lists, one per review round (issue #26)
 CACHE = ROOT / ".mutate-cache"  # the coverage maps, by fingerprint of the package, tests and chart
+KILLERS = CACHE / "killers.json"  # the test that killed each mutant last time, run first next time
 
 # The tests that should catch a bug in each area, fastest and most targeted first (pytest -x).
 GROUPS = {
@@ -814,7 +816,11 @@ MUTATIONS = [
 
 # pytest's exit code when every test it collected was deselected (by --marker): nothing ran, nothing failed.
 NO_TESTS_COLLECTED = 5
+TESTS_FAILED = 1  # pytest's exit code when a test failed (not a usage error, an interruption or a crash)
 TIMED_OUT = -1
+# Every pytest run's start: quiet, no cache, and without the plugins of installed packages no test
+# needs to run (hypothesis's own costs about a second of CPU each start; its tests run without it).
+PYTEST_OPTIONS = ["-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio"]
 
 
 def load_rounds(directory: Path = ROUNDS) -> list[Mutation]:
@@ -874,37 +880,30 @@ class Selection:
 
 def select_tests(mutation: Mutation, coverage: CoverageMap | None, root: Path = ROOT) -> Selection:
     """The tests that execute the mutated lines, from the coverage map (for a line that runs at
-    import, a constant's or a function's definition: the lines that read what it defines): those
-    among the mutation's own tests first, then those in its area's files, then the others, each
-    group by file, quickest files first. Where the map cannot tell, today's files (``targeted_tests``):
-    a chart file (coverage sees Python only), a line run at import that defines nothing, a line no
-    test runs."""
-    if coverage is None or mutation.module.startswith("chart/") or not mutation.module.endswith(".py"):
-        return Selection(targeted_tests(mutation, root), "chart" if coverage is not None else "files")
+    import, a constant's or a function's definition: the lines that read what it defines), in
+    ``fastest_first`` order. Where the map cannot tell, today's files (``targeted_tests``): a chart
+    file (coverage sees Python only), a line run at import that defines nothing, a line no test
+    runs; with a map, those files' tests are put in the same order too."""
+    if coverage is None:
+        return Selection(targeted_tests(mutation, root), "files")
+    if mutation.module.startswith("chart/") or not mutation.module.endswith(".py"):
+        return Selection(fastest_first(targeted_tests(mutation, root), mutation, coverage), "chart")
     source = (root / "hooks" / "binderhub_registry" / mutation.module).read_text()
     changed = mutation_coverage.mutated_lines(source, mutation.old)
     if changed.at_import and not changed.names:
-        return Selection(targeted_tests(mutation, root), "import")
+        return Selection(fastest_first(targeted_tests(mutation, root), mutation, coverage), "import")
     covering = coverage.tests_executing(mutation.module, changed.lines) if not changed.at_import else {
         test for module, lines in mutation_coverage.lines_reading(root / "hooks" / "binderhub_registry", changed.names).items()
         for test in coverage.tests_executing(module, lines)}
     if not covering:
-        return Selection(targeted_tests(mutation, root), "uncovered")
-    own, area = [*mutation.tests], GROUPS[mutation.group]
+        return Selection(fastest_first(targeted_tests(mutation, root), mutation, coverage), "uncovered")
+    return Selection(fastest_first(sorted(covering), mutation, coverage), "lines")
 
-    def within(paths: list[str], test: str) -> bool:
-        return any(test == path or test.startswith((f"{path}::", f"{path}/")) for path in paths)
 
-    by_file: dict[str, list[str]] = {}
-    for test in sorted(covering):
-        by_file.setdefault(test_file(test), []).append(test)
-
-    def rank(file: str) -> tuple[bool, bool, float]:
-        tests = by_file[file]
-        return (not any(within(own, test) for test in tests), not any(within(area, test) for test in tests),
-                sum(coverage.seconds.get(test, 0.0) for test in tests))
-
-    return Selection([test for file in sorted(by_file, key=rank) for test in by_file[file]], "lines")
+def fastest_first(tests: list[str], mutation: Mutation, coverage: CoverageMap) -> list[str]:
+    """The tests, files and directories expanded into the map's tests: the mutation's own first, then
+    its area's, then the others, each the quickest first (scripts/mutation_order.py)."""
+    return mutation_order.fastest_first(tests, coverage.seconds, [mutation.tests, GROUPS[mutation.group]])
 
 
 @dataclass(frozen=True)
@@ -968,8 +967,7 @@ def run_tests(tests: list[str], workspace: Workspace, timeout: float, marker: st
         mode = ["-p", "scripts.mutation_coverage"]  # importable: `python -m` puts the workspace first on sys.path
         environment |= mutation_coverage.measuring_environment(mutation_coverage.write_configuration(measured),
                                                                measured / "durations.json")
-    command = [str(PYTHON), "-m", "pytest", *mode, "-q", "-p", "no:cacheprovider", f"--basetemp={workspace.basetemp}",
-               *select, *tests]
+    command = [str(PYTHON), "-m", "pytest", *mode, *PYTEST_OPTIONS, f"--basetemp={workspace.basetemp}", *select, *tests]
     started = time.monotonic()
     try:
         proc = subprocess.run(command, cwd=workspace.root, env=environment, capture_output=True, text=True,
@@ -990,6 +988,8 @@ class Verdict:
     seconds: float = 0.0
     detail: str = ""
     selection: Selection | None = None
+    killer: str | None = None  # the test id that failed first on the mutant
+    remembered: bool = False  # the killer from last time killed it, run alone before its selection
 
 
 @dataclass(frozen=True)
@@ -999,6 +999,7 @@ class Settings:
     targeted_only: bool
     marker: str
     coverage: CoverageMap | None = None  # None: today's file-based selection (--selection files)
+    killers: mutation_order.KillerMemory | None = None  # each mutation's last killer (.mutate-cache/)
 
 
 def apply(mutation: Mutation, path: Path) -> bool:
@@ -1010,25 +1011,38 @@ def apply(mutation: Mutation, path: Path) -> bool:
 
 
 def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdict:
-    """Apply the mutant in the workspace, run its targeted tests (one pytest -x run), then for a
-    survivor the whole suite but SUITE_EXCLUDES and the files it already passed; restore the file."""
+    """Apply the mutant in the workspace; run the test that killed it last time alone (when it is one
+    the unmutated run passed), then, unless that failed, its targeted tests (one pytest -x run), then
+    for a survivor the whole suite but SUITE_EXCLUDES and the files it already passed; restore the file."""
     path = workspace.target_of(mutation)
     original = path.read_text()
     if original.count(mutation.old) != 1:
         return Verdict(mutation, "STALE")
     selection = select_tests(mutation, settings.coverage, workspace.root)  # from the unmutated module
+    known = settings.killers.recall(mutation.name, path, workspace.root) if settings.killers is not None else None
+    green = suite_files(workspace.root) if settings.coverage is not None else targeted_tests(mutation, workspace.root)
+    last_killer = known if known is not None and mutation_order.within(green, known) else None
     apply(mutation, path)
     try:
+        seconds = 0.0
+        if last_killer is not None:
+            alone = run_tests([last_killer], workspace, settings.timeout, settings.marker)
+            seconds = alone.seconds
+            if alone.code == TESTS_FAILED:  # a usage error (the id is gone) or a pass: the selection decides
+                return Verdict(mutation, "killed", seconds, alone.detail, selection, mutation_order.killed_by(alone.detail), True)
         outcome = run_tests(selection.tests, workspace, settings.timeout, settings.marker)
-        seconds, detail = outcome.seconds, outcome.detail
+        seconds, detail = seconds + outcome.seconds, outcome.detail
         if not outcome.failed and not settings.targeted_only:
-            passed = sorted({test for test in selection.tests if "::" not in test})
-            suite = run_tests(["tests", *(f"--ignore={path}" for path in [*SUITE_EXCLUDES, *passed])], workspace,
+            passed = [test for test in selection.tests if "::" not in test]
+            if settings.coverage is not None:
+                passed += mutation_order.whole_files(selection.tests, settings.coverage.seconds)
+            suite = run_tests(["tests", *(f"--ignore={path}" for path in sorted({*SUITE_EXCLUDES, *passed}))], workspace,
                               settings.suite_timeout, settings.marker)
             outcome, seconds, detail = suite, seconds + suite.seconds, f"{suite.detail} (whole suite)"
     finally:
         path.write_text(original)
-    return Verdict(mutation, "killed" if outcome.failed else "SURVIVED", seconds, detail, selection)
+    killer = mutation_order.killed_by(outcome.detail) if outcome.failed else None
+    return Verdict(mutation, "killed" if outcome.failed else "SURVIVED", seconds, detail, selection, killer)
 
 
 def baseline(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> Outcome | None:
@@ -1102,6 +1116,7 @@ def judge_all(chosen: list[Mutation], workspaces: list[Workspace], settings: Set
             verdict = future.result()
             verdicts.append(verdict)
             chose = f", {len(verdict.selection.tests)} {verdict.selection.how}" if verdict.selection else ""
+            chose += ", last killer" if verdict.remembered else ""
             timing = f" ({verdict.seconds:.0f}s{chose})" if verdict.fate != "STALE" else ""
             print(f"[{done:3}/{len(chosen)}] {verdict.fate:8} {verdict.mutation.group}: {verdict.mutation.name}{timing}"
                   + (f"\n            by {verdict.detail}" if verdict.fate == "killed" else ""), flush=True)
@@ -1123,6 +1138,8 @@ def report(verdicts: list[Verdict]) -> None:
             print(f"  survivor: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
     for verdict in stale:
         print(f"  stale: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
+    if remembered := sum(verdict.remembered for verdict in judged):
+        print(f"killed by the test that killed them last time, run alone first: {remembered}")
     hows = [verdict.selection.how for verdict in judged if verdict.selection is not None]
     if hows:
         print("tests chosen by: " + ", ".join(f"{how} {hows.count(how)}" for how in sorted(set(hows))))
@@ -1168,7 +1185,8 @@ def main() -> int:
         return 2
     # The cluster is one per machine: its tests never run in two workspaces at once.
     jobs = max(1, min(args.jobs, len(chosen))) if "not cluster" in args.marker else 1
-    settings = Settings(args.timeout, args.suite_timeout, args.targeted_only, args.marker)
+    killers = mutation_order.KillerMemory.load(KILLERS)
+    settings = Settings(args.timeout, args.suite_timeout, args.targeted_only, args.marker, killers=killers)
     started = time.monotonic()
     print(f"{len(chosen)} mutants, {jobs} at a time; load average {load_average()}", flush=True)
 
@@ -1192,6 +1210,10 @@ def main() -> int:
                 print(f"  the unmutated tests fail ({red.detail}); fix them first", file=sys.stderr)
                 return 2
         verdicts = judge_all(chosen, workspaces, settings)
+        for verdict in verdicts:
+            if verdict.fate != "STALE":
+                killers.remember(verdict.mutation.name, verdict.killer, workspaces[0].target_of(verdict.mutation), workspaces[0].root)
+        killers.save()
 
     report(verdicts)
     print(f"\n{time.monotonic() - started:.0f}s with {jobs} at a time; load average {load_average()}")

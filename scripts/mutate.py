@@ -17,14 +17,20 @@ repository snapshot, restored after its run.
 Each mutant meets, in one ``pytest -x`` run, the tests that execute the lines it changes
 (``--selection coverage``, the default): the suite is run once under coverage.py, the CLI's
 processes included, each test its own context (scripts/mutation_coverage.py); that map is kept in
-.mutate-cache/ until the package, tests or chart change, and its run is the baseline. Those among
-the mutation's own ``tests`` run first, then those in its area's files (GROUPS), then the others,
-quickest files first. Where the map cannot tell (a ``chart/...`` file, a line that runs at import,
-a line no test executes, reported at the end), and with ``--selection files``: its own ``tests``,
-then its area's test files that name the mutated module, then the rest of its area's. Then, as a
-survivor, the whole suite but SUITE_EXCLUDES and the files it already passed
-(``--targeted-only`` stops before that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot of the
-repository (package on PYTHONPATH, chart, pytest's basetemp). The run ends with killed/total per
+.mutate-cache/ until the package, tests or chart change, and its run is the baseline. Where the
+map cannot tell (a ``chart/...`` file, a line that runs at import, a line no test executes, reported
+at the end), and with ``--selection files``: its own ``tests``, then its area's test files that name
+the mutated module, then the rest of its area's. With a map, the chosen tests (files expanded into
+their tests) run in the order that meets a kill soonest: those among the mutation's own ``tests``,
+then those in its area's files (GROUPS), then the others, each the quickest first by the seconds
+the map recorded; and the test that killed the mutant last time (.mutate-cache/killers.json, while
+the mutated file and that test's file are unchanged, and the test is one the unmutated run passed)
+runs alone before them: its failure is the kill, anything else (it passes, its id is gone) leaves
+the verdict to the selection (scripts/mutation_order.py). Then, as a survivor, the whole suite but
+SUITE_EXCLUDES and the files it already passed whole (``--targeted-only`` stops before that).
+``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot of the
+repository (package on PYTHONPATH, chart, pytest's basetemp). Every pytest run starts without the
+cache and the hypothesis and anyio plugins (PYTEST_OPTIONS). The run ends with killed/total per
 area, the survivors, the wall time and the load average.
 
 Usage: scripts/mutate [--only SUBSTRING]... [--sample N [--seed S]] [--list] [--jobs N] [--timeout SECONDS]

@@ -21,9 +21,8 @@ processes included, each test its own context (scripts/mutation_coverage.py); th
 map cannot tell (a ``chart/...`` file, a line that runs at import, a line no test executes, reported
 at the end), and with ``--selection files``: its own ``tests``, then its area's test files that name
 the mutated module, then the rest of its area's. With a map, the chosen tests (files expanded into
-their tests) run in the order that meets a kill soonest: those among the mutation's own ``tests``,
-then those in its area's files (GROUPS), then the others, each the quickest first by the seconds
-the map recorded; and the test that killed the mutant last time (.mutate-cache/killers.json, while
+their tests) run the cheapest first: by the seconds the map recorded, a quarter of them for the
+mutation's own ``tests`` and half for its area's files (GROUPS), which are likelier to kill it; and the test that killed the mutant last time (.mutate-cache/killers.json, while
 the mutated file and that test's file are unchanged, and the test is one the unmutated run passed)
 runs alone before them: its failure is the kill, anything else (it passes, its id is gone) leaves
 the verdict to the selection (scripts/mutation_order.py). Then, as a survivor, the whole suite but
@@ -906,10 +905,17 @@ def select_tests(mutation: Mutation, coverage: CoverageMap | None, root: Path = 
     return Selection(fastest_first(sorted(covering), mutation, coverage), "lines")
 
 
+# How much likelier than another a test the mutation names, or one of its area's, is taken to kill
+# it: ordering by seconds times these (a sample of 15 kills: 90 s of tests up to the killer, against
+# 97 s by seconds alone and 239 s with all the own tests, then all the area's, first).
+OWN_TESTS_FACTOR, AREA_TESTS_FACTOR = 0.25, 0.5
+
+
 def fastest_first(tests: list[str], mutation: Mutation, coverage: CoverageMap) -> list[str]:
-    """The tests, files and directories expanded into the map's tests: the mutation's own first, then
-    its area's, then the others, each the quickest first (scripts/mutation_order.py)."""
-    return mutation_order.fastest_first(tests, coverage.seconds, [mutation.tests, GROUPS[mutation.group]])
+    """The tests, files and directories expanded into the map's tests, the cheapest first: by their
+    seconds, less for the mutation's own and its area's (scripts/mutation_order.py)."""
+    return mutation_order.fastest_first(tests, coverage.seconds, [(mutation.tests, OWN_TESTS_FACTOR),
+                                                                  (GROUPS[mutation.group], AREA_TESTS_FACTOR)])
 
 
 @dataclass(frozen=True)

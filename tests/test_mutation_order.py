@@ -1,6 +1,6 @@
-"""scripts/mutate's order of a mutant's tests (scripts/mutation_order.py): the own tests, the area's,
-the others, each the quickest first, in the order pytest runs them; the last killer first, alone,
-and only a failing test makes a kill."""
+"""scripts/mutate's order of a mutant's tests (scripts/mutation_order.py): the cheapest first, by
+seconds, less for the tests likelier to kill, in the order pytest runs them; the last killer first,
+alone, and only a failing test makes a kill."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ from scripts import mutation_order
 from scripts.mutation_order import KillerMemory
 
 ROOT = Path(__file__).resolve().parent.parent
-SECONDS = {"tests/a.py::test_slow": 9.0, "tests/a.py::test_quick": 0.1, "tests/b.py::test_medium": 1.0,
+SECONDS = {"tests/a.py::test_slow": 9.0, "tests/a.py::test_quick": 0.1, "tests/b.py::test_medium": 1.5, "tests/f.py::test_fast": 0.15,
            "tests/c/d.py::test_own": 5.0, "tests/c/d.py::test_other": 0.2}
 
 
-def test_the_own_tests_come_first_then_the_areas_then_the_others_each_the_quickest_first():
-    ordered = mutation_order.fastest_first(["tests/b.py::test_medium", "tests/a.py", "tests/c", "tests/e.py"], SECONDS,
-                                           [["tests/c/d.py::test_own"], ["tests/a.py"]])
-    assert ordered == ["tests/c/d.py::test_own", "tests/a.py::test_quick", "tests/a.py::test_slow",
-                       "tests/c/d.py::test_other", "tests/b.py::test_medium", "tests/e.py"]
+def test_the_cheapest_come_first_by_seconds_less_for_the_likelier_killers():
+    ordered = mutation_order.fastest_first(["tests/b.py::test_medium", "tests/f.py", "tests/a.py", "tests/c", "tests/e.py"],
+                                           SECONDS, [(["tests/c/d.py::test_own"], 0.25), (["tests/a.py", "tests/c/d.py"], 0.5)])
+    # 0.1 x 0.5, 0.2 x 0.5, 0.15, 5.0 x 0.25, 1.5, 9.0 x 0.5; a path the map knows no test in, last
+    assert ordered == ["tests/a.py::test_quick", "tests/c/d.py::test_other", "tests/f.py::test_fast", "tests/c/d.py::test_own",
+                       "tests/b.py::test_medium", "tests/a.py::test_slow", "tests/e.py"]
 
 
 def test_a_parametrised_id_keeps_its_parameters_and_its_functions_seconds():

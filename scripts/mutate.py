@@ -22,14 +22,15 @@ map cannot tell (a ``chart/...`` file, a line that runs at import, a line no tes
 at the end), and with ``--selection files``: its own ``tests``, then its area's test files that name
 the mutated module, then the rest of its area's. With a map, the chosen tests (files expanded into
 their tests) run the cheapest first: by the seconds the map recorded, a quarter of them for the
-mutation's own ``tests`` and half for its area's files (GROUPS), which are likelier to kill it; and the test that killed the mutant last time (.mutate-cache/killers.json, while
-the mutated file and that test's file are unchanged, and the test is one the unmutated run passed)
-runs alone before them: its failure is the kill, anything else (it passes, its id is gone) leaves
-the verdict to the selection (scripts/mutation_order.py). Then, as a survivor, the whole suite but
-SUITE_EXCLUDES and the files it already passed whole (``--targeted-only`` stops before that).
-``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot of the
-repository (package on PYTHONPATH, chart, pytest's basetemp). Every pytest run starts without the
-cache and the hypothesis and anyio plugins (PYTEST_OPTIONS). The run ends with killed/total per
+mutation's own ``tests`` and half for its area's files (GROUPS), which are likelier to kill it; and
+the test that killed the mutant last time (.mutate-cache/killers.json, while the mutated file and
+that test's file are unchanged, and the test is one the unmutated run passed) runs alone before
+them: its failure is the kill, anything else (it passes, its id is gone) leaves the verdict to the
+selection (scripts/mutation_order.py). Then, as a survivor, the whole suite but SUITE_EXCLUDES and
+the files it already passed whole, with a map the quickest tests first (``--targeted-only`` stops
+before that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot
+of the repository (package on PYTHONPATH, chart, pytest's basetemp). Every pytest run starts
+without the cache and the hypothesis and anyio plugins (PYTEST_OPTIONS). The run ends with killed/total per
 area, the survivors, the wall time and the load average.
 
 Usage: scripts/mutate [--only SUBSTRING]... [--sample N [--seed S]] [--list] [--jobs N] [--timeout SECONDS]
@@ -1045,16 +1046,24 @@ def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdi
         outcome = run_tests(selection.tests, workspace, settings.timeout, settings.marker)
         seconds, detail = seconds + outcome.seconds, outcome.detail
         if not outcome.failed and not settings.targeted_only:
-            passed = [test for test in selection.tests if "::" not in test]
-            if settings.coverage is not None:
-                passed += mutation_order.whole_files(selection.tests, settings.coverage.seconds)
-            suite = run_tests(["tests", *(f"--ignore={path}" for path in sorted({*SUITE_EXCLUDES, *passed}))], workspace,
+            suite = run_tests(rest_of_the_suite(selection, settings.coverage, workspace.root), workspace,
                               settings.suite_timeout, settings.marker)
             outcome, seconds, detail = suite, seconds + suite.seconds, f"{suite.detail} (whole suite)"
     finally:
         path.write_text(original)
     killer = mutation_order.killed_by(outcome.detail) if outcome.failed else None
     return Verdict(mutation, "killed" if outcome.failed else "SURVIVED", seconds, detail, selection, killer)
+
+
+def rest_of_the_suite(selection: Selection, coverage: CoverageMap | None, root: Path = ROOT) -> list[str]:
+    """A survivor's whole-suite run: the suite but SUITE_EXCLUDES and the files its selection ran
+    whole; with a map, its tests the quickest first (a kill is met sooner), else as pytest finds them."""
+    passed = [test for test in selection.tests if "::" not in test]
+    if coverage is None:
+        return ["tests", *(f"--ignore={path}" for path in sorted({*SUITE_EXCLUDES, *passed}))]
+    passed += mutation_order.whole_files(selection.tests, coverage.seconds)
+    return mutation_order.fastest_first([file for file in suite_files(root) if not mutation_order.within(passed, file)],
+                                        coverage.seconds, [])
 
 
 def baseline(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> Outcome | None:

@@ -126,3 +126,18 @@ def test_the_last_killer_runs_alone_first_and_kills(tmp_path: Path):
 def test_a_last_killer_that_is_gone_kills_nothing(tmp_path: Path):
     verdict = judge_with_last_killer(tmp_path, "tests/test_module.py::test_gone")  # pytest: usage error, no test failed
     assert (verdict.fate, verdict.remembered) == ("SURVIVED", False)
+
+
+def test_a_survivors_whole_suite_run_is_the_rest_of_the_suite_quickest_first(tmp_path: Path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    mutate = importlib.import_module("mutate")
+    for file in ("tests/a.py", "tests/test_a.py", "tests/test_b.py", "tests/c/test_d.py", "tests/image/test_image.py"):
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text("")
+    seconds = {"tests/test_a.py::test_one": 2.0, "tests/test_b.py::test_slow": 9.0, "tests/test_b.py::test_quick": 0.5,
+               "tests/c/test_d.py::test_d": 1.0, "tests/image/test_image.py::test_image": 0.1}
+    selection = mutate.Selection(["tests/test_a.py::test_one", "tests/test_b.py::test_quick"], "lines")
+    assert mutate.rest_of_the_suite(selection, mutate.CoverageMap({}, seconds), tmp_path) == [
+        "tests/test_b.py::test_quick", "tests/c/test_d.py::test_d", "tests/test_b.py::test_slow"]
+    assert mutate.rest_of_the_suite(mutate.Selection(["tests/c"], "files"), None, tmp_path) == [
+        "tests", "--ignore=tests/c", "--ignore=tests/image", "--ignore=tests/release"]

@@ -27,7 +27,7 @@ the test that killed the mutant last time (.mutate-cache/killers.json, while the
 that test's file are unchanged, and the test is one the unmutated run passed) runs alone before
 them: its failure is the kill, anything else (it passes, its id is gone) leaves the verdict to the
 selection (scripts/mutation_order.py). Then, as a survivor, the whole suite but SUITE_EXCLUDES and
-the files it already passed whole, with a map the quickest tests first (``--targeted-only`` stops
+what it already passed (with a map: each test it ran, the rest quickest first; else its files) (``--targeted-only`` stops
 before that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot
 of the repository (package on PYTHONPATH, chart, pytest's basetemp). Every pytest run starts
 without the cache and the hypothesis and anyio plugins (PYTEST_OPTIONS). The run ends with killed/total per
@@ -1026,7 +1026,7 @@ def apply(mutation: Mutation, path: Path) -> bool:
 def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdict:
     """Apply the mutant in the workspace; run the test that killed it last time alone (when it is one
     the unmutated run passed), then, unless that failed, its targeted tests (one pytest -x run), then
-    for a survivor the whole suite but SUITE_EXCLUDES and the files it already passed; restore the file."""
+    for a survivor the whole suite but SUITE_EXCLUDES and what it already passed; restore the file."""
     path = workspace.target_of(mutation)
     original = path.read_text()
     if original.count(mutation.old) != 1:
@@ -1056,14 +1056,13 @@ def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdi
 
 
 def rest_of_the_suite(selection: Selection, coverage: CoverageMap | None, root: Path = ROOT) -> list[str]:
-    """A survivor's whole-suite run: the suite but SUITE_EXCLUDES and the files its selection ran
-    whole; with a map, its tests the quickest first (a kill is met sooner), else as pytest finds them."""
-    passed = [test for test in selection.tests if "::" not in test]
+    """A survivor's whole-suite run: the suite but SUITE_EXCLUDES and what its selection ran; with a
+    map, test by test, the quickest first (a kill is met sooner), else file by file as pytest finds them."""
     if coverage is None:
+        passed = [test for test in selection.tests if "::" not in test]
         return ["tests", *(f"--ignore={path}" for path in sorted({*SUITE_EXCLUDES, *passed}))]
-    passed += mutation_order.whole_files(selection.tests, coverage.seconds)
-    return mutation_order.fastest_first([file for file in suite_files(root) if not mutation_order.within(passed, file)],
-                                        coverage.seconds, [])
+    ran = set(selection.tests)
+    return [test for test in mutation_order.fastest_first(suite_files(root), coverage.seconds, []) if test not in ran]
 
 
 def baseline(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> Outcome | None:

@@ -89,12 +89,3 @@ class KillerMemory:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.killers, indent=1, sort_keys=True))
 
-
-def whole_files(tests: Iterable[str], seconds: Mapping[str, float]) -> list[str]:
-    """The files among ``tests`` (ids, files) that ran whole: given as files, or every test
-    ``seconds`` knows in them given (a survivor's whole-suite run need not run them again)."""
-    given = set(tests)
-    functions = {_function(test) for test in given}
-    files = {test.split("::", 1)[0] for test in given}
-    return sorted(file for file in files
-                  if file in given or all(known in functions for known in seconds if known.startswith(f"{file}::")))

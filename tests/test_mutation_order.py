@@ -79,12 +79,6 @@ def test_a_killer_is_recalled_while_neither_the_mutated_file_nor_its_test_file_c
     assert kept.killers == {}
 
 
-def test_a_file_all_of_whose_tests_passed_is_not_run_again():
-    assert mutation_order.whole_files(["tests/a.py::test_slow", "tests/a.py::test_quick[1]", "tests/b.py::test_medium",
-                                       "tests/c/d.py::test_own"], SECONDS) == ["tests/a.py", "tests/b.py"]
-    assert mutation_order.whole_files(["tests/e.py"], SECONDS) == ["tests/e.py"]
-
-
 # -- in scripts/mutate: only a failing test kills, the remembered killer included -------------------
 
 MODULE = "def value():\n    return 1\n"
@@ -128,7 +122,7 @@ def test_a_last_killer_that_is_gone_kills_nothing(tmp_path: Path):
     assert (verdict.fate, verdict.remembered) == ("SURVIVED", False)
 
 
-def test_a_survivors_whole_suite_run_is_the_rest_of_the_suite_quickest_first(tmp_path: Path):
+def test_a_survivors_whole_suite_run_is_the_tests_it_did_not_run_yet_quickest_first(tmp_path: Path):
     sys.path.insert(0, str(ROOT / "scripts"))
     mutate = importlib.import_module("mutate")
     for file in ("tests/a.py", "tests/test_a.py", "tests/test_b.py", "tests/c/test_d.py", "tests/image/test_image.py"):
@@ -138,6 +132,6 @@ def test_a_survivors_whole_suite_run_is_the_rest_of_the_suite_quickest_first(tmp
                "tests/c/test_d.py::test_d": 1.0, "tests/image/test_image.py::test_image": 0.1}
     selection = mutate.Selection(["tests/test_a.py::test_one", "tests/test_b.py::test_quick"], "lines")
     assert mutate.rest_of_the_suite(selection, mutate.CoverageMap({}, seconds), tmp_path) == [
-        "tests/test_b.py::test_quick", "tests/c/test_d.py::test_d", "tests/test_b.py::test_slow"]
+        "tests/c/test_d.py::test_d", "tests/test_b.py::test_slow"]
     assert mutate.rest_of_the_suite(mutate.Selection(["tests/c"], "files"), None, tmp_path) == [
         "tests", "--ignore=tests/c", "--ignore=tests/image", "--ignore=tests/release"]

@@ -17,14 +17,20 @@ repository snapshot, restored after its run.
 Each mutant meets, in one ``pytest -x`` run, the tests that execute the lines it changes
 (``--selection coverage``, the default): the suite is run once under coverage.py, the CLI's
 processes included, each test its own context (scripts/mutation_coverage.py); that map is kept in
-.mutate-cache/ until the package, tests or chart change, and its run is the baseline. Those among
-the mutation's own ``tests`` run first, then those in its area's files (GROUPS), then the others,
-quickest files first. Where the map cannot tell (a ``chart/...`` file, a line that runs at import,
-a line no test executes, reported at the end), and with ``--selection files``: its own ``tests``,
-then its area's test files that name the mutated module, then the rest of its area's. Then, as a
-survivor, the whole suite but SUITE_EXCLUDES and the files it already passed
-(``--targeted-only`` stops before that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot of the
-repository (package on PYTHONPATH, chart, pytest's basetemp). The run ends with killed/total per
+.mutate-cache/ until the package, tests or chart change, and its run is the baseline. Where the
+map cannot tell (a ``chart/...`` file, a line that runs at import, a line no test executes, reported
+at the end), and with ``--selection files``: its own ``tests``, then its area's test files that name
+the mutated module, then the rest of its area's. With a map, the chosen tests (files expanded into
+their tests) run the cheapest first: by the seconds the map recorded, a quarter of them for the
+mutation's own ``tests`` and half for its area's files (GROUPS), which are likelier to kill it; and
+the test that killed the mutant last time (.mutate-cache/killers.json, while the mutated file and
+that test's file are unchanged, and the test is one the unmutated run passed) runs alone before
+them: its failure is the kill, anything else (it passes, its id is gone) leaves the verdict to the
+selection (scripts/mutation_order.py). Then, as a survivor, the whole suite but SUITE_EXCLUDES and
+what it already passed (with a map: each test it ran, the rest quickest first; else its files) (``--targeted-only`` stops
+before that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot
+of the repository (package on PYTHONPATH, chart, pytest's basetemp). Every pytest run starts
+without the cache and the hypothesis and anyio plugins (PYTEST_OPTIONS). The run ends with killed/total per
 area, the survivors, the wall time and the load average.
 
 Usage: scripts/mutate [--only SUBSTRING]... [--sample N [--seed S]] [--list] [--jobs N] [--timeout SECONDS]
@@ -54,6 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mutation_coverage
+import mutation_order
 from mutation_coverage import CoverageMap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +68,7 @@ PACKAGE = ROOT / "hooks" / "binderhub_registry"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 ROUNDS = ROOT / "scripts" / "mutation_rounds"  # more lists, one per review round (issue #26)
 CACHE = ROOT / ".mutate-cache"  # the coverage maps, by fingerprint of the package, tests and chart
+KILLERS = CACHE / "killers.json"  # the test that killed each mutant last time, run first next time
 
 # The tests that should catch a bug in each area, fastest and most targeted first (pytest -x).
 GROUPS = {
@@ -814,7 +822,11 @@ MUTATIONS = [
 
 # pytest's exit code when every test it collected was deselected (by --marker): nothing ran, nothing failed.
 NO_TESTS_COLLECTED = 5
+TESTS_FAILED = 1  # pytest's exit code when a test failed (not a usage error, an interruption or a crash)
 TIMED_OUT = -1
+# Every pytest run's start: quiet, no cache, and without the plugins of installed packages no test
+# needs to run (hypothesis's own costs about a second of CPU each start; its tests run without it).
+PYTEST_OPTIONS = ["-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio"]
 
 
 def load_rounds(directory: Path = ROUNDS) -> list[Mutation]:
@@ -874,37 +886,37 @@ class Selection:
 
 def select_tests(mutation: Mutation, coverage: CoverageMap | None, root: Path = ROOT) -> Selection:
     """The tests that execute the mutated lines, from the coverage map (for a line that runs at
-    import, a constant's or a function's definition: the lines that read what it defines): those
-    among the mutation's own tests first, then those in its area's files, then the others, each
-    group by file, quickest files first. Where the map cannot tell, today's files (``targeted_tests``):
-    a chart file (coverage sees Python only), a line run at import that defines nothing, a line no
-    test runs."""
-    if coverage is None or mutation.module.startswith("chart/") or not mutation.module.endswith(".py"):
-        return Selection(targeted_tests(mutation, root), "chart" if coverage is not None else "files")
+    import, a constant's or a function's definition: the lines that read what it defines), in
+    ``fastest_first`` order. Where the map cannot tell, today's files (``targeted_tests``): a chart
+    file (coverage sees Python only), a line run at import that defines nothing, a line no test
+    runs; with a map, those files' tests are put in the same order too."""
+    if coverage is None:
+        return Selection(targeted_tests(mutation, root), "files")
+    if mutation.module.startswith("chart/") or not mutation.module.endswith(".py"):
+        return Selection(fastest_first(targeted_tests(mutation, root), mutation, coverage), "chart")
     source = (root / "hooks" / "binderhub_registry" / mutation.module).read_text()
     changed = mutation_coverage.mutated_lines(source, mutation.old)
     if changed.at_import and not changed.names:
-        return Selection(targeted_tests(mutation, root), "import")
+        return Selection(fastest_first(targeted_tests(mutation, root), mutation, coverage), "import")
     covering = coverage.tests_executing(mutation.module, changed.lines) if not changed.at_import else {
         test for module, lines in mutation_coverage.lines_reading(root / "hooks" / "binderhub_registry", changed.names).items()
         for test in coverage.tests_executing(module, lines)}
     if not covering:
-        return Selection(targeted_tests(mutation, root), "uncovered")
-    own, area = [*mutation.tests], GROUPS[mutation.group]
+        return Selection(fastest_first(targeted_tests(mutation, root), mutation, coverage), "uncovered")
+    return Selection(fastest_first(sorted(covering), mutation, coverage), "lines")
 
-    def within(paths: list[str], test: str) -> bool:
-        return any(test == path or test.startswith((f"{path}::", f"{path}/")) for path in paths)
 
-    by_file: dict[str, list[str]] = {}
-    for test in sorted(covering):
-        by_file.setdefault(test_file(test), []).append(test)
+# How much likelier than another a test the mutation names, or one of its area's, is taken to kill
+# it: ordering by seconds times these (a sample of 15 kills: 90 s of tests up to the killer, against
+# 97 s by seconds alone and 239 s with all the own tests, then all the area's, first).
+OWN_TESTS_FACTOR, AREA_TESTS_FACTOR = 0.25, 0.5
 
-    def rank(file: str) -> tuple[bool, bool, float]:
-        tests = by_file[file]
-        return (not any(within(own, test) for test in tests), not any(within(area, test) for test in tests),
-                sum(coverage.seconds.get(test, 0.0) for test in tests))
 
-    return Selection([test for file in sorted(by_file, key=rank) for test in by_file[file]], "lines")
+def fastest_first(tests: list[str], mutation: Mutation, coverage: CoverageMap) -> list[str]:
+    """The tests, files and directories expanded into the map's tests, the cheapest first: by their
+    seconds, less for the mutation's own and its area's (scripts/mutation_order.py)."""
+    return mutation_order.fastest_first(tests, coverage.seconds, [(mutation.tests, OWN_TESTS_FACTOR),
+                                                                  (GROUPS[mutation.group], AREA_TESTS_FACTOR)])
 
 
 @dataclass(frozen=True)
@@ -968,8 +980,7 @@ def run_tests(tests: list[str], workspace: Workspace, timeout: float, marker: st
         mode = ["-p", "scripts.mutation_coverage"]  # importable: `python -m` puts the workspace first on sys.path
         environment |= mutation_coverage.measuring_environment(mutation_coverage.write_configuration(measured),
                                                                measured / "durations.json")
-    command = [str(PYTHON), "-m", "pytest", *mode, "-q", "-p", "no:cacheprovider", f"--basetemp={workspace.basetemp}",
-               *select, *tests]
+    command = [str(PYTHON), "-m", "pytest", *mode, *PYTEST_OPTIONS, f"--basetemp={workspace.basetemp}", *select, *tests]
     started = time.monotonic()
     try:
         proc = subprocess.run(command, cwd=workspace.root, env=environment, capture_output=True, text=True,
@@ -990,6 +1001,8 @@ class Verdict:
     seconds: float = 0.0
     detail: str = ""
     selection: Selection | None = None
+    killer: str | None = None  # the test id that failed first on the mutant
+    remembered: bool = False  # the killer from last time killed it, run alone before its selection
 
 
 @dataclass(frozen=True)
@@ -999,6 +1012,7 @@ class Settings:
     targeted_only: bool
     marker: str
     coverage: CoverageMap | None = None  # None: today's file-based selection (--selection files)
+    killers: mutation_order.KillerMemory | None = None  # each mutation's last killer (.mutate-cache/)
 
 
 def apply(mutation: Mutation, path: Path) -> bool:
@@ -1010,25 +1024,45 @@ def apply(mutation: Mutation, path: Path) -> bool:
 
 
 def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdict:
-    """Apply the mutant in the workspace, run its targeted tests (one pytest -x run), then for a
-    survivor the whole suite but SUITE_EXCLUDES and the files it already passed; restore the file."""
+    """Apply the mutant in the workspace; run the test that killed it last time alone (when it is one
+    the unmutated run passed), then, unless that failed, its targeted tests (one pytest -x run), then
+    for a survivor the whole suite but SUITE_EXCLUDES and what it already passed; restore the file."""
     path = workspace.target_of(mutation)
     original = path.read_text()
     if original.count(mutation.old) != 1:
         return Verdict(mutation, "STALE")
     selection = select_tests(mutation, settings.coverage, workspace.root)  # from the unmutated module
+    known = settings.killers.recall(mutation.name, path, workspace.root) if settings.killers is not None else None
+    green = suite_files(workspace.root) if settings.coverage is not None else targeted_tests(mutation, workspace.root)
+    last_killer = known if known is not None and mutation_order.within(green, known) else None
     apply(mutation, path)
     try:
+        seconds = 0.0
+        if last_killer is not None:
+            alone = run_tests([last_killer], workspace, settings.timeout, settings.marker)
+            seconds = alone.seconds
+            if alone.code == TESTS_FAILED:  # a usage error (the id is gone) or a pass: the selection decides
+                return Verdict(mutation, "killed", seconds, alone.detail, selection, mutation_order.killed_by(alone.detail), True)
         outcome = run_tests(selection.tests, workspace, settings.timeout, settings.marker)
-        seconds, detail = outcome.seconds, outcome.detail
+        seconds, detail = seconds + outcome.seconds, outcome.detail
         if not outcome.failed and not settings.targeted_only:
-            passed = sorted({test for test in selection.tests if "::" not in test})
-            suite = run_tests(["tests", *(f"--ignore={path}" for path in [*SUITE_EXCLUDES, *passed])], workspace,
+            suite = run_tests(rest_of_the_suite(selection, settings.coverage, workspace.root), workspace,
                               settings.suite_timeout, settings.marker)
             outcome, seconds, detail = suite, seconds + suite.seconds, f"{suite.detail} (whole suite)"
     finally:
         path.write_text(original)
-    return Verdict(mutation, "killed" if outcome.failed else "SURVIVED", seconds, detail, selection)
+    killer = mutation_order.killed_by(outcome.detail) if outcome.failed else None
+    return Verdict(mutation, "killed" if outcome.failed else "SURVIVED", seconds, detail, selection, killer)
+
+
+def rest_of_the_suite(selection: Selection, coverage: CoverageMap | None, root: Path = ROOT) -> list[str]:
+    """A survivor's whole-suite run: the suite but SUITE_EXCLUDES and what its selection ran; with a
+    map, test by test, the quickest first (a kill is met sooner), else file by file as pytest finds them."""
+    if coverage is None:
+        passed = [test for test in selection.tests if "::" not in test]
+        return ["tests", *(f"--ignore={path}" for path in sorted({*SUITE_EXCLUDES, *passed}))]
+    ran = set(selection.tests)
+    return [test for test in mutation_order.fastest_first(suite_files(root), coverage.seconds, []) if test not in ran]
 
 
 def baseline(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> Outcome | None:
@@ -1102,6 +1136,7 @@ def judge_all(chosen: list[Mutation], workspaces: list[Workspace], settings: Set
             verdict = future.result()
             verdicts.append(verdict)
             chose = f", {len(verdict.selection.tests)} {verdict.selection.how}" if verdict.selection else ""
+            chose += ", last killer" if verdict.remembered else ""
             timing = f" ({verdict.seconds:.0f}s{chose})" if verdict.fate != "STALE" else ""
             print(f"[{done:3}/{len(chosen)}] {verdict.fate:8} {verdict.mutation.group}: {verdict.mutation.name}{timing}"
                   + (f"\n            by {verdict.detail}" if verdict.fate == "killed" else ""), flush=True)
@@ -1123,6 +1158,8 @@ def report(verdicts: list[Verdict]) -> None:
             print(f"  survivor: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
     for verdict in stale:
         print(f"  stale: {verdict.mutation.group}: {verdict.mutation.name} ({verdict.mutation.module})")
+    if remembered := sum(verdict.remembered for verdict in judged):
+        print(f"killed by the test that killed them last time, run alone first: {remembered}")
     hows = [verdict.selection.how for verdict in judged if verdict.selection is not None]
     if hows:
         print("tests chosen by: " + ", ".join(f"{how} {hows.count(how)}" for how in sorted(set(hows))))
@@ -1168,7 +1205,8 @@ def main() -> int:
         return 2
     # The cluster is one per machine: its tests never run in two workspaces at once.
     jobs = max(1, min(args.jobs, len(chosen))) if "not cluster" in args.marker else 1
-    settings = Settings(args.timeout, args.suite_timeout, args.targeted_only, args.marker)
+    killers = mutation_order.KillerMemory.load(KILLERS)
+    settings = Settings(args.timeout, args.suite_timeout, args.targeted_only, args.marker, killers=killers)
     started = time.monotonic()
     print(f"{len(chosen)} mutants, {jobs} at a time; load average {load_average()}", flush=True)
 
@@ -1192,6 +1230,10 @@ def main() -> int:
                 print(f"  the unmutated tests fail ({red.detail}); fix them first", file=sys.stderr)
                 return 2
         verdicts = judge_all(chosen, workspaces, settings)
+        for verdict in verdicts:
+            if verdict.fate != "STALE":
+                killers.remember(verdict.mutation.name, verdict.killer, workspaces[0].target_of(verdict.mutation), workspaces[0].root)
+        killers.save()
 
     report(verdicts)
     print(f"\n{time.monotonic() - started:.0f}s with {jobs} at a time; load average {load_average()}")

@@ -59,6 +59,18 @@ def test_basic_auth_registry_gets_a_secret_binderhub_and_build_pods_can_use(tmp_
         assert binderhub.get_image_manifest("binder/binder-missing", "v1") is None
 
 
+def test_a_registry_url_with_a_trailing_slash_gives_the_same_settings(tmp_path, htpasswd_registry):
+    """https://registry.example.org/ is the registry at https://registry.example.org: the same auths
+    key in the Secret (a docker client looks it up by the exact string) and one '/' in image names."""
+    password = htpasswd_registry.password("alice")
+    result = provision_offline(tmp_path, generic_values(f"{htpasswd_registry.url}/", "alice", password))
+    assert result.code == 0, result.stderr
+    assert list(secret_docker_config(result.document("Secret"))["auths"]) == [htpasswd_registry.url]
+    settings = binderhub_config(result.document("ConfigMap"))
+    assert settings["BinderHub"]["image_prefix"] == f"{htpasswd_registry.host}/binder/binder-"
+    assert settings["DockerRegistry"]["url"] == htpasswd_registry.url
+
+
 def test_wrong_password_exits_1_naming_the_values_to_fix(tmp_path, htpasswd_registry):
     result = provision_offline(tmp_path, generic_values(htpasswd_registry.url, "alice", "not-the-password-123"))
     assert result.code == 1

@@ -268,6 +268,16 @@ def test_harbor_answering_a_sign_in_page_exits_2(hook, harbor):
     assert "answered Harbor's API with a web page" in result.last_line
 
 
+@pytest.mark.parametrize("left_out", ["username", "password"])
+def test_an_admin_secret_without_its_username_or_password_exits_2(hook, kube_api, harbor, left_out):
+    secret = admin_secret(ADMIN, harbor.admin_password)
+    del secret["data"][left_out]
+    kube_api.put(secret)
+    result = hook()
+    assert result.code == 2
+    assert "needs both a username and a password key" in result.last_line
+
+
 def test_a_missing_admin_secret_exits_2(hook, kube_api):
     kube_api.delete("secrets", NS, "harbor-admin")
     result = hook()

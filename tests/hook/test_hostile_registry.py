@@ -67,10 +67,12 @@ def test_a_misbehaving_registry_ends_in_one_sentence_within_twice_the_deadline(t
     assert run.seconds <= 2 * DEADLINE
 
 
-def test_credentials_never_follow_an_upload_location_to_another_origin(tmp_path):
+@pytest.mark.parametrize("mode", ["upload-elsewhere", "token-upload-elsewhere"])
+def test_credentials_never_follow_an_upload_location_to_another_origin(tmp_path, mode):
     """A registry (redirecting, or compromised) naming another origin for the upload session gets
-    the cancel there without the Authorization header; the registry's own origin gets it."""
-    with HostileRegistry("upload-elsewhere") as registry:
+    the cancel there without the Authorization header, Basic or a bearer token; the registry's own
+    origin gets it."""
+    with HostileRegistry(mode) as registry:
         values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", PASSWORD))
         result = run_cli_bounded("provision", "--values", str(values), "--output", "-", kill_after=2 * DEADLINE).result
     assert result.code == 0, result.stderr

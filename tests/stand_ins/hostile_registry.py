@@ -212,6 +212,16 @@ class HostileHandler(LoopbackHandler):
         else:
             self._answer(204 if self.command == "DELETE" else 200, b"" if self.command == "DELETE" else b"{}")
 
+    def mode_token_upload_elsewhere(self) -> None:
+        """The opaque-token registry whose upload Location names another origin (as upload-elsewhere):
+        its bearer token must not follow the Location either."""
+        if self.headers.get("Host", "").startswith("localhost:"):
+            self._answer(204)
+        elif self.command == "POST" and self.headers.get("Authorization") == "Bearer opaque-token-0123456789":
+            self._answer(202, Location=f"http://localhost:{self.owner.port}/v2/{self.owner.repository}/blobs/uploads/u-1")
+        else:
+            self.mode_opaque_token_registry()
+
     def mode_upload_denied_echoing(self) -> None:
         """An open registry refusing the upload with a body whose error "code" is not one of the
         spec's but text it made up from the request (some proxies echo headers and addresses)."""

@@ -91,3 +91,14 @@ def test_the_opaque_token_registry_accepts_only_its_own_token():
         refused = httpx.post(f"{registry.url}/v2/x/blobs/uploads/")
         started = httpx.post(f"{registry.url}/v2/x/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
     assert token.count(".") != 2 and refused.status_code == 401 and started.status_code == 202
+
+
+def test_token_upload_elsewhere_takes_only_its_token_and_names_another_origin():
+    with HostileRegistry("token-upload-elsewhere") as registry:
+        token = httpx.get(f"{registry.url}/token").json()["token"]
+        refused = httpx.post(f"{registry.url}/v2/x/blobs/uploads/", headers={"Authorization": "Bearer forged"})
+        upload = httpx.post(f"{registry.url}/v2/x/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+        cancel = httpx.delete(upload.headers["Location"])
+        elsewhere = f"http://localhost:{registry.port}/"
+    assert refused.status_code == 401 and upload.status_code == 202
+    assert upload.headers["Location"].startswith(elsewhere) and cancel.status_code == 204

@@ -111,6 +111,7 @@ class Round:
         from tornado.httpclient import AsyncHTTPClient, HTTPClientError  # noqa: PLC0415
 
         self.helper, self.registry_url, self.pull_tokens, self.names, self.args = helper, registry_url, pull_tokens, names, args
+        self.floor_url = floor_url
         self.http = AsyncHTTPClient()
         self.not_found = HTTPClientError
         self.lookup_seconds: list[float] = []
@@ -118,8 +119,8 @@ class Round:
         self.alone_token_seconds: list[float] = []
         self.registry_seconds: list[float] = []
         self.health_seconds: list[float] = []
-        self.floor_url, self.floor_seconds = floor_url, list[float]()
         self.serial_token_seconds: list[float] = []
+        self.floor_seconds: list[float] = []
 
     def lookup(self, i: int) -> Callable[[], Awaitable[object]]:
         async def job() -> None:

@@ -14,27 +14,32 @@ the Google key lifecycle (providers/google/) and the Kubernetes writer (kube.py)
 written from the code and README without this list. A ``chart/...`` module is a file of the
 repository snapshot, restored after its run.
 
-Each mutant meets, in one ``pytest -x`` run, the tests that execute the lines it changes
-(``--selection coverage``, the default): the suite is run once under coverage.py, the CLI's
-processes included, each test its own context (scripts/mutation_coverage.py); that map is kept in
-.mutate-cache/ until the package, tests or chart change, and its run is the baseline. Where the
-map cannot tell (a ``chart/...`` file, a line that runs at import, a line no test executes, reported
-at the end), and with ``--selection files``: its own ``tests``, then its area's test files that name
-the mutated module, then the rest of its area's. With a map, the chosen tests (files expanded into
-their tests) run the cheapest first: by the seconds the map recorded, a quarter of them for the
-mutation's own ``tests`` and half for its area's files (GROUPS), which are likelier to kill it; and
-the test that killed the mutant last time (.mutate-cache/killers.json, while the mutated file and
-that test's file are unchanged, and the test is one the unmutated run passed) runs alone before
-them: its failure is the kill, anything else (it passes, its id is gone) leaves the verdict to the
-selection (scripts/mutation_order.py). Then, as a survivor, the whole suite but SUITE_EXCLUDES and
-what it already passed (with a map: each test it ran, the rest quickest first; else its files) (``--targeted-only`` stops
-before that). ``--jobs`` mutants (default: the cores) are judged at once, each in its own snapshot
-of the repository (package on PYTHONPATH, chart, pytest's basetemp). Every pytest run starts
-without the cache and the hypothesis and anyio plugins (PYTEST_OPTIONS). The run ends with killed/total per
-area, the survivors, the wall time and the load average.
+A mutant is judged in two stages. First its recorded killer (scripts/mutation_killers.json,
+committed beside the list: the test that killed it last time) runs alone: its failure is the kill;
+anything else (it passes, its id is gone, the marker deselects it) leaves the mutant to the second
+stage. A recorded killer is used only if it passes on the unmutated code: the coverage map's run
+says so when the map is cached, else the killers are run once, unmutated, before the mutants.
+
+Second stage, in one ``pytest -x`` run: the tests that execute the lines it changes, from the map
+(``--selection auto``, the default, when it is cached; ``coverage`` builds it): the suite run once
+under coverage.py, the CLI's processes included, each test its own context
+(scripts/mutation_coverage.py), kept in .mutate-cache/ until the package, tests or chart change,
+its run the baseline. Where the map cannot tell (a ``chart/...`` file, a line that runs at import,
+a line no test executes, reported at the end), and without a map: its own ``tests``, then its
+area's test files that name the mutated module, then the rest of its area's (each file checked
+once, unmutated, first). With a map, the chosen tests (files expanded into their tests) run the
+cheapest first: by the seconds the map recorded, a quarter of them for the mutation's own ``tests``
+and half for its area's files (GROUPS), which are likelier to kill it (scripts/mutation_order.py).
+Then, as a survivor, the whole suite but SUITE_EXCLUDES and what it already passed (with a map:
+each test it ran, the rest quickest first; else its files) (``--targeted-only`` stops before
+that). Whichever test kills a mutant is recorded as its killer, a survivor's is forgotten: commit
+the record with the list. ``--jobs`` mutants (default: the cores) are judged at once, each in its
+own snapshot of the repository (package on PYTHONPATH, chart, pytest's basetemp). Every pytest run
+starts without the cache and the hypothesis and anyio plugins (PYTEST_OPTIONS). The run ends with
+killed/total per area, the survivors, the wall time and the load average.
 
 Usage: scripts/mutate [--only SUBSTRING]... [--sample N [--seed S]] [--list] [--jobs N] [--timeout SECONDS]
-       [--selection coverage|files] [--skip-baseline] [--targeted-only] [--suite-timeout SECONDS] [--marker EXPRESSION]
+       [--selection auto|coverage|files] [--skip-baseline] [--targeted-only] [--suite-timeout SECONDS] [--marker EXPRESSION]
 The later rounds' lists are scripts/mutation_rounds/*.py ("r4:" on), loaded after this one. Every
 pytest run gets ``-m "not cluster"`` unless --marker says otherwise: the test cluster is one per
 machine, so with its tests (``--marker ""``, for the lead, under the machine's lock) one mutant
@@ -54,7 +59,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +75,7 @@ PACKAGE = ROOT / "hooks" / "binderhub_registry"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 ROUNDS = ROOT / "scripts" / "mutation_rounds"  # more lists, one per review round (issue #26)
 CACHE = ROOT / ".mutate-cache"  # the coverage maps, by fingerprint of the package, tests and chart
-KILLERS = CACHE / "killers.json"  # the test that killed each mutant last time, run first next time
+KILLERS = ROOT / "scripts" / "mutation_killers.json"  # the test that killed each mutant last time: run first next time
 
 # The tests that should catch a bug in each area, fastest and most targeted first (pytest -x).
 GROUPS = {
@@ -965,17 +972,19 @@ class Outcome:
     code: int  # pytest's exit code; TIMED_OUT
     seconds: float
     detail: str  # the first failure, or pytest's last line
+    failed_tests: frozenset[str] = frozenset()  # the ids of pytest's short summary (FAILED, ERROR)
 
     @property
     def failed(self) -> bool:
         return self.code not in (0, NO_TESTS_COLLECTED)
 
 
-def run_tests(tests: list[str], workspace: Workspace, timeout: float, marker: str = "", *, measured: Path | None = None) -> Outcome:
-    """pytest, stopping at the first failure, without cache or plugins that slow it, in the workspace;
-    or, ``measured`` (a directory for coverage's data), every test under coverage (the map's run)."""
+def run_tests(tests: list[str], workspace: Workspace, timeout: float, marker: str = "", *, measured: Path | None = None,
+              every: bool = False) -> Outcome:
+    """pytest, stopping at the first failure (unless ``every``), without cache or plugins that slow it, in
+    the workspace; or, ``measured`` (a directory for coverage's data), every test under coverage (the map's run)."""
     select = ["-m", marker] if marker else []
-    mode, environment = ["-x"], workspace.environment()
+    mode, environment = ([] if every else ["-x"]), workspace.environment()
     if measured is not None:
         mode = ["-p", "scripts.mutation_coverage"]  # importable: `python -m` puts the workspace first on sys.path
         environment |= mutation_coverage.measuring_environment(mutation_coverage.write_configuration(measured),
@@ -991,13 +1000,14 @@ def run_tests(tests: list[str], workspace: Workspace, timeout: float, marker: st
     if proc.returncode == NO_TESTS_COLLECTED:
         return Outcome(proc.returncode, seconds, "no tests selected")
     lines = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-    return Outcome(proc.returncode, seconds, (lines or proc.stdout.strip().splitlines()[-1:] or [""])[0])
+    failed = frozenset(test for line in lines if (test := mutation_order.killed_by(line)) is not None)
+    return Outcome(proc.returncode, seconds, (lines or proc.stdout.strip().splitlines()[-1:] or [""])[0], failed)
 
 
 @dataclass(frozen=True)
 class Verdict:
     mutation: Mutation
-    fate: str  # "killed", "SURVIVED", "STALE"
+    fate: str  # "killed", "SURVIVED", "STALE"; UNDECIDED: its recorded killer did not kill it
     seconds: float = 0.0
     detail: str = ""
     selection: Selection | None = None
@@ -1012,7 +1022,6 @@ class Settings:
     targeted_only: bool
     marker: str
     coverage: CoverageMap | None = None  # None: today's file-based selection (--selection files)
-    killers: mutation_order.KillerMemory | None = None  # each mutation's last killer (.mutate-cache/)
 
 
 def apply(mutation: Mutation, path: Path) -> bool:
@@ -1023,28 +1032,39 @@ def apply(mutation: Mutation, path: Path) -> bool:
     return True
 
 
-def judge(mutation: Mutation, workspace: Workspace, settings: Settings) -> Verdict:
-    """Apply the mutant in the workspace; run the test that killed it last time alone (when it is one
-    the unmutated run passed), then, unless that failed, its targeted tests (one pytest -x run), then
-    for a survivor the whole suite but SUITE_EXCLUDES and what it already passed; restore the file."""
+UNDECIDED = "undecided"
+
+
+def judge_by_killer(mutation: Mutation, killer: str, workspace: Workspace, settings: Settings) -> Verdict:
+    """Apply the mutant in the workspace, run the test that killed it last time alone (one the
+    unmutated code passes), restore the file: killed when that test fails, else UNDECIDED (it passed,
+    or its id is gone: a usage error is no kill)."""
+    path = workspace.target_of(mutation)
+    original = path.read_text()
+    if not apply(mutation, path):
+        return Verdict(mutation, "STALE")
+    try:
+        alone = run_tests([killer], workspace, settings.timeout, settings.marker)
+    finally:
+        path.write_text(original)
+    if alone.code == TESTS_FAILED:
+        return Verdict(mutation, "killed", alone.seconds, alone.detail, killer=mutation_order.killed_by(alone.detail), remembered=True)
+    return Verdict(mutation, UNDECIDED, alone.seconds)
+
+
+def judge(mutation: Mutation, workspace: Workspace, settings: Settings, spent: float = 0.0) -> Verdict:
+    """Apply the mutant in the workspace; run its targeted tests (one pytest -x run), then for a
+    survivor the whole suite but SUITE_EXCLUDES and what it already passed; restore the file.
+    ``spent``: the seconds its recorded killer already took."""
     path = workspace.target_of(mutation)
     original = path.read_text()
     if original.count(mutation.old) != 1:
         return Verdict(mutation, "STALE")
     selection = select_tests(mutation, settings.coverage, workspace.root)  # from the unmutated module
-    known = settings.killers.recall(mutation.name, path, workspace.root) if settings.killers is not None else None
-    green = suite_files(workspace.root) if settings.coverage is not None else targeted_tests(mutation, workspace.root)
-    last_killer = known if known is not None and mutation_order.within(green, known) else None
     apply(mutation, path)
     try:
-        seconds = 0.0
-        if last_killer is not None:
-            alone = run_tests([last_killer], workspace, settings.timeout, settings.marker)
-            seconds = alone.seconds
-            if alone.code == TESTS_FAILED:  # a usage error (the id is gone) or a pass: the selection decides
-                return Verdict(mutation, "killed", seconds, alone.detail, selection, mutation_order.killed_by(alone.detail), True)
         outcome = run_tests(selection.tests, workspace, settings.timeout, settings.marker)
-        seconds, detail = seconds + outcome.seconds, outcome.detail
+        seconds, detail = spent + outcome.seconds, outcome.detail
         if not outcome.failed and not settings.targeted_only:
             suite = run_tests(rest_of_the_suite(selection, settings.coverage, workspace.root), workspace,
                               settings.suite_timeout, settings.marker)
@@ -1101,12 +1121,15 @@ def build_coverage_map(workspaces: list[Workspace], settings: Settings) -> tuple
     return (None, red) if red is not None else (mutation_coverage.read_measurements(measured), None)
 
 
-def coverage_map(workspaces: list[Workspace], settings: Settings) -> tuple[CoverageMap | None, Outcome | None]:
-    """The map for this snapshot: from the cache when the package, tests and chart are unchanged."""
+def coverage_map(workspaces: list[Workspace], settings: Settings, *, build: bool) -> tuple[CoverageMap | None, Outcome | None]:
+    """The map for this snapshot: from the cache when the package, tests and chart are unchanged;
+    else built (``build``) or None."""
     cached = CACHE / f"coverage-{mutation_coverage.fingerprint(workspaces[0].root, settings.marker)}.json"
     if cached.is_file():
         print(f"coverage map: {cached.relative_to(ROOT)} (cached)", flush=True)
         return CoverageMap.from_json(cached.read_text()), None
+    if not build:
+        return None, None
     started = time.monotonic()
     built, red = build_coverage_map(workspaces, settings)
     if built is not None:
@@ -1117,8 +1140,48 @@ def coverage_map(workspaces: list[Workspace], settings: Settings) -> tuple[Cover
     return built, red
 
 
-def judge_all(chosen: list[Mutation], workspaces: list[Workspace], settings: Settings) -> list[Verdict]:
-    """Each mutant judged in whichever workspace is free; verdicts printed as they come."""
+def usable_killers(killers: set[str], workspaces: list[Workspace], settings: Settings) -> set[str]:
+    """The recorded killers that can make a kill: tests pytest still collects under the run's marker
+    that pass on the unmutated code. With a map, its run was that baseline; else they are collected,
+    then run once, split over the workspaces."""
+    if settings.coverage is not None:
+        return {test for test in killers if mutation_order.function_of(test) in settings.coverage.seconds}
+    files = sorted({test_file(test) for test in killers if (workspaces[0].root / test_file(test)).is_file()})
+    if not files:
+        return set()
+    select = ["-m", settings.marker] if settings.marker else []
+    listed = subprocess.run([str(PYTHON), "-m", "pytest", "--collect-only", *PYTEST_OPTIONS, *select, *files],
+                            cwd=workspaces[0].root, env=workspaces[0].environment(), capture_output=True, text=True)
+    collected = sorted(killers & set(listed.stdout.splitlines()))
+    shares = [collected[index::len(workspaces)] for index in range(len(workspaces))]
+    with ThreadPoolExecutor(len(workspaces)) as pool:
+        outcomes = list(pool.map(lambda share, workspace: run_tests(share, workspace, settings.suite_timeout, settings.marker, every=True),
+                                 [share for share in shares if share], workspaces))
+    red = {test for outcome in outcomes for test in outcome.failed_tests}
+    if any(outcome.failed and not outcome.failed_tests for outcome in outcomes):  # timed out, or a crash naming no test
+        return set()
+    return set(collected) - red
+
+
+class Progress:
+    """Verdicts printed as they come, numbered over the whole run."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.lock = total, 0, threading.Lock()
+
+    def show(self, verdict: Verdict) -> None:
+        with self.lock:
+            self.done += 1
+            chose = f", {len(verdict.selection.tests)} {verdict.selection.how}" if verdict.selection else ""
+            chose += ", last killer" if verdict.remembered else ""
+            timing = f" ({verdict.seconds:.0f}s{chose})" if verdict.fate != "STALE" else ""
+            print(f"[{self.done:3}/{self.total}] {verdict.fate:8} {verdict.mutation.group}: {verdict.mutation.name}{timing}"
+                  + (f"\n            by {verdict.detail}" if verdict.fate == "killed" else ""), flush=True)
+
+
+def judge_all(chosen: list[Mutation], workspaces: list[Workspace], judging: Callable[[Mutation, Workspace], Verdict],
+              progress: Progress) -> list[Verdict]:
+    """Each mutant judged in whichever workspace is free; verdicts shown as they come (not UNDECIDED)."""
     free: queue.SimpleQueue[Workspace] = queue.SimpleQueue()
     for workspace in workspaces:
         free.put(workspace)
@@ -1126,20 +1189,16 @@ def judge_all(chosen: list[Mutation], workspaces: list[Workspace], settings: Set
     def judge_in_a_free_workspace(mutation: Mutation) -> Verdict:
         workspace = free.get()
         try:
-            return judge(mutation, workspace, settings)
+            return judging(mutation, workspace)
         finally:
             free.put(workspace)
 
     verdicts: list[Verdict] = []
     with ThreadPoolExecutor(len(workspaces)) as pool:
-        for done, future in enumerate(as_completed([pool.submit(judge_in_a_free_workspace, m) for m in chosen]), 1):
-            verdict = future.result()
-            verdicts.append(verdict)
-            chose = f", {len(verdict.selection.tests)} {verdict.selection.how}" if verdict.selection else ""
-            chose += ", last killer" if verdict.remembered else ""
-            timing = f" ({verdict.seconds:.0f}s{chose})" if verdict.fate != "STALE" else ""
-            print(f"[{done:3}/{len(chosen)}] {verdict.fate:8} {verdict.mutation.group}: {verdict.mutation.name}{timing}"
-                  + (f"\n            by {verdict.detail}" if verdict.fate == "killed" else ""), flush=True)
+        for future in as_completed([pool.submit(judge_in_a_free_workspace, mutation) for mutation in chosen]):
+            verdicts.append(future.result())
+            if verdicts[-1].fate != UNDECIDED:
+                progress.show(verdicts[-1])
     return verdicts
 
 
@@ -1184,9 +1243,10 @@ def main() -> int:
     parser.add_argument("--skip-baseline", action="store_true", help="do not first check that the unmutated tests pass")
     parser.add_argument("--suite-timeout", type=float, default=1800, help="seconds for a survivor's whole-suite run")
     parser.add_argument("--targeted-only", action="store_true", help="do not run the whole suite for survivors of their targeted tests")
-    parser.add_argument("--selection", choices=("coverage", "files"), default="coverage",
-                        help="each mutant's tests: those that execute its lines (coverage map, built once per change of "
-                             "package, tests or chart) or its area's files")
+    parser.add_argument("--selection", choices=("auto", "coverage", "files"), default="auto",
+                        help="the tests of a mutant its recorded killer did not kill: those that execute its lines (the "
+                             "coverage map: 'coverage' builds it, once per change of package, tests or chart; 'auto' uses it "
+                             "when it is cached) or its area's files")
     parser.add_argument("--marker", default="not cluster",
                         help='pytest -m expression for every test run (default "not cluster"; "" adds the cluster tests, '
                              "one mutant at a time)")
@@ -1205,8 +1265,8 @@ def main() -> int:
         return 2
     # The cluster is one per machine: its tests never run in two workspaces at once.
     jobs = max(1, min(args.jobs, len(chosen))) if "not cluster" in args.marker else 1
-    killers = mutation_order.KillerMemory.load(KILLERS)
-    settings = Settings(args.timeout, args.suite_timeout, args.targeted_only, args.marker, killers=killers)
+    record = mutation_order.KillerRecord.load(KILLERS)
+    settings = Settings(args.timeout, args.suite_timeout, args.targeted_only, args.marker)
     started = time.monotonic()
     print(f"{len(chosen)} mutants, {jobs} at a time; load average {load_average()}", flush=True)
 
@@ -1217,23 +1277,42 @@ def main() -> int:
         if not all(workspace.imports_its_package() for workspace in workspaces):
             print("a workspace's package is not what Python imports there; aborting", file=sys.stderr)
             return 2
-        if args.selection == "coverage":
-            measured, red = coverage_map(workspaces, settings)
-            if measured is None:
-                print(f"the unmutated suite fails under coverage ({red.detail if red else ''}); fix it first", file=sys.stderr)
-                return 2
-            settings = dataclasses.replace(settings, coverage=measured)
-        elif not args.skip_baseline:
-            red = baseline(chosen, workspaces, settings)
-            print(f"baseline: {'green' if red is None else 'RED'} in {time.monotonic() - started:.0f}s", flush=True)
-            if red is not None:
-                print(f"  the unmutated tests fail ({red.detail}); fix them first", file=sys.stderr)
-                return 2
-        verdicts = judge_all(chosen, workspaces, settings)
+        if args.selection != "files":
+            settings = dataclasses.replace(settings, coverage=coverage_map(workspaces, settings, build=False)[0])
+        progress = Progress(len(chosen))
+        # First each mutant's recorded killer, alone: most runs end there.
+        recorded = {mutation.name: killer for mutation in chosen if (killer := record.recall(mutation.name)) is not None}
+        usable = usable_killers(set(recorded.values()), workspaces, settings)
+        print(f"recorded killers: {len(set(recorded.values()))} tests for {len(recorded)} mutants, {len(usable)} of the tests "
+              f"pass unmutated under the marker ({time.monotonic() - started:.0f}s)", flush=True)
+        by_killer = judge_all([m for m in chosen if recorded.get(m.name) in usable], workspaces,
+                              lambda mutation, workspace: judge_by_killer(mutation, recorded[mutation.name], workspace, settings),
+                              progress)
+        spent = {verdict.mutation.name: verdict.seconds for verdict in by_killer if verdict.fate == UNDECIDED}
+        verdicts = [verdict for verdict in by_killer if verdict.fate != UNDECIDED]
+        # Then the others, by their selection.
+        decided = {verdict.mutation.name for verdict in verdicts}
+        rest = [mutation for mutation in chosen if mutation.name not in decided]
+        if rest:
+            print(f"{len(rest)} mutants without a recorded killer that kills them ({time.monotonic() - started:.0f}s)", flush=True)
+            if args.selection == "coverage" and settings.coverage is None:
+                measured, red = coverage_map(workspaces, settings, build=True)
+                if measured is None:
+                    print(f"the unmutated suite fails under coverage ({red.detail if red else ''}); fix it first", file=sys.stderr)
+                    return 2
+                settings = dataclasses.replace(settings, coverage=measured)
+            if settings.coverage is None and not args.skip_baseline:
+                red = baseline(rest, workspaces, settings)
+                print(f"baseline: {'green' if red is None else 'RED'} in {time.monotonic() - started:.0f}s", flush=True)
+                if red is not None:
+                    print(f"  the unmutated tests fail ({red.detail}); fix them first", file=sys.stderr)
+                    return 2
+            verdicts += judge_all(rest, workspaces, lambda mutation, workspace: judge(mutation, workspace, settings,
+                                                                                     spent.get(mutation.name, 0.0)), progress)
         for verdict in verdicts:
             if verdict.fate != "STALE":
-                killers.remember(verdict.mutation.name, verdict.killer, workspaces[0].target_of(verdict.mutation), workspaces[0].root)
-        killers.save()
+                record.remember(verdict.mutation.name, verdict.killer)
+        record.save()
 
     report(verdicts)
     print(f"\n{time.monotonic() - started:.0f}s with {jobs} at a time; load average {load_average()}")

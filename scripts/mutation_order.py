@@ -1,6 +1,6 @@
 """The order in which scripts/mutate runs a mutant's tests, so that ``pytest -x`` meets a kill soon:
-the test that killed the mutant last time first, alone (``KillerMemory``, kept in .mutate-cache/
-while the mutated file and that test's file are unchanged), then the selection, the cheapest first
+the test that killed the mutant last time first, alone (``KillerRecord``, kept in the repository
+beside the list), then the selection, the cheapest first
 (``fastest_first``: by the seconds the coverage map recorded, a quarter of them for the mutation's
 own tests, half for its area's, which are likelier to kill it). The order changes nothing in what counts as a kill: a killer is
 a test that fails on the mutant and passes on the unmutated code.
@@ -8,7 +8,6 @@ a test that fails on the mutant and passes on the unmutated code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +23,7 @@ def within(paths: Iterable[str], test: str) -> bool:
     return any(test == path or test.startswith((f"{path}::", f"{path}/")) for path in paths)
 
 
-def _function(test: str) -> str:
+def function_of(test: str) -> str:
     return test.split("[", 1)[0]  # as the map keys its tests (mutation_coverage.test_function)
 
 
@@ -37,12 +36,12 @@ def fastest_first(tests: Sequence[str], seconds: Mapping[str, float], likelier: 
     known = sorted(seconds)
 
     def expanded(test: str) -> list[str]:
-        if _function(test) in seconds:
+        if function_of(test) in seconds:
             return [test]
         return [known_test for known_test in known if within([test], known_test)] or [test]
 
     def cost(test: str) -> tuple[bool, float]:
-        took = seconds.get(_function(test))
+        took = seconds.get(function_of(test))
         factor = next((factor for paths, factor in likelier if within(paths, test)), 1.0)
         return took is None, (took or 0.0) * factor
 
@@ -56,36 +55,29 @@ def killed_by(detail: str) -> str | None:
 
 
 @dataclass
-class KillerMemory:
-    """Each mutation's last killer, with a hash of the mutated file and the killer's file as they were."""
+class KillerRecord:
+    """Each mutation's last killer (mutation name -> pytest id), kept in the repository beside the
+    list, so that a run on a fresh clone starts with them. A recorded killer is only where a run
+    starts: it kills only by failing on the mutant after passing unmutated (``usable_killers``), and
+    one that no longer kills leaves the verdict to the mutant's selection, which records the new one."""
 
     path: Path
-    killers: dict[str, dict[str, str]] = field(default_factory=dict)  # mutation name -> {"test", "files"}
+    killers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path) -> KillerMemory:
+    def load(cls, path: Path) -> KillerRecord:
         return cls(path, json.loads(path.read_text()) if path.is_file() else {})
 
-    @staticmethod
-    def files_hash(mutated: Path, test: str, root: Path) -> str:
-        test_file = root / test.split("::", 1)[0]
-        digest = hashlib.sha256(mutated.read_bytes() + b"\0")
-        digest.update(test_file.read_bytes() if test_file.is_file() else b"")
-        return digest.hexdigest()[:16]
+    def recall(self, name: str) -> str | None:
+        return self.killers.get(name)
 
-    def recall(self, name: str, mutated: Path, root: Path) -> str | None:
-        """The test that killed this mutation last, if neither file changed since (``mutated``: unmutated)."""
-        kept = self.killers.get(name)
-        return kept["test"] if kept and kept["files"] == self.files_hash(mutated, kept["test"], root) else None
-
-    def remember(self, name: str, killer: str | None, mutated: Path, root: Path) -> None:
-        """Keep the test that killed a mutation (``mutated``: the unmutated file); None forgets one."""
+    def remember(self, name: str, killer: str | None) -> None:
+        """Keep the test that killed a mutation; None (it survived) forgets its killer."""
         if killer is None:
             self.killers.pop(name, None)
         else:
-            self.killers[name] = {"test": killer, "files": self.files_hash(mutated, killer, root)}
+            self.killers[name] = killer
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.killers, indent=1, sort_keys=True))
+        self.path.write_text(json.dumps(self.killers, indent=1, sort_keys=True) + "\n")
 

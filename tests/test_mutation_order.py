@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from scripts import mutation_order
-from scripts.mutation_order import KillerMemory
+from scripts.mutation_order import KillerRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = {"tests/a.py::test_slow": 9.0, "tests/a.py::test_quick": 0.1, "tests/b.py::test_medium": 1.5, "tests/f.py::test_fast": 0.15,
@@ -59,24 +59,24 @@ def test_the_killer_is_read_from_pytests_summary_line():
     assert mutation_order.killed_by("timed out") is None
 
 
-def test_a_killer_is_recalled_while_neither_the_mutated_file_nor_its_test_file_changed(tmp_path: Path):
-    mutated, test = tmp_path / "module.py", tmp_path / "tests" / "test_module.py"
-    test.parent.mkdir()
-    mutated.write_text("VALUE = 1\n")
-    test.write_text("def test_value(): ...\n")
-    memory = KillerMemory(tmp_path / "cache" / "killers.json")
-    memory.remember("a mutation", "tests/test_module.py::test_value", mutated, tmp_path)
-    memory.save()
-    kept = KillerMemory.load(memory.path)
-    assert kept.recall("a mutation", mutated, tmp_path) == "tests/test_module.py::test_value"
-    assert kept.recall("another mutation", mutated, tmp_path) is None
-    test.write_text("def test_value(): assert True\n")
-    assert kept.recall("a mutation", mutated, tmp_path) is None
-    kept.remember("a mutation", "tests/test_module.py::test_value", mutated, tmp_path)
-    mutated.write_text("VALUE = 2\n")
-    assert kept.recall("a mutation", mutated, tmp_path) is None
-    kept.remember("a mutation", None, mutated, tmp_path)
-    assert kept.killers == {}
+def test_a_killer_is_recorded_until_its_mutant_survives(tmp_path: Path):
+    record = KillerRecord(tmp_path / "killers.json")
+    record.remember("a mutation", "tests/test_module.py::test_value[1]")
+    record.remember("another mutation", "tests/test_module.py::test_other")
+    record.save()
+    kept = KillerRecord.load(record.path)
+    assert kept.recall("a mutation") == "tests/test_module.py::test_value[1]"
+    kept.remember("another mutation", None)
+    assert (kept.recall("another mutation"), kept.recall("a third mutation")) == (None, None)
+
+
+def test_the_repositorys_record_names_listed_mutations_and_existing_test_files():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    mutate = importlib.import_module("mutate")
+    record = KillerRecord.load(mutate.KILLERS)
+    listed = {mutation.name for mutation in mutate.MUTATIONS + mutate.load_rounds()}
+    assert set(record.killers) <= listed, "a recorded killer of a mutation no longer listed"
+    assert all((ROOT / test.split("::")[0]).is_file() for test in record.killers.values())
 
 
 # -- in scripts/mutate: only a failing test kills, the remembered killer included -------------------
@@ -93,33 +93,56 @@ def test_kills():
 """
 
 
-def judge_with_last_killer(tmp_path: Path, last_killer: str):
+def mutant_workspace(tmp_path: Path, tests: str = TESTS):
     sys.path.insert(0, str(ROOT / "scripts"))
     mutate = importlib.import_module("mutate")
     (tmp_path / "hooks" / "binderhub_registry").mkdir(parents=True)
     (tmp_path / "hooks" / "binderhub_registry" / "__init__.py").write_text("")
     (tmp_path / "hooks" / "binderhub_registry" / "module.py").write_text(MODULE)
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_module.py").write_text(TESTS)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    workspace = mutate.Workspace(tmp_path)
+    (tmp_path / "tests" / "test_module.py").write_text(tests)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    cluster: on the test cluster\n")
+    return mutate, mutate.Workspace(tmp_path)
+
+
+def test_the_recorded_killer_runs_alone_and_kills(tmp_path: Path):
+    mutate, workspace = mutant_workspace(tmp_path)
     mutation = mutate.Mutation("returns 2", "layers", "module.py", "return 1", "return 2")
-    covered = mutate.CoverageMap({"module.py": {2: frozenset({"tests/test_module.py::test_passes_on_both"})}},
-                                 {"tests/test_module.py::test_passes_on_both": 0.1, "tests/test_module.py::test_kills": 0.1})
-    memory = mutate.mutation_order.KillerMemory(tmp_path / "killers.json")
-    memory.remember(mutation.name, last_killer, workspace.target_of(mutation), tmp_path)
-    settings = mutate.Settings(60, 60, targeted_only=True, marker="", coverage=covered, killers=memory)
-    return mutate.judge(mutation, workspace, settings)
-
-
-def test_the_last_killer_runs_alone_first_and_kills(tmp_path: Path):
-    verdict = judge_with_last_killer(tmp_path, "tests/test_module.py::test_kills")
+    verdict = mutate.judge_by_killer(mutation, "tests/test_module.py::test_kills", workspace, mutate.Settings(60, 60, True, ""))
     assert (verdict.fate, verdict.remembered, verdict.killer) == ("killed", True, "tests/test_module.py::test_kills")
+    assert (tmp_path / "hooks" / "binderhub_registry" / "module.py").read_text() == MODULE
 
 
-def test_a_last_killer_that_is_gone_kills_nothing(tmp_path: Path):
-    verdict = judge_with_last_killer(tmp_path, "tests/test_module.py::test_gone")  # pytest: usage error, no test failed
-    assert (verdict.fate, verdict.remembered) == ("SURVIVED", False)
+def test_a_recorded_killer_that_passes_or_is_gone_leaves_the_verdict_to_the_selection(tmp_path: Path):
+    mutate, workspace = mutant_workspace(tmp_path)
+    mutation = mutate.Mutation("returns 2", "layers", "module.py", "return 1", "return 2")
+    for killer in ("tests/test_module.py::test_passes_on_both", "tests/test_module.py::test_gone"):  # gone: a usage error
+        assert mutate.judge_by_killer(mutation, killer, workspace, mutate.Settings(60, 60, True, "")).fate == mutate.UNDECIDED
+
+
+RED_AND_CLUSTER = TESTS + """
+def test_red():
+    assert value() == 3
+
+import pytest
+
+@pytest.mark.cluster
+def test_on_the_cluster():
+    assert value() == 1
+"""
+
+
+def test_only_recorded_killers_that_pass_unmutated_under_the_marker_are_used(tmp_path: Path):
+    mutate, workspace = mutant_workspace(tmp_path, RED_AND_CLUSTER)
+    killers = {f"tests/test_module.py::test_{name}" for name in ("kills", "red", "on_the_cluster", "gone")}
+    killers.add("tests/test_gone.py::test_x")
+    usable = mutate.usable_killers(killers, [workspace], mutate.Settings(60, 60, True, "not cluster"))
+    assert usable == {"tests/test_module.py::test_kills"}
+    with_the_cluster = mutate.usable_killers(killers, [workspace], mutate.Settings(60, 60, True, ""))
+    assert with_the_cluster == {"tests/test_module.py::test_kills", "tests/test_module.py::test_on_the_cluster"}
+    mapped = mutate.CoverageMap({}, {"tests/test_module.py::test_kills": 0.1})  # the map's run passed what it knows
+    assert mutate.usable_killers(killers, [workspace], mutate.Settings(60, 60, True, "", coverage=mapped)) == {
+        "tests/test_module.py::test_kills"}
 
 
 def test_a_survivors_whole_suite_run_is_the_tests_it_did_not_run_yet_quickest_first(tmp_path: Path):
@@ -135,3 +158,4 @@ def test_a_survivors_whole_suite_run_is_the_tests_it_did_not_run_yet_quickest_fi
         "tests/c/test_d.py::test_d", "tests/test_b.py::test_slow"]
     assert mutate.rest_of_the_suite(mutate.Selection(["tests/c"], "files"), None, tmp_path) == [
         "tests", "--ignore=tests/c", "--ignore=tests/image", "--ignore=tests/release"]
+

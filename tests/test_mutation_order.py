@@ -159,3 +159,11 @@ def test_a_survivors_whole_suite_run_is_the_tests_it_did_not_run_yet_quickest_fi
     assert mutate.rest_of_the_suite(mutate.Selection(["tests/c"], "files"), None, tmp_path) == [
         "tests", "--ignore=tests/c", "--ignore=tests/image", "--ignore=tests/release"]
 
+
+def test_a_mutations_own_tests_are_selected_even_where_the_map_sees_no_line_of_it_run(tmp_path: Path):
+    mutate, workspace = mutant_workspace(tmp_path)
+    mutation = mutate.Mutation("returns 2", "layers", "module.py", "return 1", "return 2", tests=("tests/test_module.py::test_kills",))
+    covered = mutate.CoverageMap({"module.py": {2: frozenset({"tests/test_module.py::test_passes_on_both"})}},
+                                 {"tests/test_module.py::test_passes_on_both": 0.1, "tests/test_module.py::test_kills": 0.1})
+    selection = mutate.select_tests(mutation, covered, tmp_path)
+    assert (selection.how, selection.tests) == ("lines", ["tests/test_module.py::test_kills", "tests/test_module.py::test_passes_on_both"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import generic_values, run_cli_bounded, write_values
-from tests.stand_ins.hostile_registry import RETRY_THEN_TRICKLE_AFTER, HostileRegistry
+from tests.stand_ins.hostile_registry import ECHOED_TOKEN, RETRY_THEN_TRICKLE_AFTER, HostileRegistry
 
 DEADLINE = 4.0  # seconds, BINDERHUB_REGISTRY_REQUEST_DEADLINE_SECONDS of every case
 MEMORY_LIMIT_MIB = 128
@@ -104,3 +104,17 @@ def test_an_upload_session_proven_with_an_opaque_token_is_cancelled_with_it(tmp_
     assert result.code == 0, result.stderr
     assert [(seen.method, seen.authorization) for seen in registry.seen if "/blobs/uploads/" in seen.path] == [
         ("POST", "Bearer opaque-token-0123456789"), ("DELETE", "Bearer opaque-token-0123456789")]
+
+
+def test_a_token_the_registry_echoes_back_is_never_printed(tmp_path):
+    """A registry refusing its own token names the challenge's ``error`` in the sentence
+    (``_token_refused``); one that echoes the request there (``error="Bearer <token>"``) gets
+    exit 3 and the sentence with the token masked, as every token a token service hands out is."""
+    with HostileRegistry("upload-refused-echoing-token") as registry:
+        values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", PASSWORD))
+        result = run_cli_bounded("provision", "--values", str(values), "--output", "-", kill_after=2 * DEADLINE).result
+    assert [(seen.method, seen.authorization) for seen in registry.seen if "/blobs/uploads/" in seen.path] == [
+        ("POST", f"Bearer {ECHOED_TOKEN}")]  # the token really went out, so the challenge echoed it
+    assert result.code == 3, result.stderr
+    assert "refused the token its own token service issued (401 Bearer ***)" in result.last_line
+    assert ECHOED_TOKEN not in result.output and PASSWORD not in result.output

@@ -22,6 +22,7 @@ TRICKLE_ROUNDS = 2000  # ~8 minutes at most, well past any deadline the tests co
 ENDLESS_CHUNK = b"x" * 65536
 ENDLESS_ROUNDS = 64 * 1024  # 4 GiB at most
 RETRY_THEN_TRICKLE_AFTER = 5  # seconds: most of the deadline the test gives (6 s)
+ECHOED_TOKEN = "echoed-opaque-token-5f0c2a9e71"  # what upload-refused-echoing-token hands out, then echoes
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,18 @@ class HostileHandler(LoopbackHandler):
             self._answer(403, json.dumps({"errors": [{"code": f"denied for {self.client_address[0]} via X-Internal-Route 7"}]}).encode())
         else:
             self._answer(200, b"{}")
+
+    def mode_upload_refused_echoing_token(self) -> None:
+        """A token registry (opaque tokens) refusing its own token for the upload with a challenge
+        whose ``error`` echoes the request's Authorization header (``error="Bearer <token>"``), as
+        servers that echo the request do; the hook names that error in its sentence."""
+        authorization = self.headers.get("Authorization") or ""
+        if self.path.startswith("/token"):
+            self._answer(200, json.dumps({"token": ECHOED_TOKEN}).encode())
+        elif self.command == "POST" and authorization.startswith("Bearer "):
+            self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', WWW_Authenticate=self._bearer(authorization))
+        else:
+            self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', WWW_Authenticate=self._bearer())
 
     def mode_retry_then_trickle(self) -> None:
         """503 with Retry-After (most of the deadline away), then a response that trickles: the

@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from tests.stand_ins.hostile_registry import HostileRegistry
+from tests.stand_ins.hostile_registry import ECHOED_TOKEN, HostileRegistry
 
 
 def raw_get(registry: HostileRegistry, limit: int, until: bytes = b"") -> bytes:
@@ -102,3 +102,14 @@ def test_token_upload_elsewhere_takes_only_its_token_and_names_another_origin():
         elsewhere = f"http://localhost:{registry.port}/"
     assert refused.status_code == 401 and upload.status_code == 202
     assert upload.headers["Location"].startswith(elsewhere) and cancel.status_code == 204
+
+
+def test_upload_refused_echoing_token_puts_the_bearer_token_it_received_in_its_challenge():
+    with HostileRegistry("upload-refused-echoing-token") as registry:
+        token = httpx.get(f"{registry.url}/token").json()["token"]
+        anonymous = httpx.post(f"{registry.url}/v2/x/blobs/uploads/")
+        upload = httpx.post(f"{registry.url}/v2/x/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+        realm = f"{registry.url}/token"
+    assert token == ECHOED_TOKEN and anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == f'Bearer realm="{realm}",service="hostile"'
+    assert upload.status_code == 401 and upload.headers["WWW-Authenticate"].endswith(f',error="Bearer {ECHOED_TOKEN}"')

@@ -730,7 +730,7 @@ MUTATIONS = [
       tests=("tests/hook/test_push_permission.py::test_a_deadline_that_is_not_a_positive_number_falls_back_to_the_default",)),
     M("r3: a JWT granting nothing on the repository counts as opaque", "push-proof", "registry_auth.py",
       "return self.access.get(repository, frozenset())", "return self.access.get(repository)",
-      tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py", "tests/hook/test_push_permission.py")),
+      tests=("tests/hook/test_push_permission.py", "tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py")),
     M("r3: a web page without an html Content-Type taken for JSON", "push-proof", "registry_answers.py",
       '    return "html" in response.headers.get("Content-Type", "").lower() or response.content.lstrip()[:1] == b"<"',
       '    return "html" in response.headers.get("Content-Type", "").lower()',

@@ -267,6 +267,26 @@ def test_a_new_account_whose_keys_iam_cannot_see_yet_is_waited_for(kube_api, tmp
     assert len(google_cloud.state.service_accounts[BUILDER].user_keys()) == 1
 
 
+def test_a_new_account_iam_will_not_make_a_key_for_yet_is_waited_for_and_the_key_pushes(
+    kube_api, tmp_path, google_cloud, google_adc, google_registry
+):
+    """Key creation lags on its own: IAM already lists the new account's keys, but
+    CreateServiceAccountKey still answers NOT_FOUND for it a while. The run waits and retries
+    the creation, and the one key it makes pushes."""
+    state = google_cloud.state
+    state.account_key_creation_checks = 3
+    registry = google_registry(AR_HOST)
+    result = provision(kube_api, tmp_path, google_values(google_cloud, registry))
+    assert result.code == 0, result.stderr
+    assert [c.code for c in state.calls_of("CreateServiceAccountKey")] == ["NOT_FOUND"] * 3 + ["OK"]
+    assert result.stderr.count("IAM does not let a key be made for the new") == 3
+    key = key_of(result)
+    assert [k.key_id for k in state.service_accounts[BUILDER].user_keys()] == [key["private_key_id"]]
+    token = httpx.get(registry.token_server.realm, auth=("_json_key", json.dumps(key)), params={
+        "service": registry.token_server.service, "scope": f"repository:{PROJECT}/binder/binder-lag:pull,push"}).json()["token"]
+    push_image(registry.url, f"{PROJECT}/binder/binder-lag", "v1", token=token)
+
+
 def age_secret(kube_api, by: timedelta) -> str:
     """Time passing for the credential: its created-at note moved ``by`` into the past (the hook
     reads its own clock, which a test cannot move); the new note."""

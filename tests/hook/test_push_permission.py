@@ -106,17 +106,21 @@ def test_a_repository_path_the_registry_does_not_have_is_invalid_configuration_n
     assert [r.status for r in registry.seen() if r.is_upload_start(PROBE)] == [404]
 
 
+@pytest.mark.parametrize("ungranted", ["listed", "omitted"])
 def test_a_token_granting_nothing_on_the_repository_is_no_push_without_an_upload(tmp_path, make_token_server, make_registry,
-                                                                                make_basic_auth_registry):
-    """A JWT that grants nothing on the repository (the token service lists it with no actions):
-    no push, told from the token alone, with no upload session tried."""
+                                                                                make_basic_auth_registry, ungranted):
+    """A JWT that grants nothing on the repository, whether the token service lists it with no
+    actions (Docker Hub, Harbor) or leaves it out of the access claim (distribution's token
+    server, GitLab): no push, told from the token alone (not an opaque token whose rights an
+    upload session must find out), with no upload session tried."""
     password = random_password()
-    token_server = make_token_server({"ci": {"password": password, "grants": [("other/*", {"pull", "push", "delete"})]}})
+    token_server = make_token_server({"ci": {"password": password, "grants": [("other/*", {"pull", "push", "delete"})]}},
+                                     ungranted=ungranted)
     recorder = make_basic_auth_registry(None, upstream=make_registry("token", token_server=token_server))
     result = provision(tmp_path, recorder.url, "ci", password)
     assert result.code == 1, result.stderr
-    assert f"cannot push to {PROBE}" in result.last_line
     assert [r for r in recorder.seen() if r.is_upload_start(PROBE)] == []
+    assert result.last_line == f"error: User 'ci' cannot push to {PROBE}; give the account write (push) access to it."
 
 
 def test_a_deadline_that_is_not_a_positive_number_falls_back_to_the_default(tmp_path, htpasswd_registry):

@@ -40,6 +40,11 @@ Where it is simpler than Google (each is also noted where it matters):
   wait for 60 seconds or more before you perform another operation with the key"). Both knobs
   default to ``propagation_checks`` (``None``); accounts and keys made by the set-up helpers are
   usable at once. Google's delays are random; counting makes them the worst case, every time.
+  IAM's key calls lag behind a new account too, each on its own: the first
+  ``account_read_checks`` key list or create calls naming an account made by
+  CreateServiceAccount answer NOT_FOUND "Service account X does not exist.", and then its first
+  ``account_key_creation_checks`` CreateServiceAccountKey calls still do (a create that fails so
+  while the account already lists; both 0 by default).
 * The "consumer" project whose API must be enabled is the project named by (or owning) the
   resource, not the caller's quota project; they coincide in the hook's set-up.
 * Only JSON key files (no PKCS12), only RSA-2048, no key upload, no ID tokens.
@@ -358,6 +363,7 @@ class ServiceAccountRecord:
     keys: dict[str, KeyRecord] = field(default_factory=dict)
     unknown_for: int = 0  # SetIamPolicy member checks left that fail as if it did not exist yet
     unknown_to_keys: int = 0  # key list/create calls left that answer NOT_FOUND (IAM reads lag too)
+    unknown_to_key_creation: int = 0  # then key create calls left that still answer NOT_FOUND
     bindings: dict[str, set[str]] = field(default_factory=dict)  # the account's own IAM policy
     policy_version: int = 0
     policy_checks: int = 0  # permission evaluations against the account's own policy so far
@@ -455,6 +461,9 @@ class GoogleCloudState:
         #: key list/create calls an API-created account is NOT_FOUND to (IAM reads are eventually
         #: consistent right after CreateServiceAccount; 0 by default)
         self.account_read_checks = 0
+        #: CreateServiceAccountKey calls an API-created account is NOT_FOUND to after that (key
+        #: creation lagging behind the key list; 0 by default)
+        self.account_key_creation_checks = 0
         #: evaluations a binding added to a service account's own policy (SetIamPolicy) stays
         #: invisible for (who may act as it: generateAccessToken, the GKE metadata server)
         self.account_binding_checks = 0
@@ -951,6 +960,7 @@ class IamAdminService:
                                                req.service_account.description)
             record.unknown_for = state.account_delay()
             record.unknown_to_keys = state.account_read_checks
+            record.unknown_to_key_creation = state.account_key_creation_checks
             return self._sa_message(record)
 
     def GetServiceAccount(self, call: CallContext,  # noqa: N802
@@ -1003,6 +1013,9 @@ class IamAdminService:
             project, account = match.groups()
             _, record = self._account(call, project, account, _KEYS + "create", req.name)
             self._lagging_read(record, req.name)
+            if record.unknown_to_key_creation > 0:  # see GoogleCloudState.account_key_creation_checks
+                record.unknown_to_key_creation -= 1
+                raise ApiError("NOT_FOUND", f"Service account {req.name} does not exist.")
             key_types = iam_admin_v1.ServiceAccountPrivateKeyType
             if req.private_key_type == key_types.TYPE_PKCS12_FILE or req.key_algorithm \
                     == iam_admin_v1.ServiceAccountKeyAlgorithm.KEY_ALG_RSA_1024:

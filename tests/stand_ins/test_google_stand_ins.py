@@ -472,6 +472,36 @@ def test_a_new_key_is_rejected_until_it_propagates(
     assert authorizer.authenticate("_json_key", json.dumps(pusher)) == pusher["client_email"]
 
 
+def test_iam_key_calls_on_a_new_account_answer_not_found_until_it_propagates(
+        google_cloud: GoogleCloud, iam: iam_admin_v1.IAMClient, pusher: dict[str, str]) -> None:
+    """Right after CreateServiceAccount, IAM's key calls may answer NOT_FOUND "Service account X
+    does not exist.": ``account_read_checks`` key list or create calls, then
+    ``account_key_creation_checks`` more key creations (a create can lag while the list answers)."""
+    google_cloud.state.account_read_checks = 1
+    google_cloud.state.account_key_creation_checks = 2
+    fresh = iam.create_service_account(name=f"projects/{PROJECT}", account_id="fresh-push")
+    err = raises(lambda: iam.list_service_account_keys(name=fresh.name, key_types=[USER_MANAGED]), gexc.NotFound)
+    assert err.message == f"Service account {fresh.name} does not exist."
+    assert list(iam.list_service_account_keys(name=fresh.name, key_types=[USER_MANAGED]).keys) == []
+    for _ in range(2):
+        err = raises(lambda: iam.create_service_account_key(name=fresh.name), gexc.NotFound)
+        assert err.message == f"Service account {fresh.name} does not exist."
+    assert google_cloud.state.service_accounts[fresh.email].user_keys() == []  # a NOT_FOUND made no key
+    key_file = json.loads(iam.create_service_account_key(name=fresh.name).private_key_data)
+    assert key_file["client_email"] == fresh.email
+    credentials_from(key_file).refresh(google.auth.transport.requests.Request())
+    assert [c.code for c in google_cloud.state.calls_of("CreateServiceAccountKey")] == ["NOT_FOUND", "NOT_FOUND", "OK"]
+    # accounts made by the set-up helpers are long-standing: their keys are made at once
+    iam.create_service_account_key(name=sa_name("binder-push"))
+    # the creation lag alone: the key list answers at once, only the creation lags
+    google_cloud.state.account_read_checks = 0
+    google_cloud.state.account_key_creation_checks = 1
+    other = iam.create_service_account(name=f"projects/{PROJECT}", account_id="other-push")
+    assert list(iam.list_service_account_keys(name=other.name, key_types=[USER_MANAGED]).keys) == []
+    raises(lambda: iam.create_service_account_key(name=other.name), gexc.NotFound)
+    iam.create_service_account_key(name=other.name)
+
+
 def test_upload_permission_appears_only_after_propagation(
         google_cloud: GoogleCloud, ar: artifactregistry_v1.ArtifactRegistryClient,
         pusher: dict[str, str]) -> None:

@@ -103,6 +103,24 @@ def test_access_is_the_intersection_of_requested_and_granted(token_server: Token
     ]
 
 
+def test_an_omitting_token_server_leaves_ungranted_repositories_out_and_the_registry_refuses_them(
+        make_token_server: MakeTokenServer, make_registry: MakeRegistry) -> None:
+    """``ungranted="omitted"`` (distribution's token server, GitLab): a repository the account may
+    do nothing asked on is absent from the access claim, and the real registry refuses it as no
+    action (401 insufficient_scope to an upload), the same as an entry with no actions."""
+    ts = make_token_server({"alice": {"password": random_password(), "grants": [("alice/*", {"pull", "push"})]}},
+                           ungranted="omitted")
+    registry = make_registry("token", token_server=ts)
+    assert access_of(ts, "alice", "repository:alice/app:push", "repository:bob/app:pull,push") == [
+        {"type": "repository", "name": "alice/app", "actions": ["push"]}]
+    assert access_of(ts, "alice", "repository:bob/app:pull,push") == []
+    resp = httpx.post(f"{registry.url}/v2/bob/app/blobs/uploads/", headers=bearer(ts, "alice", "repository:bob/app:pull,push"))
+    assert resp.status_code == 401
+    assert 'error="insufficient_scope"' in resp.headers["WWW-Authenticate"]
+    resp = httpx.post(f"{registry.url}/v2/alice/app/blobs/uploads/", headers=bearer(ts, "alice", "repository:alice/app:pull,push"))
+    assert resp.status_code == 202
+
+
 def test_bad_password_and_unknown_user_get_401(token_server: TokenServer) -> None:
     for user, password in [("pusher", "wrong"), ("nobody", random_password())]:
         resp = token_response(token_server, user, f"repository:{REPO}:pull", password=password)

@@ -13,7 +13,11 @@ enforcing what the real one enforces:
   key id distribution 2.8 looks up in ``rootcertbundle``; ``cert_path`` is that bundle.
 * Access granted = the actions asked for ∩ the union of the actions of every grant whose
   repository glob matches the name. An empty intersection is not an error: like Docker Hub the
-  access entry stays, with ``"actions": []``.
+  access entry stays, with ``"actions": []`` (Harbor's token service too); with
+  ``ungranted="omitted"`` the entry is left out of the ``access`` claim instead, as
+  distribution's own token server (``contrib/token-server``, ``filterAccessList``) and GitLab's
+  (``ContainerRegistryAuthenticationService``, ``.compact``) do for a repository the account may
+  do nothing asked on. distribution's registry refuses both alike (no entry, no action).
 * Wrong password or unknown user: 401 ``{"details": "incorrect username or password"}``.
   No credentials: an anonymous token with what the ``anonymous`` entry grants (default nothing).
 
@@ -135,8 +139,12 @@ class TokenServer(LoopbackHttpServer):
         workdir: Path | None = None,
         realm_query: str = "",
         token_fields: tuple[str, ...] = ("token", "access_token"),
+        ungranted: Literal["listed", "omitted"] = "listed",
     ) -> None:
         super().__init__()
+        # A repository the account may do nothing asked on: listed with no actions (Docker Hub,
+        # Harbor), or left out of the access claim (distribution's token server, GitLab).
+        self.ungranted = ungranted
         # The fields the token is answered in: distribution's spec has both; OAuth2-style
         # services (some cloud registries) answer only access_token.
         self.token_fields = token_fields
@@ -226,8 +234,9 @@ class TokenServer(LoopbackHttpServer):
         for scope in scopes:
             rtype, name, wanted = parse_scope(scope)
             allowed = granted_actions(entry, rtype, name)
-            access.append({"type": rtype, "name": name,
-                           "actions": [a for a in wanted if a in allowed]})
+            actions = [a for a in wanted if a in allowed]
+            if actions or self.ungranted == "listed":
+                access.append({"type": rtype, "name": name, "actions": actions})
         return access
 
     # -- internals -------------------------------------------------------------------------

@@ -4,7 +4,8 @@ apply with ``force``, so fields another field manager changed (``kubectl edit``,
 edits are made as kubectl makes them (its field managers and patch types), on the stand-in API,
 which answers 409 to a non-forced apply like the real server. And `helm uninstall`'s cleanup Job,
 run as the chart renders it (its args, its values Secret, its ServiceAccount's Role), deletes every
-object the hook wrote and the `helm test` Pod, and nothing else."""
+object the hook wrote and the `helm test` Pod, and nothing else; the hook Job restarts exactly the
+Deployments its Role names, also when `null` removed `restart.deployments`' default."""
 
 from __future__ import annotations
 
@@ -154,3 +155,19 @@ def test_uninstall_deletes_everything_the_hook_wrote_and_the_test_pod_and_nothin
     assert [(resource, name) for resource, name in gone if kube_api.get(resource, NS, name) is not None] == []
     assert {(e.resource, e.name) for e in kube_api.audit if e.verb == "delete" and e.code == 200} == set(gone)
     assert kube_api.get("configmaps", NS, "binder-config") is not None
+
+
+@pytest.mark.parametrize(("restart", "rolled"), [({}, ["binder"]), ({"deployments": None}, []), ({"deployments": []}, [])],
+                         ids=["default", "null", "empty list"])
+def test_the_hook_as_the_chart_runs_it_restarts_exactly_the_deployments_its_role_names(kube_api, tmp_path, htpasswd_registry,
+                                                                                      helm_binaries, restart, rolled):
+    """`--set restart.deployments=null` (Helm removes the default, and the Role names no Deployment)
+    restarts none, like []: the hook's values say so, instead of leaving the hook to bring back the
+    default `binder`, which its Role forbids it to read (exit 2, a failed install)."""
+    kube_api.put(binder_deployment(NS))
+    values = {**generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")), "restart": restart}
+    pods, env = chart_pods(kube_api, helm_binaries, tmp_path, values)
+    result = run_cli(*pods["provision"], env=env)
+    assert result.code == 0, result.stderr
+    assert {event.name for event in kube_api.audit if event.resource == "deployments"} == set(rolled)
+    assert len(kube_api.deployment_history(NS, "binder")) == 1 + len(rolled)

@@ -12,8 +12,9 @@ output:
 {{- $_ := set $rotation "revision" (toString (.Values.rotation.revision | default .Release.Revision)) }}
 rotation:
   {{- toYaml $rotation | nindent 2 }}
+{{- /* The list the Role was rendered from, [] when null removed it (the hook would bring back its default). */}}
 restart:
-  {{- toYaml .Values.restart | nindent 2 }}
+  deployments: {{ .Values.restart.deployments | default list | toJson }}
 {{- if include "binderhub-registry.keyless" . }}
 registryHelper:
   name: {{ include "binderhub-registry.helperName" . | quote }}

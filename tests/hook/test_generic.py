@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.helpers import (
+    binder_deployment,
     binderhub_config,
     binderhub_for,
     generic_values,
@@ -269,6 +270,22 @@ def test_several_values_files_merge_like_helm(tmp_path, htpasswd_registry):
     result = run_cli("provision", "--values", str(base), "--values", str(override), "--output", "-")
     assert result.code == 0, result.stderr
     assert binderhub_config(result.document("ConfigMap"))["BinderHub"]["image_prefix"].endswith("/second/binder-")
+
+
+@pytest.mark.parametrize(("restart", "rolled"), [({}, ["binder"]), ({"deployments": None}, []), ({"deployments": []}, [])],
+                         ids=["default", "null", "empty list"])
+def test_null_in_a_values_file_removes_the_default_like_helm(tmp_path, kube_api, htpasswd_registry, restart, rolled):
+    """Helm's rule: a key set to null removes the chart's default. `restart.deployments: null` leaves
+    no Deployment to restart, like an empty list (the hook neither reads nor rolls `binder`); left
+    out, the default `[binder]` rolls BinderHub's Deployment."""
+    kube_api.put(binder_deployment("binder"))
+    values = {**generic_values(htpasswd_registry.url, "alice", htpasswd_registry.password("alice")), "restart": restart}
+    env = {"KUBECONFIG": str(kube_api.write_kubeconfig(tmp_path / "kubeconfig", None, "binder"))}
+    result = run_cli("provision", "--values", str(write_values(tmp_path / "values.yaml", values)), "--log-format", "json", env=env)
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stderr.splitlines()[-1])["restarted"] == rolled
+    assert {event.name for event in kube_api.audit if event.resource == "deployments"} == set(rolled)
+    assert len(kube_api.deployment_history("binder", "binder")) == 1 + len(rolled)
 
 
 def test_password_never_appears_outside_the_secret_data(tmp_path, htpasswd_registry):

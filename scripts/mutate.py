@@ -810,6 +810,10 @@ MUTATIONS = [
       '    if scheme == "basic":\n        return Challenge("basic")', '    if scheme == "Basic":\n        return Challenge("basic")',
       tests=("tests/hook/test_hostile_registry.py", "tests/hook/test_generic.py", "tests/hook/test_push_permission.py")),
     # -- the real cluster (issue #19) ------------------------------------------------------------
+    M("restart.deployments: null reaches the hook as an absent key (it rolls its default, which its Role forbids)", "chart",
+      "chart/templates/_pod.tpl", "  deployments: {{ .Values.restart.deployments | default list | toJson }}",
+      "  {{- toYaml .Values.restart | nindent 2 }}",
+      tests=("tests/hook/test_kube_writer.py::test_the_hook_as_the_chart_runs_it_restarts_exactly_the_deployments_its_role_names",)),
     M("the cleanup leaves the helm test Pod behind", "chart", "chart/templates/_pod.tpl",
       '{{- if eq .command "cleanup" }}', "{{- if false }}",
       tests=("tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall",)),

@@ -804,7 +804,8 @@ MUTATIONS = [
     # -- the real cluster (issue #19) ------------------------------------------------------------
     M("the cleanup leaves the helm test Pod behind", "chart", "chart/templates/_pod.tpl",
       '{{- if eq .command "cleanup" }}', "{{- if false }}",
-      tests=("tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall",)),
+      tests=("tests/chart/test_chart.py::test_the_cleanup_job_is_told_to_delete_the_very_pod_helm_test_creates",
+             "tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall")),
     M("the cleanup's Pod path missing (deleting the helm test Pod fails)", "kube-writer", "kube.py",
       '    "pods": "/api/v1/namespaces/{namespace}/pods/{name}",\n', "",
       tests=("tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall",)),

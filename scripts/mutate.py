@@ -788,7 +788,8 @@ MUTATIONS = [
       '    verbs: [get, create, patch, delete]',
       '    resources: [configmaps]\n    resourceNames: [{{ include "binderhub-registry.settingsName" . | quote }}]\n'
       '    verbs: [get, patch, delete]',
-      tests=("tests/chart/test_chart.py", "tests/lifecycle/test_cluster_generic.py")),
+      tests=("tests/hook/test_kube_writer.py::test_a_first_install_creates_the_hooks_objects_with_no_more_than_the_charts_role",
+             "tests/chart/test_chart.py", "tests/lifecycle/test_cluster_generic.py")),
     M("r3: the hook may not roll the BinderHub Deployments", "chart", "chart/templates/shared/role.yaml",
       "    verbs: [get, patch]", "    verbs: [get]",
       tests=("tests/chart/test_chart.py", "tests/lifecycle/test_cluster_generic.py")),
@@ -808,7 +809,8 @@ MUTATIONS = [
              "tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall")),
     M("the cleanup's Pod path missing (deleting the helm test Pod fails)", "kube-writer", "kube.py",
       '    "pods": "/api/v1/namespaces/{namespace}/pods/{name}",\n', "",
-      tests=("tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall",)),
+      tests=("tests/hook/test_kube_writer.py::test_the_uninstall_cleanup_deletes_the_pod_helm_test_left_and_the_hooks_objects",
+             "tests/lifecycle/test_cluster_generic.py::test_companion_install_test_upgrade_uninstall")),
     # -- BinderHub's own registry client (issue #20, tests/binderhub_client.py): only its lookup sees these
     M("companion values project the Secret's config.json beside the path BinderHub reads", "settings",
       "templates/binderhub-values.yaml.j2",

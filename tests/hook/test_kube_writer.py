@@ -2,7 +2,12 @@
 apply with ``force``, so fields another field manager changed (``kubectl edit``, ``kubectl apply
 --server-side``) are the hook's again instead of a 409 Conflict failing every later upgrade. The
 edits are made as kubectl makes them (its field managers and patch types), on the stand-in API,
-which answers 409 to a non-forced apply like the real server."""
+which answers 409 to a non-forced apply like the real server.
+
+The hook and cleanup Jobs also run here as the chart runs them (tests/chart renders it with the real
+Helm 4): the rendered args and values file, under the chart's ServiceAccount, its Role enforced by
+the stand-in as RBAC does: a first install creates every object the hook writes, and the uninstall
+cleanup deletes them and the Pod `helm test` left behind."""
 
 from __future__ import annotations
 
@@ -12,8 +17,10 @@ import json
 import httpx
 import pytest
 import yaml
+from binderhub_registry.settings import pull_secret_name, settings_configmap_name
 
-from tests.helpers import binder_deployment, generic_values, run_cli, write_values
+from tests.chart.test_chart import by_kind, template
+from tests.helpers import CliResult, binder_deployment, generic_values, run_cli, write_values
 
 NS = "binder"
 SECRET = "binderhub-registry"
@@ -108,3 +115,79 @@ def test_a_namespace_that_does_not_exist_fails_the_hook_instead_of_writing_nowhe
     assert result.code == 2, result.stderr
     assert "nowhere" in result.last_line and "namespace" in result.last_line
     assert [(e.verb, e.namespace, e.code) for e in kube_api.audit if e.verb == "patch"] == [("patch", "nowhere", 404)]
+
+
+class ChartRelease:
+    """The chart rendered by Helm 4 for a registry, its ServiceAccount, Role and RoleBinding in the
+    stand-in API (which enforces the Role as RBAC does), and its Jobs run as the chart runs them:
+    the rendered args, the rendered values file, the ServiceAccount's token."""
+
+    def __init__(self, kube_api, helm_binaries, tmp_path, registry) -> None:
+        values = write_values(tmp_path / "values.yaml", generic_values(registry.url, "alice", registry.password("alice")))
+        self.docs = template(helm_binaries, "4", values)
+        for doc in [*by_kind(self.docs, "ServiceAccount"), *by_kind(self.docs, "Role"), *by_kind(self.docs, "RoleBinding")]:
+            kube_api.put(in_namespace(doc))
+        self.kube_api, self.tmp_path = kube_api, tmp_path
+
+    def job(self, hook: str) -> dict:
+        (job,) = [d for d in by_kind(self.docs, "Job") if hook in d["metadata"]["annotations"]["helm.sh/hook"].split(",")]
+        return job
+
+    def hook_values(self) -> dict:
+        """The values file the Jobs mount (the rendered values Secret)."""
+        volumes = self.job("pre-install")["spec"]["template"]["spec"]["volumes"]
+        (secret_name,) = [v["secret"]["secretName"] for v in volumes if v["name"] == "values"]
+        (secret,) = [d for d in by_kind(self.docs, "Secret") if d["metadata"]["name"] == secret_name]
+        return yaml.safe_load(secret["stringData"]["values.yaml"])
+
+    def service_account_user(self) -> str:
+        """The user the hook Job's requests are made as."""
+        return f"system:serviceaccount:{NS}:{self.job('pre-install')['spec']['template']['spec']['serviceAccountName']}"
+
+    def run(self, hook: str) -> CliResult:
+        """The Job of ``hook`` (pre-install, pre-delete) as its pod runs it."""
+        spec = self.job(hook)["spec"]["template"]["spec"]
+        args = list(spec["containers"][0]["args"])
+        args[args.index("--values") + 1] = str(write_values(self.tmp_path / "hook-values.yaml", self.hook_values()))
+        token = self.kube_api.token_for_service_account(NS, spec["serviceAccountName"])
+        kubeconfig = self.kube_api.write_kubeconfig(self.tmp_path / "kubeconfig", token, NS)
+        return run_cli(*args, env={"KUBECONFIG": str(kubeconfig)})
+
+    def written_names(self) -> dict[str, list[str]]:
+        """What the hook writes, named by the values and the hook's own naming functions."""
+        secret = self.hook_values()["output"]["secretName"]
+        return {"secrets": [secret, pull_secret_name(secret)], "configmaps": [settings_configmap_name(secret)]}
+
+
+def in_namespace(doc: dict) -> dict:
+    return {**doc, "metadata": {**doc["metadata"], "namespace": NS}}
+
+
+@pytest.fixture
+def release(kube_api, helm_binaries, tmp_path, htpasswd_registry) -> ChartRelease:
+    return ChartRelease(kube_api, helm_binaries, tmp_path, htpasswd_registry)
+
+
+def test_a_first_install_creates_the_hooks_objects_with_no_more_than_the_charts_role(release, kube_api):
+    """On a fresh namespace each server-side apply is also a create of that name: the chart's Role
+    must grant it on the Secret, the pull Secret and the settings ConfigMap, or the install fails."""
+    result = release.run("pre-install")
+    assert result.code == 0, result.stderr
+    for resource, names in release.written_names().items():
+        for name in names:
+            assert kube_api.get(resource, NS, name) is not None, (resource, name)
+            creates = [e for e in kube_api.audit if e.resource == resource and e.name == name and e.verb == "patch"]
+            assert creates and {e.user for e in creates} == {release.service_account_user()}
+    assert [e for e in kube_api.audit if e.code == 403] == []
+
+
+def test_the_uninstall_cleanup_deletes_the_pod_helm_test_left_and_the_hooks_objects(release, kube_api):
+    """Helm deletes no test hook: the cleanup Job deletes the chart's test Pod, exit 0."""
+    assert release.run("pre-install").code == 0
+    (test_pod,) = by_kind(release.docs, "Pod")
+    kube_api.put(in_namespace(test_pod))  # what `helm test` leaves behind
+    result = release.run("pre-delete")
+    assert result.code == 0, result.stderr
+    assert kube_api.get("pods", NS, test_pod["metadata"]["name"]) is None
+    for resource, names in release.written_names().items():
+        assert [name for name in names if kube_api.get(resource, NS, name) is not None] == []

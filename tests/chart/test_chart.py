@@ -194,6 +194,18 @@ def test_role_grants_only_the_named_objects(helm_binaries, version):
     assert deployments["resourceNames"] == ["binder"] and deployments["verbs"] == ["get", "patch"]
 
 
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_the_cleanup_job_is_told_to_delete_the_very_pod_helm_test_creates(helm_binaries, version):
+    """Helm deletes no test hook on uninstall: the cleanup Job names the chart's test Pod, as rendered."""
+    docs = template(helm_binaries, version, GENERIC)
+    (test_pod,) = by_kind(docs, "Pod")
+    assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    (cleanup,) = [d for d in by_kind(docs, "Job") if d["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"]
+    args = cleanup["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "cleanup" and "--test-pod" in args, args
+    assert args[args.index("--test-pod") + 1] == test_pod["metadata"]["name"]
+
+
 def test_the_harbor_admin_secret_is_readable_only_with_harbor(helm_binaries):
     """A harbor.adminSecret left in the values after a switch to another registry grants nothing."""
     docs = template(helm_binaries, "4", GENERIC, "registry.harbor.adminSecret=harbor-admin")

@@ -1163,7 +1163,8 @@ def usable_killers(killers: set[str], workspaces: list[Workspace], settings: Set
     select = ["-m", settings.marker] if settings.marker else []
     listed = subprocess.run([str(PYTHON), "-m", "pytest", "--collect-only", *PYTEST_OPTIONS, *select, *files],
                             cwd=workspaces[0].root, env=workspaces[0].environment(), capture_output=True, text=True)
-    collected = sorted(killers & set(listed.stdout.splitlines()))
+    ids = listed.stdout.splitlines()
+    collected = sorted(killer for killer in killers if any(of_test(killer, test) for test in ids))
     shares = [collected[index::len(workspaces)] for index in range(len(workspaces))]
     with ThreadPoolExecutor(len(workspaces)) as pool:
         outcomes = list(pool.map(lambda share, workspace: run_tests(share, workspace, settings.suite_timeout, settings.marker, every=True),
@@ -1171,7 +1172,12 @@ def usable_killers(killers: set[str], workspaces: list[Workspace], settings: Set
     red = {test for outcome in outcomes for test in outcome.failed_tests}
     if any(outcome.failed and not outcome.failed_tests for outcome in outcomes):  # timed out, or a crash naming no test
         return set()
-    return set(collected) - red
+    return {killer for killer in collected if not any(of_test(killer, test) for test in red)}
+
+
+def of_test(killer: str, test: str) -> bool:
+    """Whether a pytest id is the killer's, or one of its parameters' when the killer names a function."""
+    return test == killer or test.startswith(f"{killer}[")
 
 
 class Progress:

@@ -126,6 +126,14 @@ def test_red():
 
 import pytest
 
+@pytest.mark.parametrize("wanted", [1, 3])
+def test_red_in_one_parameter(wanted):
+    assert value() == wanted
+
+@pytest.mark.parametrize("wanted", [1])
+def test_parametrised(wanted):
+    assert value() == wanted
+
 @pytest.mark.cluster
 def test_on_the_cluster():
     assert value() == 1
@@ -134,12 +142,14 @@ def test_on_the_cluster():
 
 def test_only_recorded_killers_that_pass_unmutated_under_the_marker_are_used(tmp_path: Path):
     mutate, workspace = mutant_workspace(tmp_path, RED_AND_CLUSTER)
-    killers = {f"tests/test_module.py::test_{name}" for name in ("kills", "red", "on_the_cluster", "gone")}
-    killers.add("tests/test_gone.py::test_x")
+    killers = {f"tests/test_module.py::test_{name}" for name in ("kills", "red", "on_the_cluster", "gone", "red_in_one_parameter",
+                                                                  "parametrised")}
+    killers |= {"tests/test_gone.py::test_x", "tests/test_module.py::test_parametrised[1]"}
     usable = mutate.usable_killers(killers, [workspace], mutate.Settings(60, 60, True, "not cluster"))
-    assert usable == {"tests/test_module.py::test_kills"}
+    green = {"tests/test_module.py::test_kills", "tests/test_module.py::test_parametrised", "tests/test_module.py::test_parametrised[1]"}
+    assert usable == green
     with_the_cluster = mutate.usable_killers(killers, [workspace], mutate.Settings(60, 60, True, ""))
-    assert with_the_cluster == {"tests/test_module.py::test_kills", "tests/test_module.py::test_on_the_cluster"}
+    assert with_the_cluster == {*green, "tests/test_module.py::test_on_the_cluster"}
     mapped = mutate.CoverageMap({}, {"tests/test_module.py::test_kills": 0.1})  # the map's run passed what it knows
     assert mutate.usable_killers(killers, [workspace], mutate.Settings(60, 60, True, "", coverage=mapped)) == {
         "tests/test_module.py::test_kills"}

@@ -11,6 +11,7 @@ storage, a fresh admin token and an empty audit log.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,19 @@ def kube_api() -> Iterator[KubeApiServer]:
     ``.token_for_service_account(ns, name)``, ``.put/.get/.list/.delete``, ``.audit``, ``.deployment_history``.
 
     Fails the test if the stand-in itself hit an internal error (a 500 it answered)."""
-    with KubeApiServer() as server:
+    yield from _serve(KubeApiServer())
+
+
+@pytest.fixture
+def kube_api_tls(tmp_path: Path) -> Iterator[KubeApiServer]:
+    """``kube_api`` over https with a self-signed certificate its kubeconfig trusts: for Go clients
+    (Helm, kubectl), which send a kubeconfig's token only over TLS."""
+    server = KubeApiServer()
+    server.serve_tls(tmp_path)
+    yield from _serve(server)
+
+
+def _serve(server: KubeApiServer) -> Iterator[KubeApiServer]:
+    with server:
         yield server
         assert not server.internal_errors, f"kube API stand-in errors: {server.internal_errors}"

@@ -4,6 +4,8 @@ Service, ServiceAccount and token Secret, and nothing of them otherwise."""
 from __future__ import annotations
 
 import base64
+import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,29 @@ def test_the_longest_secret_name_keeps_every_keyless_object_name_within_kubernet
     token_secret = next(d for d in by_kind(docs, "Secret") if d["metadata"]["name"].endswith("-helper-token"))
     assert token_secret["metadata"]["name"] == f"{longest}-helper-token"
     assert max(len(d["metadata"]["name"]) for d in docs) == 253
+
+
+def test_an_upgrade_keeps_the_helpers_bearer_token_and_an_install_makes_a_fresh_one(helm_binaries, kube_api_tls, tmp_path):
+    """The token Secret looks itself up (Helm's `lookup`, live on install and upgrade, and on
+    `helm template --dry-run=server`): BinderHub's token survives an upgrade; only an install
+    (no Secret yet) makes a new one of 48 random characters.
+
+    Helm 3 only: Helm 4.1.4's server dry-run also maps every rendered kind through discovery
+    (NetworkPolicy, PodDisruptionBudget, ClusterRole, StatefulSet, ... which the stand-in does not
+    serve), so it fails before rendering."""
+    kubeconfig = str(kube_api_tls.write_kubeconfig(tmp_path / "kubeconfig", None, "binder"))
+
+    def token_secret() -> dict:
+        docs = template(helm_binaries, "3", KEYLESS, args=("--dry-run=server", "--kubeconfig", kubeconfig))
+        return next(d for d in by_kind(docs, "Secret") if d["metadata"]["name"].endswith("-helper-token"))
+
+    fresh = token_secret()
+    name = fresh["metadata"]["name"]
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", base64.b64decode(fresh["data"]["token"]).decode())
+    assert [e.code for e in kube_api_tls.audit if e.resource == "secrets" and e.name == name] == [404]
+
+    existing = base64.b64encode(secrets.token_hex(24).encode()).decode()
+    kube_api_tls.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "binder"},
+                      "data": {"token": existing}})
+    assert token_secret()["data"]["token"] == existing
+    assert token_secret()["data"]["token"] == existing  # and on the upgrade after

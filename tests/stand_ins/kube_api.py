@@ -60,8 +60,10 @@ port, plain HTTP) and enforces what the real API server enforces for them:
 Deliberately simpler than the real server:
 
 * No watch (400), no subresources (``/status``, ``/scale``: 404), no protobuf/CBOR (always JSON),
-  no TLS, no admission plugins, no controllers (deployments never get pods or status, jobs never
-  run, deleted pods disappear at once), no garbage collection, no DeleteOptions preconditions.
+  plain HTTP unless :meth:`KubeApiServer.serve_tls` (a self-signed certificate; Go clients such
+  as Helm and kubectl send a kubeconfig's token only over TLS), no admission plugins, no
+  controllers (deployments never get pods or status, jobs never run, deleted pods disappear at
+  once), no garbage collection, no DeleteOptions preconditions.
 * Strategic merge patch is treated as a JSON merge patch: lists are replaced, not merged by key,
   and ``$patch``/``$retainKeys`` directives are not understood.
 * Server-side apply treats every list as atomic (the real server merges e.g. containers by name)
@@ -84,6 +86,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import ssl
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -95,6 +98,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 from tests.stand_ins.loopback import LoopbackHandler, LoopbackHttpServer
+from tests.stand_ins.registry import write_self_signed_cert
 
 if TYPE_CHECKING:
     from kubernetes.client import Configuration
@@ -842,6 +846,7 @@ class KubeApiServer(LoopbackHttpServer):
         self.clock = ServerClock()
         self.absent_namespaces: set[str] = set()  # namespaces that do not exist (all others do)
         self.internal_errors: list[str] = []  # bugs in this stand-in, answered with 500; tests may assert it stays empty
+        self.ca_cert_path: Path | None = None  # the certificate to trust, once serve_tls() made one
         self.admin_token = self._new_token(UserInfo("kubernetes-admin", ("system:masters", "system:authenticated"), admin=True))
 
     # -- lifecycle (start/stop/url from LoopbackHttpServer) ----------------------------------
@@ -866,11 +871,26 @@ class KubeApiServer(LoopbackHttpServer):
         """A bearer token for a plain user (a RoleBinding subject of kind User or Group)."""
         return self._new_token(UserInfo(name, (*groups, "system:authenticated")))
 
+    def serve_tls(self, directory: Path) -> None:
+        """Serve https (call before start) with a self-signed certificate written to ``directory``,
+        which :meth:`write_kubeconfig` and :meth:`configuration` then trust. The real API server
+        serves only TLS, and Go clients (client-go's clientcmd: Helm, kubectl) send a kubeconfig's
+        credentials only over TLS: over plain http they ask anonymously and get 401 here."""
+        cert, key = directory / "kube-api-cert.pem", directory / "kube-api-key.pem"
+        write_self_signed_cert(cert, key)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.tls, self.ca_cert_path = context, cert
+
     def write_kubeconfig(self, path: Path | str, token: str | None = None, namespace: str = "default") -> Path:
-        """A kubeconfig for ``kubernetes.config.load_kube_config(config_file=path)`` (default: the admin token)."""
+        """A kubeconfig for ``kubernetes.config.load_kube_config(config_file=path)``, kubectl or Helm
+        (default: the admin token; over TLS it names the certificate to trust)."""
+        cluster: Obj = {"server": self.url}
+        if self.ca_cert_path is not None:
+            cluster["certificate-authority"] = str(self.ca_cert_path)
         config = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": "stand-in", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "stand-in", "cluster": cluster}],
             "users": [{"name": "stand-in-user", "user": {"token": token or self.admin_token}}],
             "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "stand-in-user",
                                                           "namespace": namespace}}],
@@ -885,7 +905,10 @@ class KubeApiServer(LoopbackHttpServer):
         """A ``kubernetes.client.Configuration`` for this server (default: the admin token)."""
         from kubernetes import client  # noqa: PLC0415
 
-        return client.Configuration(host=self.url, api_key={"authorization": f"Bearer {token or self.admin_token}"})
+        configuration = client.Configuration(host=self.url, api_key={"authorization": f"Bearer {token or self.admin_token}"})
+        if self.ca_cert_path is not None:
+            configuration.ssl_ca_cert = str(self.ca_cert_path)
+        return configuration
 
     # -- direct helpers for tests (no HTTP, no authorization, no audit) -----------------------
 

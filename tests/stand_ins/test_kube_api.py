@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,25 @@ def test_kubeconfig_file_works_with_load_kube_config(kube_api: KubeApiServer, tm
     _, context = config.list_kube_config_contexts(config_file=str(path))
     assert context["context"]["namespace"] == "other"
     assert client.CoreV1Api().read_namespaced_config_map("c", "other").data == {"a": "1"}
+
+
+
+def test_kubectl_reads_with_the_kubeconfig_only_over_tls(kube_api: KubeApiServer, kube_api_tls: KubeApiServer,
+                                                         kubectl_binary: Path, tmp_path: Path) -> None:
+    """client-go (kubectl, Helm) drops a kubeconfig's token over plain http, as against a real
+    API server: anonymous, 401. Over TLS with the certificate the kubeconfig names, it reads."""
+    for server in (kube_api, kube_api_tls):
+        server.put(secret_doc("s", token="kept"))
+    def kubectl(server: KubeApiServer, name: str) -> subprocess.CompletedProcess[str]:
+        path = server.write_kubeconfig(tmp_path / name, None, NS)
+        return subprocess.run([str(kubectl_binary), "--kubeconfig", str(path), "get", "secret", "s", "-o", "json"],
+                              capture_output=True, text=True, timeout=60)
+    plain, tls = kubectl(kube_api, "plain"), kubectl(kube_api_tls, "tls")
+    assert plain.returncode == 1 and "provide credentials" in plain.stderr
+    assert {e.code for e in kube_api.audit if e.path != "/version"} == {401}
+    assert tls.returncode == 0, tls.stderr
+    assert kube_api_tls.url.startswith("https://") and json.loads(tls.stdout)["data"] == {"token": b64("kept")}
+    assert apis(kube_api_tls)[0].read_namespaced_secret("s", NS).data == {"token": b64("kept")}
 
 
 # -- CRUD ------------------------------------------------------------------------------------
